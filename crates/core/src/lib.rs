@@ -1,0 +1,11 @@
+//! Switchyard's pure core: typed ids, clock helpers, source definitions and their validation,
+//! API-key scopes, header redaction and sealing of secrets at rest. Nothing here does I/O, so every
+//! rule in it can be unit-tested without a server or a database.
+
+pub mod apikey;
+pub mod headers;
+pub mod ids;
+pub mod secrets;
+pub mod source;
+pub mod time;
+pub mod verify;

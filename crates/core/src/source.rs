@@ -1,0 +1,281 @@
+//! What a source is: the definition a user writes (`POST /v1/sources` or YAML) and the rules it
+//! must obey. A source's secrets travel separately from the rest of its definition so the store
+//! can seal them and every view can mask them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Default cap on an inbound body (SPEC §2).
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
+/// The largest cap a source may ask for; bigger payloads belong in object storage, not a webhook.
+pub const MAX_BODY_BYTES_LIMIT: u64 = 16 * 1024 * 1024;
+/// Default dedup window: 7 days.
+pub const DEFAULT_DEDUP_WINDOW_SECONDS: u64 = 7 * 24 * 3600;
+
+/// Verification schemes named by the contract. Only `none`, `token` and `basic` are implemented
+/// in this build; the others are recognised so a request for them gets a precise answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scheme {
+    #[default]
+    None,
+    Token,
+    Basic,
+    StandardWebhooks,
+    Stripe,
+    Github,
+    Shopify,
+    Slack,
+    Twilio,
+    Square,
+    Paddle,
+    Zoom,
+    Meta,
+    Typeform,
+    Hubspot,
+    Hmac,
+}
+
+impl Scheme {
+    pub fn is_implemented(self) -> bool {
+        matches!(self, Scheme::None | Scheme::Token | Scheme::Basic)
+    }
+
+    pub fn needs_secrets(self) -> bool {
+        !matches!(self, Scheme::None)
+    }
+}
+
+/// Which bodies a source accepts: JSON only (the default; anything else is 415) or any type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Accept {
+    #[default]
+    Json,
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct VerifySpec {
+    #[serde(default)]
+    pub scheme: Scheme,
+    /// Active secrets; any one of them verifies (rotation). For `basic` each is `user:password`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_seconds: Option<u64>,
+    /// Scheme options, e.g. `header` for `token`.
+    #[serde(flatten)]
+    pub options: Map<String, Value>,
+}
+
+impl VerifySpec {
+    /// The header a `token` source reads (lower-case); `authorization` unless configured.
+    pub fn token_header(&self) -> String {
+        self.options
+            .get("header")
+            .and_then(Value::as_str)
+            .unwrap_or("authorization")
+            .to_ascii_lowercase()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DedupSpec {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default = "default_window")]
+    pub window_seconds: u64,
+}
+
+impl Default for DedupSpec {
+    fn default() -> Self {
+        DedupSpec { key: None, window_seconds: DEFAULT_DEDUP_WINDOW_SECONDS }
+    }
+}
+
+fn default_window() -> u64 {
+    DEFAULT_DEDUP_WINDOW_SECONDS
+}
+fn default_max_body() -> u64 {
+    DEFAULT_MAX_BODY_BYTES
+}
+fn yes() -> bool {
+    true
+}
+
+/// A source as its owner defines it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    pub name: String,
+    #[serde(default)]
+    pub verify: VerifySpec,
+    #[serde(default)]
+    pub schema: Option<Value>,
+    #[serde(default)]
+    pub dedup: DedupSpec,
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    #[serde(default)]
+    pub accept: Accept,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+/// One reason a definition was refused, aimed at the field to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.into(), message: message.into() }
+}
+
+/// True for `[a-z0-9_-]{1,64}`, the names that can be a path segment of `/in/{name}`.
+pub fn is_valid_source_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+impl SourceSpec {
+    /// Checks every rule and reports all violations at once.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errs = Vec::new();
+        if !is_valid_source_name(&self.name) {
+            errs.push(err("name", "must match [a-z0-9_-]{1,64}"));
+        }
+        let v = &self.verify;
+        if !v.scheme.is_implemented() {
+            errs.push(err(
+                "verify.scheme",
+                "this scheme is part of the contract but not yet available in this build; use none, token or basic",
+            ));
+        } else if v.scheme.needs_secrets() && v.secrets.is_empty() {
+            errs.push(err("verify.secrets", "at least one secret is required for this scheme"));
+        }
+        if v.secrets.len() > 10 {
+            errs.push(err("verify.secrets", "at most 10 active secrets"));
+        }
+        for (i, s) in v.secrets.iter().enumerate() {
+            if s.is_empty() || s.len() > 4096 {
+                errs.push(err(&format!("verify.secrets[{i}]"), "must be 1 to 4096 characters"));
+            }
+            if v.scheme == Scheme::Basic && !s.contains(':') {
+                errs.push(err(&format!("verify.secrets[{i}]"), "basic secrets are written user:password"));
+            }
+        }
+        if v.scheme == Scheme::None && !v.secrets.is_empty() {
+            errs.push(err("verify.secrets", "scheme none takes no secrets"));
+        }
+        if v.scheme == Scheme::Token {
+            match v.options.get("header") {
+                None => {}
+                Some(Value::String(h)) if is_header_name(h) => {}
+                Some(_) => errs.push(err("verify.header", "must be a valid HTTP header name")),
+            }
+        }
+        let allowed_options: &[&str] = if v.scheme == Scheme::Token { &["header"] } else { &[] };
+        for k in v.options.keys() {
+            if !allowed_options.contains(&k.as_str()) {
+                errs.push(err(&format!("verify.{k}"), "unknown option for this scheme"));
+            }
+        }
+        if self.schema.as_ref().is_some_and(|s| !s.is_null()) {
+            errs.push(err("schema", "JSON Schema validation is not yet available in this build"));
+        }
+        if self.dedup.key.is_some() {
+            errs.push(err("dedup.key", "custom dedup keys are not yet available in this build"));
+        }
+        if self.dedup.window_seconds == 0 || self.dedup.window_seconds > 366 * 24 * 3600 {
+            errs.push(err("dedup.window_seconds", "must be between 1 second and 366 days"));
+        }
+        if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_BYTES_LIMIT {
+            errs.push(err("max_body_bytes", format!("must be between 1 and {MAX_BODY_BYTES_LIMIT}")));
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+
+    /// Splits the secrets off so the rest can be stored (and shown) as plain JSON.
+    pub fn take_secrets(mut self) -> (SourceSpec, Vec<String>) {
+        let secrets = std::mem::take(&mut self.verify.secrets);
+        (self, secrets)
+    }
+
+    /// The definition as an API response shows it: secrets replaced by a mask of equal count.
+    pub fn masked(&self, secret_count: usize) -> SourceSpec {
+        let mut s = self.clone();
+        s.verify.secrets = vec!["********".to_string(); secret_count];
+        s
+    }
+}
+
+fn is_header_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 128
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(v: Value) -> SourceSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = spec(json!({"name": "demo"}));
+        assert_eq!(s.verify.scheme, Scheme::None);
+        assert_eq!(s.max_body_bytes, 1_048_576);
+        assert_eq!(s.dedup.window_seconds, 604_800);
+        assert!(s.enabled);
+        assert_eq!(s.accept, Accept::Json);
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for bad in ["", "Stripe", "a b", "x/y", &"a".repeat(65)] {
+            assert!(!is_valid_source_name(bad), "{bad}");
+        }
+        assert!(is_valid_source_name("stripe_prod-2"));
+    }
+
+    #[test]
+    fn reports_every_violation() {
+        let s = spec(json!({"name": "Bad Name", "verify": {"scheme": "token"}, "max_body_bytes": 0}));
+        let errs = s.validate().unwrap_err();
+        let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "verify.secrets", "max_body_bytes"]);
+    }
+
+    #[test]
+    fn unimplemented_schemes_and_options_are_refused() {
+        let s = spec(json!({"name": "s", "verify": {"scheme": "stripe", "secrets": ["whsec_x"]}}));
+        assert_eq!(s.validate().unwrap_err()[0].field, "verify.scheme");
+        let s = spec(json!({"name": "s", "verify": {"scheme": "basic", "secrets": ["nocolon"]}}));
+        assert_eq!(s.validate().unwrap_err()[0].field, "verify.secrets[0]");
+        let s = spec(json!({"name": "s", "verify": {"scheme": "token", "secrets": ["t"], "hedaer": "x"}}));
+        assert_eq!(s.validate().unwrap_err()[0].field, "verify.hedaer");
+        assert!(serde_json::from_value::<SourceSpec>(json!({"name": "s", "nmae": 1})).is_err());
+    }
+
+    #[test]
+    fn secrets_split_and_mask() {
+        let s = spec(json!({"name": "s", "verify": {"scheme": "token", "secrets": ["a", "b"], "header": "X-Token"}}));
+        assert_eq!(s.verify.token_header(), "x-token");
+        let (rest, secrets) = s.take_secrets();
+        assert_eq!(secrets, ["a", "b"]);
+        assert!(rest.verify.secrets.is_empty());
+        let shown = serde_json::to_string(&rest.masked(2)).unwrap();
+        assert!(!shown.contains("\"a\"") && shown.contains("********"));
+    }
+}

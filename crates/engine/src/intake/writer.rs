@@ -1,0 +1,117 @@
+//! Group commit. Every intake write goes through one writer task that drains whatever requests
+//! are waiting and commits them in a single transaction, then answers each. While one commit's
+//! fsync is in flight the next batch accumulates, so durability costs one fsync per batch rather
+//! than per request. Invariant: a caller of [`IntakeWriter::commit`] hears `Ok` only after the
+//! transaction holding its write has committed.
+
+use std::sync::Arc;
+
+use switchyard_store::{IntakeWrite, Store, StoreError};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// How the writer batches.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupCommit {
+    /// Off: one transaction per request (kept to measure what batching buys).
+    pub enabled: bool,
+    /// Upper bound on writes per transaction.
+    pub max_batch: usize,
+    /// Requests that may wait for the writer before callers are slowed down.
+    pub queue: usize,
+}
+
+impl Default for GroupCommit {
+    fn default() -> Self {
+        GroupCommit { enabled: true, max_batch: 2000, queue: 20_000 }
+    }
+}
+
+/// Why a commit did not happen; cloneable because one failure answers a whole batch.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CommitError {
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage failed: {0}")]
+    Failed(String),
+    #[error("the intake writer has stopped")]
+    Stopped,
+}
+
+impl From<&StoreError> for CommitError {
+    fn from(e: &StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => CommitError::Unavailable(m.clone()),
+            other => CommitError::Failed(other.to_string()),
+        }
+    }
+}
+
+struct Pending {
+    write: IntakeWrite,
+    done: Option<oneshot::Sender<Result<(), CommitError>>>,
+}
+
+/// Handle to the writer task; cheap to clone. The task ends once every handle is dropped and
+/// the queue is drained.
+#[derive(Clone)]
+pub struct IntakeWriter {
+    tx: mpsc::Sender<Pending>,
+}
+
+impl IntakeWriter {
+    pub fn spawn(store: Arc<dyn Store>, cfg: GroupCommit) -> (Self, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(cfg.queue.max(1));
+        let task = tokio::spawn(run(store, cfg, rx));
+        (IntakeWriter { tx }, task)
+    }
+
+    /// Stores `write` and returns once it is durable.
+    pub async fn commit(&self, write: IntakeWrite) -> Result<(), CommitError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Pending { write, done: Some(done) })
+            .await
+            .map_err(|_| CommitError::Stopped)?;
+        wait.await.unwrap_or(Err(CommitError::Stopped))
+    }
+
+    /// Queues a write nobody waits for (the receipt of a rejected request). Dropped with a warning
+    /// when the queue is full: a flood of bad requests must not slow down good ones.
+    pub fn record(&self, write: IntakeWrite) {
+        if let Err(e) = self.tx.try_send(Pending { write, done: None }) {
+            tracing::warn!(error = %e, "receipt of a rejected request dropped: intake queue full");
+        }
+    }
+}
+
+async fn run(store: Arc<dyn Store>, cfg: GroupCommit, mut rx: mpsc::Receiver<Pending>) {
+    let max = if cfg.enabled { cfg.max_batch.max(1) } else { 1 };
+    let mut batch: Vec<Pending> = Vec::with_capacity(max);
+    let mut writes: Vec<IntakeWrite> = Vec::with_capacity(max);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < max {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let mut waiters = Vec::with_capacity(batch.len());
+        for p in batch.drain(..) {
+            writes.push(p.write);
+            waiters.push(p.done);
+        }
+        let outcome = store.commit_intake(&writes).await.map_err(|e| {
+            tracing::error!(error = %e, batch = writes.len(), "intake commit failed");
+            CommitError::from(&e)
+        });
+        tracing::trace!(batch = writes.len(), "intake batch committed");
+        writes.clear();
+        for done in waiters.into_iter().flatten() {
+            // The requester may have gone away (client disconnected); nothing to tell then.
+            let _ = done.send(outcome.clone());
+        }
+    }
+    tracing::debug!("intake writer drained and stopped");
+}

@@ -1,0 +1,189 @@
+//! The source catalog. Writes go to the store first and then refresh the in-memory map, so a
+//! source answered as created is immediately usable by intake on this node; other nodes pick
+//! changes up on their next periodic refresh (`spawn_refresher`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::Value;
+use switchyard_core::ids::{IdKind, new_id};
+use switchyard_core::secrets::{MasterKey, SecretError};
+use switchyard_core::source::{FieldError, SourceSpec};
+use switchyard_core::time::now_micros;
+use switchyard_store::{Page, SourceRow, Store, StoreError};
+
+use super::merge::merge_patch;
+
+/// A source with its secrets opened, as intake and the API need it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub id: String,
+    pub spec: SourceSpec,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("the source definition is invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("no such source")]
+    NotFound,
+    #[error("a source named {0:?} already exists")]
+    NameTaken(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a stored secret could not be opened with the master key: {0}")]
+    Sealed(#[from] SecretError),
+}
+
+type SourceMap = HashMap<String, Arc<Source>>;
+
+pub struct SourceCatalog {
+    store: Arc<dyn Store>,
+    key: MasterKey,
+    by_name: RwLock<Arc<SourceMap>>,
+}
+
+impl SourceCatalog {
+    /// Builds the catalog and loads every source once.
+    pub async fn load(store: Arc<dyn Store>, key: MasterKey) -> Result<Arc<Self>, CatalogError> {
+        let catalog = Arc::new(SourceCatalog { store, key, by_name: RwLock::new(Arc::default()) });
+        catalog.refresh().await?;
+        Ok(catalog)
+    }
+
+    /// The current definition of the source called `name`, from memory (the intake hot path).
+    pub fn lookup(&self, name: &str) -> Option<Arc<Source>> {
+        // A poisoned lock only means a writer panicked mid-swap of an Arc: the Arc is still whole.
+        let map = self.by_name.read().unwrap_or_else(|p| p.into_inner()).clone();
+        map.get(name).cloned()
+    }
+
+    /// Reloads every source from the store.
+    pub async fn refresh(&self) -> Result<(), CatalogError> {
+        let rows = self.store.all_sources().await?;
+        let mut map = SourceMap::with_capacity(rows.len());
+        for row in rows {
+            let s = self.open(row)?;
+            map.insert(s.spec.name.clone(), Arc::new(s));
+        }
+        *self.by_name.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
+        Ok(())
+    }
+
+    /// Refreshes every `every` so changes made by other nodes reach this one.
+    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(catalog) = weak.upgrade() else { break };
+                if let Err(e) = catalog.refresh().await {
+                    tracing::warn!(error = %e, "source refresh failed; keeping the previous definitions");
+                }
+            }
+        })
+    }
+
+    pub async fn create(&self, spec: SourceSpec) -> Result<Source, CatalogError> {
+        spec.validate().map_err(CatalogError::Invalid)?;
+        let now = now_micros();
+        let source = Source { id: new_id(IdKind::Source), spec, created_at: now, updated_at: now };
+        let row = self.seal(&source);
+        self.store.insert_source(&row).await.map_err(|e| name_taken(e, &source.spec.name))?;
+        self.refresh().await?;
+        Ok(source)
+    }
+
+    pub async fn get(&self, id_or_name: &str) -> Result<Source, CatalogError> {
+        let row = self.store.get_source(id_or_name).await?.ok_or(CatalogError::NotFound)?;
+        self.open(row)
+    }
+
+    pub async fn list(&self, before_id: Option<&str>, limit: i64) -> Result<Page<Source>, CatalogError> {
+        let page = self.store.list_sources(before_id, limit).await?;
+        let items = page.items.into_iter().map(|r| self.open(r)).collect::<Result<_, _>>()?;
+        Ok(Page { items, has_more: page.has_more })
+    }
+
+    /// Applies a partial update (see [`merge_patch`]) and re-validates the whole definition.
+    pub async fn update(&self, id_or_name: &str, patch: &Value) -> Result<Source, CatalogError> {
+        let current = self.get(id_or_name).await?;
+        let current_json = serde_json::to_value(&current.spec).map_err(|e| invalid("", e))?;
+        let merged = merge_patch(&current_json, patch);
+        let spec: SourceSpec = serde_json::from_value(merged).map_err(|e| invalid("", e))?;
+        self.replace(current, spec).await
+    }
+
+    /// Creates the source or, when one with the same name exists, replaces its definition.
+    /// Used for config-as-code; applying the same definition twice changes nothing.
+    pub async fn upsert(&self, spec: SourceSpec) -> Result<Source, CatalogError> {
+        match self.get(&spec.name).await {
+            Ok(current) if current.spec == spec => Ok(current),
+            Ok(current) => self.replace(current, spec).await,
+            Err(CatalogError::NotFound) => self.create(spec).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn delete(&self, id_or_name: &str) -> Result<(), CatalogError> {
+        let current = self.get(id_or_name).await?;
+        if !self.store.delete_source(&current.id).await? {
+            return Err(CatalogError::NotFound);
+        }
+        self.refresh().await
+    }
+
+    async fn replace(&self, current: Source, spec: SourceSpec) -> Result<Source, CatalogError> {
+        spec.validate().map_err(CatalogError::Invalid)?;
+        let updated = Source { spec, updated_at: now_micros(), ..current };
+        let row = self.seal(&updated);
+        if !self.store.update_source(&row).await.map_err(|e| name_taken(e, &updated.spec.name))? {
+            return Err(CatalogError::NotFound);
+        }
+        self.refresh().await?;
+        Ok(updated)
+    }
+
+    fn seal(&self, s: &Source) -> SourceRow {
+        let (public, secrets) = s.spec.clone().take_secrets();
+        SourceRow {
+            id: s.id.clone(),
+            name: public.name.clone(),
+            // Serialising plain data structures to JSON cannot fail.
+            config: serde_json::to_string(&public).unwrap_or_default(),
+            secrets: (!secrets.is_empty())
+                .then(|| self.key.seal(serde_json::to_string(&secrets).unwrap_or_default().as_bytes())),
+            enabled: public.enabled,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+
+    fn open(&self, row: SourceRow) -> Result<Source, CatalogError> {
+        let mut spec: SourceSpec = serde_json::from_str(&row.config)
+            .map_err(|e| StoreError::Corrupt(format!("source {}: {e}", row.id)))?;
+        if let Some(sealed) = &row.secrets {
+            let plain = self.key.open(sealed)?;
+            spec.verify.secrets = serde_json::from_slice(&plain)
+                .map_err(|e| StoreError::Corrupt(format!("source {} secrets: {e}", row.id)))?;
+        }
+        spec.enabled = row.enabled;
+        Ok(Source { id: row.id, spec, created_at: row.created_at, updated_at: row.updated_at })
+    }
+}
+
+fn invalid(field: &str, e: serde_json::Error) -> CatalogError {
+    CatalogError::Invalid(vec![FieldError { field: field.into(), message: e.to_string() }])
+}
+
+fn name_taken(e: StoreError, name: &str) -> CatalogError {
+    match e {
+        StoreError::Conflict(_) => CatalogError::NameTaken(name.to_string()),
+        other => CatalogError::Store(other),
+    }
+}

@@ -1,0 +1,65 @@
+-- Foundation schema (PostgreSQL). Times are integer microseconds since the Unix epoch (UTC).
+-- events.seq is assigned in commit order (batches take a transaction-scoped advisory lock), which keeps cursor pagination
+-- exact under concurrent inserts.
+
+CREATE TABLE sources (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    config      TEXT NOT NULL,          -- SourceSpec as JSON, secrets removed
+    secrets     BYTEA,                   -- sealed JSON array of secrets (master key)
+    enabled     BOOLEAN NOT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+
+CREATE TABLE events (
+    seq          BIGSERIAL PRIMARY KEY,
+    id           TEXT NOT NULL UNIQUE,
+    source_id    TEXT,
+    source_name  TEXT,
+    event_type   TEXT,
+    status       TEXT NOT NULL,
+    received_at  BIGINT NOT NULL,
+    content_type TEXT,
+    headers      TEXT NOT NULL,          -- JSON object, secrets redacted before storage
+    payload      BYTEA NOT NULL,          -- the raw body, byte for byte
+    request_id   TEXT NOT NULL
+);
+CREATE INDEX events_by_source ON events (source_name, seq);
+CREATE INDEX events_by_status ON events (status, seq);
+CREATE INDEX events_by_received_at ON events (received_at);
+
+CREATE TABLE receipts (
+    seq          BIGSERIAL PRIMARY KEY,
+    id           TEXT NOT NULL,
+    at           BIGINT NOT NULL,
+    source_name  TEXT NOT NULL,
+    source_id    TEXT,
+    request_id   TEXT NOT NULL,
+    status_code  INTEGER NOT NULL,
+    outcome      TEXT NOT NULL,          -- received | rejected | ...
+    reason       TEXT,
+    event_id     TEXT
+);
+CREATE INDEX receipts_by_event ON receipts (event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX receipts_by_source ON receipts (source_name, seq);
+
+CREATE TABLE api_keys (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    hash        TEXT NOT NULL UNIQUE,
+    hint        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    revoked_at  BIGINT
+);
+
+CREATE TABLE idempotency_keys (
+    principal    TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    status_code  INTEGER,                -- NULL while the first request is still running
+    response     BYTEA,                   -- sealed response body
+    created_at   BIGINT NOT NULL,
+    PRIMARY KEY (principal, key)
+);

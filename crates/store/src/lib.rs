@@ -1,0 +1,111 @@
+//! Storage for Switchyard behind one trait, [`Store`], with a SQLite and a PostgreSQL
+//! implementation. This is the only crate that contains SQL. Both implementations share their
+//! queries (see `queries.rs`) and differ only where the databases do: how intake batches keep
+//! commit order, how readiness is probed, and migrations.
+
+mod error;
+mod model;
+mod postgres;
+mod queries;
+mod sqlite;
+pub mod testing;
+
+use std::sync::Arc;
+
+pub use error::{StoreError, StoreResult};
+pub use model::*;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+impl StoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Postgres => "postgres",
+        }
+    }
+}
+
+/// Tuning that applies to either backend.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections for reads (SQLite) or for everything (PostgreSQL).
+    pub max_connections: u32,
+    /// How long a caller waits for a connection before the store reports itself unavailable.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { max_connections: 8, acquire_timeout: std::time::Duration::from_secs(3) }
+    }
+}
+
+/// Everything Switchyard persists. Implementations keep these invariants:
+/// - `commit_intake` returns `Ok` only once every write in the batch is durable, and the batch
+///   is all-or-nothing;
+/// - events get a `seq` in commit order, so `list_events` pages never skip or repeat an event
+///   while new ones arrive;
+/// - errors that mean "cannot write now" are `StoreError::Unavailable`.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn kind(&self) -> StoreKind;
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Succeeds only when the store can take writes.
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<()>;
+    async fn list_events(&self, filter: &EventFilter) -> StoreResult<Page<EventSummary>>;
+    async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
+    async fn event_receipts(&self, event_id: &str) -> StoreResult<Vec<Receipt>>;
+
+    /// Fails with `Conflict` when the name is taken.
+    async fn insert_source(&self, row: &SourceRow) -> StoreResult<()>;
+    /// Replaces a source by id; false when it does not exist. `Conflict` on a taken name.
+    async fn update_source(&self, row: &SourceRow) -> StoreResult<bool>;
+    async fn delete_source(&self, id: &str) -> StoreResult<bool>;
+    /// Looks a source up by `src_` id or by name.
+    async fn get_source(&self, id_or_name: &str) -> StoreResult<Option<SourceRow>>;
+    /// Sources newest first, `before_id` being the last id of the previous page.
+    async fn list_sources(&self, before_id: Option<&str>, limit: i64) -> StoreResult<Page<SourceRow>>;
+    async fn all_sources(&self) -> StoreResult<Vec<SourceRow>>;
+
+    async fn insert_api_key(&self, row: &ApiKeyRow) -> StoreResult<()>;
+    async fn api_key_by_hash(&self, hash: &str) -> StoreResult<Option<ApiKeyRow>>;
+    async fn list_api_keys(&self, before_id: Option<&str>, limit: i64) -> StoreResult<Page<ApiKeyRow>>;
+    /// Marks a key revoked; false when it does not exist or already was.
+    async fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<bool>;
+
+    /// Reserves `(principal, key)` for a new request, or reports what an earlier one left.
+    async fn idempotency_begin(
+        &self,
+        principal: &str,
+        key: &str,
+        fingerprint: &str,
+        now: i64,
+    ) -> StoreResult<IdempotencyState>;
+    async fn idempotency_complete(&self, principal: &str, key: &str, status_code: i32, response: &[u8]) -> StoreResult<()>;
+    /// Frees a reservation whose request failed, so the client may retry with the same key.
+    async fn idempotency_abort(&self, principal: &str, key: &str) -> StoreResult<()>;
+}
+
+/// Opens (creating if needed) the database named by `url` — `sqlite://path` or `postgres://…` —
+/// without migrating it.
+pub async fn connect(url: &str, opts: &StoreOptions) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, opts).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url, opts).await?))
+    } else {
+        Err(StoreError::Unavailable(
+            "the database URL must start with sqlite:// or postgres://".into(),
+        ))
+    }
+}

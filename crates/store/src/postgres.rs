@@ -1,0 +1,57 @@
+//! PostgreSQL backend: one pool shared by every node. Intake batches take a transaction-scoped
+//! advisory lock before inserting events, so `events.seq` (a sequence, assigned at insert) is also
+//! in commit order across nodes — the property cursor pagination relies on. The lock is held for
+//! one batch, not one event, so group commit keeps it cheap.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use crate::queries::impl_store;
+use crate::{StoreError, StoreKind, StoreOptions, StoreResult};
+
+/// Advisory lock id serialising event inserts ("SWYD" + 1).
+const EVENT_ORDER_LOCK: i64 = 0x5357_5944_0000_0001;
+
+pub struct PostgresStore {
+    pub(crate) read: PgPool,
+    pub(crate) write: PgPool,
+}
+
+impl PostgresStore {
+    const KIND: StoreKind = StoreKind::Postgres;
+
+    pub async fn connect(url: &str, opts: &StoreOptions) -> StoreResult<Self> {
+        let conn = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?
+            .application_name("switchyard");
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(2))
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(conn)
+            .await?;
+        Ok(PostgresStore { read: pool.clone(), write: pool })
+    }
+
+    async fn backend_migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/postgres").run(&self.write).await?;
+        Ok(())
+    }
+
+    async fn backend_ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.write).await?;
+        Ok(())
+    }
+
+    fn check_writable(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn lock_event_order(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(EVENT_ORDER_LOCK).execute(&mut **tx).await?;
+        Ok(())
+    }
+}
+
+impl_store!(PostgresStore, Postgres);

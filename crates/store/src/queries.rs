@@ -1,0 +1,325 @@
+//! The queries both backends share. `impl_store!` expands one `Store` implementation for a
+//! backend type that provides `read`/`write` pools and four backend hooks:
+//! `backend_migrate`, `backend_ping`, `check_writable` and `lock_event_order`.
+//! SQL here sticks to what SQLite and PostgreSQL both accept (`$n` placeholders, `ON CONFLICT`).
+
+/// Rows per multi-row `INSERT`; keeps bind parameters far below both databases' limits.
+pub(crate) const INSERT_CHUNK: usize = 400;
+
+pub(crate) const EVENT_SUMMARY_COLUMNS: &str =
+    "seq, id, source_id, source_name, event_type, status, received_at, content_type";
+pub(crate) const SOURCE_COLUMNS: &str = "id, name, config, secrets, enabled, created_at, updated_at";
+pub(crate) const KEY_COLUMNS: &str = "id, name, scope, hash, hint, created_at, revoked_at";
+
+/// Trims the extra row fetched to learn whether another page follows.
+pub(crate) fn into_page<T>(mut items: Vec<T>, limit: i64) -> crate::Page<T> {
+    let has_more = items.len() as i64 > limit;
+    items.truncate(limit.max(0) as usize);
+    crate::Page { items, has_more }
+}
+
+macro_rules! impl_store {
+    ($ty:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $ty {
+            fn kind(&self) -> $crate::StoreKind {
+                Self::KIND
+            }
+
+            async fn migrate(&self) -> $crate::StoreResult<()> {
+                self.backend_migrate().await
+            }
+
+            async fn ping(&self) -> $crate::StoreResult<()> {
+                self.check_writable()?;
+                self.backend_ping().await
+            }
+
+            async fn commit_intake(&self, batch: &[$crate::IntakeWrite]) -> $crate::StoreResult<()> {
+                use $crate::queries::INSERT_CHUNK;
+                if batch.is_empty() {
+                    return Ok(());
+                }
+                self.check_writable()?;
+                let mut tx = self.write.begin().await?;
+                Self::lock_event_order(&mut tx).await?;
+                let events: Vec<&$crate::NewEvent> = batch.iter().filter_map(|w| w.event.as_ref()).collect();
+                for chunk in events.chunks(INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO events (id, source_id, source_name, event_type, status, received_at, \
+                         content_type, headers, payload, request_id) ",
+                    );
+                    qb.push_values(chunk, |mut b, e| {
+                        b.push_bind(e.id.clone())
+                            .push_bind(e.source_id.clone())
+                            .push_bind(e.source_name.clone())
+                            .push_bind(e.event_type.clone())
+                            .push_bind(e.status.clone())
+                            .push_bind(e.received_at)
+                            .push_bind(e.content_type.clone())
+                            .push_bind(e.headers.clone())
+                            .push_bind(e.payload.clone())
+                            .push_bind(e.request_id.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                for chunk in batch.chunks(INSERT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO receipts (id, at, source_name, source_id, request_id, status_code, \
+                         outcome, reason, event_id) ",
+                    );
+                    qb.push_values(chunk, |mut b, w| {
+                        let r = &w.receipt;
+                        b.push_bind(r.id.clone())
+                            .push_bind(r.at)
+                            .push_bind(r.source_name.clone())
+                            .push_bind(r.source_id.clone())
+                            .push_bind(r.request_id.clone())
+                            .push_bind(r.status_code)
+                            .push_bind(r.outcome.clone())
+                            .push_bind(r.reason.clone())
+                            .push_bind(r.event_id.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn list_events(
+                &self,
+                f: &$crate::EventFilter,
+            ) -> $crate::StoreResult<$crate::Page<$crate::EventSummary>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT ");
+                qb.push($crate::queries::EVENT_SUMMARY_COLUMNS).push(" FROM events WHERE 1=1");
+                if let Some(seq) = f.before_seq {
+                    qb.push(" AND seq < ").push_bind(seq);
+                }
+                if let Some(src) = &f.source {
+                    let column = if src.starts_with("src_") { " AND source_id = " } else { " AND source_name = " };
+                    qb.push(column).push_bind(src.clone());
+                }
+                if let Some(s) = &f.status {
+                    qb.push(" AND status = ").push_bind(s.clone());
+                }
+                if let Some(t) = &f.event_type {
+                    qb.push(" AND event_type = ").push_bind(t.clone());
+                }
+                if let Some(t) = f.since {
+                    qb.push(" AND received_at >= ").push_bind(t);
+                }
+                if let Some(t) = f.until {
+                    qb.push(" AND received_at < ").push_bind(t);
+                }
+                qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit + 1);
+                let rows = qb.build_query_as::<$crate::EventSummary>().fetch_all(&self.read).await?;
+                Ok($crate::queries::into_page(rows, f.limit))
+            }
+
+            async fn get_event(&self, id: &str) -> $crate::StoreResult<Option<$crate::EventRecord>> {
+                Ok(sqlx::query_as::<_, $crate::EventRecord>(
+                    "SELECT seq, id, source_id, source_name, event_type, status, received_at, content_type, \
+                     headers, payload, request_id FROM events WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn event_receipts(&self, event_id: &str) -> $crate::StoreResult<Vec<$crate::Receipt>> {
+                Ok(sqlx::query_as::<_, $crate::Receipt>(
+                    "SELECT id, at, source_name, source_id, request_id, status_code, outcome, reason, event_id \
+                     FROM receipts WHERE event_id = $1 ORDER BY seq",
+                )
+                .bind(event_id)
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn insert_source(&self, r: &$crate::SourceRow) -> $crate::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sources (id, name, config, secrets, enabled, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&r.id)
+                .bind(&r.name)
+                .bind(&r.config)
+                .bind(&r.secrets)
+                .bind(r.enabled)
+                .bind(r.created_at)
+                .bind(r.updated_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn update_source(&self, r: &$crate::SourceRow) -> $crate::StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE sources SET name = $2, config = $3, secrets = $4, enabled = $5, updated_at = $6 \
+                     WHERE id = $1",
+                )
+                .bind(&r.id)
+                .bind(&r.name)
+                .bind(&r.config)
+                .bind(&r.secrets)
+                .bind(r.enabled)
+                .bind(r.updated_at)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_source(&self, id: &str) -> $crate::StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM sources WHERE id = $1").bind(id).execute(&self.write).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn get_source(&self, id_or_name: &str) -> $crate::StoreResult<Option<$crate::SourceRow>> {
+                let sql = if id_or_name.starts_with("src_") {
+                    "SELECT id, name, config, secrets, enabled, created_at, updated_at FROM sources WHERE id = $1"
+                } else {
+                    "SELECT id, name, config, secrets, enabled, created_at, updated_at FROM sources WHERE name = $1"
+                };
+                Ok(sqlx::query_as::<_, $crate::SourceRow>(sql).bind(id_or_name).fetch_optional(&self.read).await?)
+            }
+
+            async fn list_sources(
+                &self,
+                before_id: Option<&str>,
+                limit: i64,
+            ) -> $crate::StoreResult<$crate::Page<$crate::SourceRow>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT ");
+                qb.push($crate::queries::SOURCE_COLUMNS).push(" FROM sources");
+                if let Some(id) = before_id {
+                    qb.push(" WHERE id < ").push_bind(id.to_string());
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
+                let rows = qb.build_query_as::<$crate::SourceRow>().fetch_all(&self.read).await?;
+                Ok($crate::queries::into_page(rows, limit))
+            }
+
+            async fn all_sources(&self) -> $crate::StoreResult<Vec<$crate::SourceRow>> {
+                Ok(sqlx::query_as::<_, $crate::SourceRow>(
+                    "SELECT id, name, config, secrets, enabled, created_at, updated_at FROM sources",
+                )
+                .fetch_all(&self.read)
+                .await?)
+            }
+
+            async fn insert_api_key(&self, r: &$crate::ApiKeyRow) -> $crate::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, name, scope, hash, hint, created_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&r.id)
+                .bind(&r.name)
+                .bind(&r.scope)
+                .bind(&r.hash)
+                .bind(&r.hint)
+                .bind(r.created_at)
+                .bind(r.revoked_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn api_key_by_hash(&self, hash: &str) -> $crate::StoreResult<Option<$crate::ApiKeyRow>> {
+                Ok(sqlx::query_as::<_, $crate::ApiKeyRow>(
+                    "SELECT id, name, scope, hash, hint, created_at, revoked_at FROM api_keys WHERE hash = $1",
+                )
+                .bind(hash)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn list_api_keys(
+                &self,
+                before_id: Option<&str>,
+                limit: i64,
+            ) -> $crate::StoreResult<$crate::Page<$crate::ApiKeyRow>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT ");
+                qb.push($crate::queries::KEY_COLUMNS).push(" FROM api_keys");
+                if let Some(id) = before_id {
+                    qb.push(" WHERE id < ").push_bind(id.to_string());
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
+                let rows = qb.build_query_as::<$crate::ApiKeyRow>().fetch_all(&self.read).await?;
+                Ok($crate::queries::into_page(rows, limit))
+            }
+
+            async fn revoke_api_key(&self, id: &str, at: i64) -> $crate::StoreResult<bool> {
+                let done = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn idempotency_begin(
+                &self,
+                principal: &str,
+                key: &str,
+                fingerprint: &str,
+                now: i64,
+            ) -> $crate::StoreResult<$crate::IdempotencyState> {
+                let inserted = sqlx::query(
+                    "INSERT INTO idempotency_keys (principal, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (principal, key) DO NOTHING",
+                )
+                .bind(principal)
+                .bind(key)
+                .bind(fingerprint)
+                .bind(now)
+                .execute(&self.write)
+                .await?;
+                if inserted.rows_affected() == 1 {
+                    return Ok($crate::IdempotencyState::Started);
+                }
+                let row: Option<(String, Option<i32>, Option<Vec<u8>>)> = sqlx::query_as(
+                    "SELECT fingerprint, status_code, response FROM idempotency_keys WHERE principal = $1 AND key = $2",
+                )
+                .bind(principal)
+                .bind(key)
+                .fetch_optional(&self.write)
+                .await?;
+                Ok(match row {
+                    Some((fingerprint, Some(status_code), Some(response))) => {
+                        $crate::IdempotencyState::Completed { fingerprint, status_code, response }
+                    }
+                    Some((fingerprint, _, _)) => $crate::IdempotencyState::InProgress { fingerprint },
+                    // Aborted between our insert and select: the key is free again.
+                    None => $crate::IdempotencyState::InProgress { fingerprint: fingerprint.to_string() },
+                })
+            }
+
+            async fn idempotency_complete(
+                &self,
+                principal: &str,
+                key: &str,
+                status_code: i32,
+                response: &[u8],
+            ) -> $crate::StoreResult<()> {
+                sqlx::query("UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE principal = $1 AND key = $2")
+                    .bind(principal)
+                    .bind(key)
+                    .bind(status_code)
+                    .bind(response)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+
+            async fn idempotency_abort(&self, principal: &str, key: &str) -> $crate::StoreResult<()> {
+                sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status_code IS NULL")
+                    .bind(principal)
+                    .bind(key)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

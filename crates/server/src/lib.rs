@@ -1,1 +1,141 @@
+//! The Switchyard HTTP application. [`Application::build`] prepares storage (migrations, config
+//! sources, bootstrap key), starts the intake writer and binds the routes to a listener the caller
+//! provides, so tests run the real server on port 0. [`Application::run`] serves until the
+//! shutdown future resolves, then drains in-flight requests and the intake queue.
 
+mod auth;
+mod error;
+mod extract;
+mod idempotency;
+mod request_id;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_core::apikey::{Scope, hash_key, key_hint};
+use switchyard_core::ids::{IdKind, new_id};
+use switchyard_core::secrets::MasterKey;
+use switchyard_core::source::SourceSpec;
+use switchyard_engine::intake::{GroupCommit, Intake, IntakeWriter};
+use switchyard_engine::sources::{CatalogError, SourceCatalog};
+use switchyard_store::{ApiKeyRow, Store, StoreError};
+use tokio::net::TcpListener;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    pub catalog: Arc<SourceCatalog>,
+    pub intake: Arc<Intake>,
+}
+
+/// What the application needs besides a listener.
+pub struct AppConfig {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    /// Sources declared in the config file, applied idempotently at start-up.
+    pub sources: Vec<SourceSpec>,
+    /// When set, an admin key with exactly this value exists after start-up.
+    pub bootstrap_key: Option<String>,
+    pub group_commit: GroupCommit,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+    /// How often sources are reloaded to see other nodes' changes.
+    pub source_refresh: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("source {name:?} in the config: {source}")]
+    ConfigSource { name: String, source: CatalogError },
+    #[error("sources: {0}")]
+    Catalog(#[from] CatalogError),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    writer_task: tokio::task::JoinHandle<()>,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    pub async fn build(cfg: AppConfig, listener: TcpListener) -> Result<Self, StartupError> {
+        cfg.store.migrate().await?;
+        let catalog = SourceCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
+        for spec in cfg.sources {
+            let name = spec.name.clone();
+            catalog.upsert(spec).await.map_err(|source| StartupError::ConfigSource { name, source })?;
+        }
+        if let Some(key) = &cfg.bootstrap_key {
+            ensure_admin_key(cfg.store.as_ref(), key).await?;
+        }
+        catalog.spawn_refresher(cfg.source_refresh);
+        let (writer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
+        let intake = Arc::new(Intake::new(writer, catalog.clone()));
+        let state = AppState { store: cfg.store, master_key: cfg.master_key, catalog, intake };
+        Ok(Application { listener, state, writer_task, shutdown_grace: cfg.shutdown_grace })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves; then stops accepting, gives in-flight requests up to the
+    /// grace period, and waits for every acknowledged write to be committed.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Application { listener, state, writer_task, shutdown_grace } = self;
+        let router = routes::router(state);
+        let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = fired_tx.send(());
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+        let deadline = async move {
+            if fired_rx.await.is_ok() {
+                tokio::time::sleep(shutdown_grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            res = server => res?,
+            () = deadline => tracing::warn!("shutdown grace period over; abandoning open connections"),
+        }
+        // The router (and with it every writer handle) is gone: the writer drains and stops.
+        if tokio::time::timeout(Duration::from_secs(10), writer_task).await.is_err() {
+            tracing::error!("intake writer did not drain within 10 s");
+        }
+        Ok(())
+    }
+}
+
+/// Makes sure an admin key with exactly `key` exists (idempotent across restarts).
+pub async fn ensure_admin_key(store: &dyn Store, key: &str) -> Result<(), StoreError> {
+    let hash = hash_key(key);
+    if store.api_key_by_hash(&hash).await?.is_some_and(|k| k.revoked_at.is_none()) {
+        return Ok(());
+    }
+    let row = ApiKeyRow {
+        id: new_id(IdKind::ApiKey),
+        name: "bootstrap".into(),
+        scope: Scope::Admin.as_str().into(),
+        hash,
+        hint: key_hint(key),
+        created_at: switchyard_core::time::now_micros(),
+        revoked_at: None,
+    };
+    match store.insert_api_key(&row).await {
+        // Revoked earlier with the same value: the operator asked for it to exist; a new row
+        // cannot reuse the hash, so report instead of silently failing.
+        Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(
+            "SWITCHYARD_BOOTSTRAP_KEY names a key that was revoked; choose a new value".into(),
+        )),
+        other => other,
+    }
+}

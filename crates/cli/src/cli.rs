@@ -1,0 +1,161 @@
+//! Command-line definition (every flag has an environment twin) and dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+
+#[derive(Parser, Debug)]
+#[command(name = "switchyard", version, about = "Self-hosted integration gateway: webhooks in, webhooks out, reliable by default.")]
+pub struct Cli {
+    /// Log format: one JSON object per line, or text for humans.
+    #[arg(long, env = "SWITCHYARD_LOG_FORMAT", value_enum, default_value = "json", global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server and workers.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Manage API keys directly in the database.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Inspect events on a running server.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DatabaseArgs {
+    /// Database URL: sqlite://FILE (created if missing) or postgres://…
+    #[arg(long = "database", env = "SWITCHYARD_DATABASE_URL", default_value = "sqlite://switchyard.db")]
+    pub url: String,
+    /// Connections in the database pool.
+    #[arg(long, env = "SWITCHYARD_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub max_connections: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHYARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// YAML file declaring sources; applied idempotently at start-up. `${NAME}` reads the environment.
+    #[arg(long, env = "SWITCHYARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Seconds to let in-flight requests finish after SIGTERM/SIGINT.
+    #[arg(long, env = "SWITCHYARD_SHUTDOWN_GRACE", default_value_t = 30)]
+    pub shutdown_grace: u64,
+    /// Batch concurrent intake writes into one transaction (turn off only to measure).
+    #[arg(long, env = "SWITCHYARD_GROUP_COMMIT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub group_commit: bool,
+    /// Largest number of intake writes in one transaction.
+    #[arg(long, env = "SWITCHYARD_GROUP_COMMIT_MAX_BATCH", default_value_t = 2000)]
+    pub group_commit_max_batch: usize,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Create a key and print it once.
+    Create {
+        #[arg(long, value_parser = ["admin", "write", "read"])]
+        scope: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (never their values).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Base URL of a running server.
+    #[arg(long, env = "SWITCHYARD_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API key (read scope is enough to inspect events).
+    #[arg(long, env = "SWITCHYARD_KEY", hide_env_values = true)]
+    pub key: String,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    /// List events, newest first.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// RFC 3339 lower bound (inclusive).
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339 upper bound (exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one event with payload, headers and timeline.
+    Show {
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Runs the command line; errors are printed once, plainly, and give exit code 1.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

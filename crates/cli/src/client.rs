@@ -1,0 +1,58 @@
+//! A small client for the management API, used by commands that talk to a running server.
+//! API errors are shown as the server's own code and message, with its request id.
+
+use serde_json::Value;
+
+use crate::cli::ServerArgs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach {url}: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("{status} {code}: {message} (request id {request_id})")]
+    Api { status: u16, code: String, message: String, request_id: String },
+    #[error("the server answered {status} with a body that is not the API's JSON")]
+    Unexpected { status: u16 },
+}
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl ApiClient {
+    pub fn new(args: &ServerArgs) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("switchyard-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .map_err(|source| ClientError::Unreachable { url: args.url.clone(), source })?;
+        Ok(ApiClient { http, base: args.url.trim_end_matches('/').to_string(), key: args.key.clone() })
+    }
+
+    /// GET `path` with `query`, returning the JSON body of a 2xx answer.
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.key)
+            .query(query)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.map_err(|_| ClientError::Unexpected { status })?;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let err = &body["error"];
+        let text = |k: &str| err[k].as_str().unwrap_or("").to_string();
+        if err.is_object() {
+            Err(ClientError::Api { status, code: text("code"), message: text("message"), request_id: text("request_id") })
+        } else {
+            Err(ClientError::Unexpected { status })
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `switchyard events list|show` against a running server.
+
+use serde_json::Value;
+
+use super::CmdError;
+use crate::cli::EventsCommand;
+use crate::client::ApiClient;
+
+pub async fn run(cmd: EventsCommand) -> Result<(), CmdError> {
+    match cmd {
+        EventsCommand::List { server, source, status, event_type, since, until, limit, cursor } => {
+            let client = ApiClient::new(&server)?;
+            let mut query = vec![("limit", limit.to_string())];
+            let optional = [("source", source), ("status", status), ("type", event_type), ("since", since), ("until", until), ("cursor", cursor)];
+            query.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+            let page = client.get("/v1/events", &query).await?;
+            if server.json {
+                println!("{page}");
+                return Ok(());
+            }
+            println!("{:<30}  {:<16}  {:<24}  {:<11}  RECEIVED", "ID", "SOURCE", "TYPE", "STATUS");
+            for e in page["data"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<30}  {:<16}  {:<24}  {:<11}  {}",
+                    text(&e["id"]),
+                    text(&e["source"]),
+                    text(&e["type"]),
+                    text(&e["status"]),
+                    text(&e["received_at"])
+                );
+            }
+            if let Some(next) = page["next_cursor"].as_str() {
+                eprintln!("more: --cursor {next}");
+            }
+            Ok(())
+        }
+        EventsCommand::Show { id, server } => {
+            let client = ApiClient::new(&server)?;
+            let e = client.get(&format!("/v1/events/{id}"), &[]).await?;
+            if server.json {
+                println!("{e}");
+                return Ok(());
+            }
+            println!("id:          {}", text(&e["id"]));
+            println!("source:      {}", text(&e["source"]));
+            println!("type:        {}", text(&e["type"]));
+            println!("status:      {}", text(&e["status"]));
+            println!("received at: {}", text(&e["received_at"]));
+            println!("request id:  {}", text(&e["request_id"]));
+            println!("timeline:");
+            for t in e["timeline"].as_array().into_iter().flatten() {
+                println!("  {}  {}  ({})", text(&t["at"]), text(&t["state"]), text(&t["status_code"]));
+            }
+            println!("headers:");
+            for (k, v) in e["headers"].as_object().into_iter().flatten() {
+                println!("  {k}: {}", text(v));
+            }
+            println!("payload ({}):", text(&e["payload_encoding"]));
+            println!("{}", serde_json::to_string_pretty(&e["payload"]).unwrap_or_default());
+            Ok(())
+        }
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

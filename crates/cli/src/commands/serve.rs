@@ -1,0 +1,78 @@
+//! `switchyard serve`: load config and master key, open and migrate storage, serve until SIGTERM
+//! or SIGINT, then shut down gracefully.
+
+use std::time::Duration;
+
+use switchyard_engine::intake::GroupCommit;
+use switchyard_server::{AppConfig, Application};
+use tokio::net::TcpListener;
+
+use super::{CmdError, open_store, redact_url, sqlite_path};
+use crate::cli::ServeArgs;
+use crate::config::ConfigFile;
+use crate::master_key;
+
+pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
+    let config = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    let url = &args.database.url;
+    let env_key = std::env::var(master_key::MASTER_KEY_ENV).ok();
+    let master_key = master_key::resolve(url, sqlite_path(url).as_deref(), env_key)?;
+    let store = open_store(&args.database).await?;
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .map_err(|e| CmdError::Message(format!("cannot listen on {}: {e}", args.listen)))?;
+    let bootstrap_key = std::env::var("SWITCHYARD_BOOTSTRAP_KEY").ok().filter(|k| !k.is_empty());
+    let kind = store.kind();
+    let app = Application::build(
+        AppConfig {
+            store,
+            master_key,
+            sources: config.sources,
+            bootstrap_key,
+            group_commit: GroupCommit {
+                enabled: args.group_commit,
+                max_batch: args.group_commit_max_batch.max(1),
+                ..GroupCommit::default()
+            },
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            source_refresh: Duration::from_secs(2),
+        },
+        listener,
+    )
+    .await?;
+    let addr = app.local_addr().map_err(|e| CmdError::Message(e.to_string()))?;
+    tracing::info!(
+        listen = %addr,
+        database = kind.as_str(),
+        database_url = %redact_url(url),
+        group_commit = args.group_commit,
+        version = env!("CARGO_PKG_VERSION"),
+        "switchyard listening"
+    );
+    app.run(shutdown_signal()).await.map_err(|e| CmdError::Message(format!("server error: {e}")))?;
+    tracing::info!("switchyard stopped");
+    Ok(())
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,127 @@
+//! The optional YAML config file. `${NAME}` anywhere in a string value is replaced by the
+//! environment variable NAME before the file is interpreted; a missing variable is a start-up
+//! error that names it and where it was used. `$${` writes a literal `${`.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use switchyard_core::source::SourceSpec;
+use yaml_serde::Value;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub sources: Vec<SourceSpec>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path} is not valid YAML: {source}")]
+    Yaml { path: String, source: yaml_serde::Error },
+    #[error("config file {path}: environment variable {var} is not set (used at {at})")]
+    MissingVar { path: String, var: String, at: String },
+    #[error("config file {path}: unterminated ${{…}} at {at}")]
+    Unterminated { path: String, at: String },
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        Self::parse(&text, &shown, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses config text, resolving `${NAME}` through `env`.
+    pub fn parse(text: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let yaml_err = |source| ConfigError::Yaml { path: path.to_string(), source };
+        let mut value: Value = yaml_serde::from_str(text).map_err(yaml_err)?;
+        if value.is_null() {
+            return Ok(ConfigFile::default());
+        }
+        interpolate(&mut value, "", path, env)?;
+        yaml_serde::from_value(value).map_err(yaml_err)
+    }
+}
+
+fn interpolate(v: &mut Value, at: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    match v {
+        Value::String(s) => *s = substitute(s, at, path, env)?,
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                interpolate(item, &format!("{at}[{i}]"), path, env)?;
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, item) in map.iter_mut() {
+                let key = k.as_str().unwrap_or("?");
+                let here = if at.is_empty() { key.to_string() } else { format!("{at}.{key}") };
+                interpolate(item, &here, path, env)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn substitute(s: &str, at: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        if let Some(after) = tail.strip_prefix("$${") {
+            out.push_str("${");
+            rest = after;
+        } else if let Some(after) = tail.strip_prefix("${") {
+            let end = after
+                .find('}')
+                .ok_or_else(|| ConfigError::Unterminated { path: path.into(), at: at.into() })?;
+            let name = &after[..end];
+            let value = env(name).ok_or_else(|| ConfigError::MissingVar {
+                path: path.into(),
+                var: name.into(),
+                at: at.into(),
+            })?;
+            out.push_str(&value);
+            rest = &after[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "TOKEN").then(|| "s3cret".to_string())
+    }
+
+    #[test]
+    fn resolves_environment_references() {
+        let text = "sources:\n  - name: gh\n    verify:\n      scheme: token\n      secrets: [\"${TOKEN}\", \"pre-${TOKEN}-$$-$${x}\"]\n";
+        let cfg = ConfigFile::parse(text, "c.yaml", &env).unwrap();
+        assert_eq!(cfg.sources[0].verify.secrets, ["s3cret", "pre-s3cret-$$-${x}"]);
+    }
+
+    #[test]
+    fn a_missing_variable_is_named() {
+        let text = "sources:\n  - name: gh\n    verify: {scheme: token, secrets: [\"${NOPE}\"]}\n";
+        let err = ConfigFile::parse(text, "c.yaml", &env).unwrap_err().to_string();
+        assert!(err.contains("NOPE") && err.contains("sources[0].verify.secrets[0]"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_empty_files() {
+        assert!(ConfigFile::parse("srcs: []", "c.yaml", &env).is_err());
+        assert!(ConfigFile::parse("", "c.yaml", &env).unwrap().sources.is_empty());
+        assert!(ConfigFile::parse("sources: [{name: a, verify: {scheme: none}}] x", "c.yaml", &env).is_err());
+    }
+}

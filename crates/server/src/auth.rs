@@ -1,0 +1,61 @@
+//! API-key authentication for `/v1`. The presented key is hashed and looked up; the plain key is
+//! never stored or logged. Handlers declare the scope they need with [`Principal::require`].
+
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use switchyard_core::apikey::{Scope, hash_key};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The caller behind a valid, unrevoked API key.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key_id: String,
+    pub scope: Scope,
+}
+
+impl Principal {
+    pub fn require(&self, needed: Scope) -> Result<(), ApiError> {
+        if self.scope.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!("this action needs a key with the {} scope; this key has {}", needed.as_str(), self.scope.as_str()),
+            ))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthenticated = |code, msg: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, msg);
+        let value = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| unauthenticated("missing_api_key", "send an API key as Authorization: Bearer <key>"))?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 512)
+            .ok_or_else(|| unauthenticated("invalid_api_key", "the Authorization header must be Bearer <key>"))?;
+        let row = state.store.api_key_by_hash(&hash_key(token)).await?;
+        match row {
+            Some(k) if k.revoked_at.is_none() => {
+                let scope = Scope::parse(&k.scope).ok_or_else(|| {
+                    tracing::error!(key_id = %k.id, "stored API key has an unknown scope");
+                    unauthenticated("invalid_api_key", "the API key is not valid")
+                })?;
+                Ok(Principal { key_id: k.id, scope })
+            }
+            _ => Err(unauthenticated("invalid_api_key", "the API key is not valid or has been revoked")),
+        }
+    }
+}

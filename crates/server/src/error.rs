@@ -1,0 +1,137 @@
+//! The one place where errors become HTTP responses. Every error leaves as the SPEC §4 envelope
+//! `{"error":{"code","message","request_id","details"}}`; internal failures are logged with their
+//! cause and answered with an opaque 500 so no internals (or secrets) reach the caller.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use switchyard_engine::intake::IntakeError;
+use switchyard_engine::sources::CatalogError;
+use switchyard_store::StoreError;
+
+use crate::request_id::current_request_id;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", message)
+    }
+
+    fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred; see the server log")
+    }
+}
+
+/// The envelope body for a status, code and message, stamped with the current request id.
+pub fn envelope(code: &str, message: &str, details: Option<&Value>) -> Value {
+    let mut err = json!({"code": code, "message": message, "request_id": current_request_id()});
+    if let Some(d) = details {
+        err["details"] = d.clone();
+    }
+    json!({ "error": err })
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = envelope(self.code, &self.message, self.details.as_ref());
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => {
+                tracing::warn!(error = %m, "storage unavailable");
+                ApiError::unavailable("storage is unavailable; retry later")
+            }
+            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            other => {
+                tracing::error!(error = %other, "storage error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Invalid(fields) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "the source definition is invalid")
+                    .with_details(json!({ "fields": fields }))
+            }
+            CatalogError::NotFound => ApiError::not_found("source"),
+            CatalogError::NameTaken(n) => {
+                ApiError::new(StatusCode::CONFLICT, "source_name_taken", format!("a source named {n:?} already exists"))
+            }
+            CatalogError::Store(s) => s.into(),
+            CatalogError::Sealed(s) => {
+                tracing::error!(error = %s, "cannot open a stored secret: is SWITCHYARD_MASTER_KEY the one it was sealed with?");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(e: IntakeError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = match &e {
+            // Storage details stay in the log; the provider only needs to know to retry.
+            IntakeError::Storage(inner) => {
+                tracing::warn!(error = %inner, "intake refused: storage unavailable");
+                "the event could not be stored; retry later".to_string()
+            }
+            other => other.to_string(),
+        };
+        ApiError::new(status, e.code(), message)
+    }
+}
+
+/// A code for statuses produced outside our handlers (router 404/405, panics, timeouts).
+pub fn code_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthenticated",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        408 => "request_timeout",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "validation_failed",
+        429 => "rate_limited",
+        503 => "unavailable",
+        s if s >= 500 => "internal_error",
+        _ => "error",
+    }
+}

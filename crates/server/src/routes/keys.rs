@@ -1,0 +1,88 @@
+//! `/v1/keys` (admin only): mint, list and revoke API keys. The key value appears exactly once,
+//! in the creation response; the store keeps only its hash.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use switchyard_core::apikey::{Scope, generate_key, hash_key, key_hint};
+use switchyard_core::ids::{IdKind, new_id};
+use switchyard_core::time::{now_micros, to_rfc3339};
+use switchyard_store::ApiKeyRow;
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Params, encode_cursor};
+use crate::idempotency;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    #[serde(default)]
+    name: String,
+    scope: Scope,
+}
+
+pub fn key_view(k: &ApiKeyRow) -> Value {
+    json!({
+        "id": k.id,
+        "name": k.name,
+        "scope": k.scope,
+        "hint": k.hint,
+        "created_at": to_rfc3339(k.created_at),
+        "revoked_at": k.revoked_at.map(to_rfc3339),
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Admin)?;
+    idempotency::once(&state, &principal, &headers, "POST /v1/keys", &body, || async {
+        let req: NewKey = serde_json::from_value(body.clone())
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", e.to_string()))?;
+        if req.name.len() > 200 {
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "name is limited to 200 characters"));
+        }
+        let key = generate_key();
+        let row = ApiKeyRow {
+            id: new_id(IdKind::ApiKey),
+            name: req.name,
+            scope: req.scope.as_str().into(),
+            hash: hash_key(&key),
+            hint: key_hint(&key),
+            created_at: now_micros(),
+            revoked_at: None,
+        };
+        state.store.insert_api_key(&row).await?;
+        tracing::info!(key_id = %row.id, scope = %row.scope, by = %principal.key_id, "API key created");
+        let mut v = key_view(&row);
+        v["key"] = json!(key);
+        Ok((StatusCode::CREATED, v))
+    })
+    .await
+}
+
+pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
+    principal.require(Scope::Admin)?;
+    let limit = params.limit()?;
+    let cursor = params.cursor()?;
+    let page = state.store.list_api_keys(cursor.as_deref(), limit).await?;
+    let next = page.has_more.then(|| page.items.last().map(|k| encode_cursor(&k.id))).flatten();
+    let data: Vec<Value> = page.items.iter().map(key_view).collect();
+    Ok(axum::Json(json!({"data": data, "next_cursor": next})).into_response())
+}
+
+pub async fn revoke(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
+    principal.require(Scope::Admin)?;
+    if !state.store.revoke_api_key(&id, now_micros()).await? {
+        return Err(ApiError::not_found("active API key"));
+    }
+    tracing::info!(key_id = %id, by = %principal.key_id, "API key revoked");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

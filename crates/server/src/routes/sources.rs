@@ -1,0 +1,103 @@
+//! `/v1/sources`: create, list, show, update, enable/disable and delete sources. Secrets are
+//! returned once, in the creation response; every other view masks them.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use switchyard_core::apikey::Scope;
+use switchyard_core::source::SourceSpec;
+use switchyard_core::time::to_rfc3339;
+use switchyard_engine::sources::Source;
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Params, encode_cursor};
+use crate::idempotency;
+
+/// The API view of a source; `reveal` shows the secrets (creation only).
+fn view(s: &Source, reveal: bool) -> Value {
+    let spec = if reveal { s.spec.clone() } else { s.spec.masked(s.spec.verify.secrets.len()) };
+    let mut v = serde_json::to_value(&spec).unwrap_or(Value::Null);
+    v["id"] = json!(s.id);
+    v["ingest_path"] = json!(format!("/in/{}", s.spec.name));
+    v["created_at"] = json!(to_rfc3339(s.created_at));
+    v["updated_at"] = json!(to_rfc3339(s.updated_at));
+    v
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    idempotency::once(&state, &principal, &headers, "POST /v1/sources", &body, || async {
+        let spec: SourceSpec = serde_json::from_value(body.clone())
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", e.to_string()))?;
+        let created = state.catalog.create(spec).await?;
+        tracing::info!(source = %created.spec.name, id = %created.id, "source created");
+        Ok((StatusCode::CREATED, view(&created, true)))
+    })
+    .await
+}
+
+pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let limit = params.limit()?;
+    let cursor = params.cursor()?;
+    let page = state.catalog.list(cursor.as_deref(), limit).await?;
+    let next = page.has_more.then(|| page.items.last().map(|s| encode_cursor(&s.id))).flatten();
+    let data: Vec<Value> = page.items.iter().map(|s| view(s, false)).collect();
+    Ok(axum::Json(json!({"data": data, "next_cursor": next})).into_response())
+}
+
+pub async fn show(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let s = state.catalog.get(&id).await?;
+    Ok(axum::Json(view(&s, false)).into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    if !patch.is_object() {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "the body must be a JSON object"));
+    }
+    let s = state.catalog.update(&id, &patch).await?;
+    tracing::info!(source = %s.spec.name, id = %s.id, "source updated");
+    Ok(axum::Json(view(&s, false)).into_response())
+}
+
+pub async fn disable(state: State<AppState>, principal: Principal, id: Path<String>) -> Result<Response, ApiError> {
+    set_enabled(state, principal, id, false).await
+}
+
+pub async fn enable(state: State<AppState>, principal: Principal, id: Path<String>) -> Result<Response, ApiError> {
+    set_enabled(state, principal, id, true).await
+}
+
+async fn set_enabled(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    enabled: bool,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let s = state.catalog.update(&id, &json!({ "enabled": enabled })).await?;
+    tracing::info!(source = %s.spec.name, enabled, "source enabled state changed");
+    Ok(axum::Json(view(&s, false)).into_response())
+}
+
+pub async fn delete(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    state.catalog.delete(&id).await?;
+    tracing::info!(source = %id, "source deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,1 +1,196 @@
-fn main() {}
+//! `switchyard-loadgen`: drives a Switchyard endpoint at a fixed concurrency with unique payloads
+//! and reports acknowledgements per second and latency percentiles. Measurement only: it never
+//! retries, so every failure shows up in the counts.
+//!
+//! `switchyard-loadgen intake --url http://127.0.0.1:8080/in/bench --concurrency 64 --duration 20`
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use tokio::sync::Mutex;
+
+#[derive(Parser)]
+#[command(about = "Load generator for Switchyard benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// POST unique JSON payloads to an intake URL.
+    Intake {
+        /// Full URL, e.g. http://127.0.0.1:8080/in/bench
+        #[arg(long)]
+        url: String,
+        /// Requests in flight at all times (one connection each).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Seconds of measured load.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Seconds of unmeasured load first.
+        #[arg(long, default_value_t = 3)]
+        warmup: u64,
+        /// Approximate payload size in bytes.
+        #[arg(long, default_value_t = 256)]
+        payload_bytes: usize,
+        /// Extra header `name:value` (repeatable).
+        #[arg(long = "header")]
+        headers: Vec<String>,
+        /// Sample this process's resident memory during the run and report the peak.
+        #[arg(long)]
+        rss_pid: Option<u32>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+struct Shared {
+    measuring: AtomicBool,
+    stop: AtomicBool,
+    seq: AtomicU64,
+    hist: Mutex<Histogram<u64>>,
+    statuses: Mutex<BTreeMap<String, u64>>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    // reqwest is built with rustls and no default provider (see the workspace notes); install ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match cli.cmd {
+        Cmd::Intake { url, concurrency, duration, warmup, payload_bytes, headers, rss_pid, json } => {
+            rt.block_on(intake(url, concurrency, duration, warmup, payload_bytes, headers, rss_pid, json))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn intake(
+    url: String,
+    concurrency: usize,
+    duration: u64,
+    warmup: u64,
+    payload_bytes: usize,
+    headers: Vec<String>,
+    rss_pid: Option<u32>,
+    json: bool,
+) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client");
+    let extra: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|h| h.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .collect();
+    let shared = Arc::new(Shared {
+        measuring: AtomicBool::new(warmup == 0),
+        stop: AtomicBool::new(false),
+        seq: AtomicU64::new(0),
+        hist: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds")),
+        statuses: Mutex::new(BTreeMap::new()),
+    });
+    let pad = "x".repeat(payload_bytes.saturating_sub(80));
+    let run_id = std::process::id();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (client, url, shared, pad, extra) = (client.clone(), url.clone(), shared.clone(), pad.clone(), extra.clone());
+            tokio::spawn(async move {
+                let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+                let mut local_status: BTreeMap<String, u64> = BTreeMap::new();
+                while !shared.stop.load(Ordering::Relaxed) {
+                    let n = shared.seq.fetch_add(1, Ordering::Relaxed);
+                    let body = format!(r#"{{"type":"bench.event","id":"{run_id}-{n}","n":{n},"pad":"{pad}"}}"#);
+                    let mut req = client.post(&url).header("content-type", "application/json").body(body);
+                    for (k, v) in &extra {
+                        req = req.header(k, v);
+                    }
+                    let t = Instant::now();
+                    let outcome = match req.send().await {
+                        Ok(r) => {
+                            let s = r.status().as_u16();
+                            let _ = r.bytes().await;
+                            s.to_string()
+                        }
+                        Err(e) if e.is_timeout() => "timeout".to_string(),
+                        Err(_) => "connect_error".to_string(),
+                    };
+                    if shared.measuring.load(Ordering::Relaxed) {
+                        let _ = local.record(t.elapsed().as_micros().max(1) as u64);
+                        *local_status.entry(outcome).or_default() += 1;
+                    }
+                }
+                shared.hist.lock().await.add(&local).expect("same histogram bounds");
+                let mut all = shared.statuses.lock().await;
+                for (k, v) in local_status {
+                    *all.entry(k).or_default() += v;
+                }
+            })
+        })
+        .collect();
+    let peak_rss = Arc::new(AtomicU64::new(0));
+    let sampler = rss_pid.map(|pid| {
+        let peak = peak_rss.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Some(kb) = rss_kib(pid) {
+                    peak.fetch_max(kb, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    });
+    tokio::time::sleep(Duration::from_secs(warmup)).await;
+    shared.measuring.store(true, Ordering::Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(duration)).await;
+    shared.measuring.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed().as_secs_f64();
+    shared.stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.await;
+    }
+    if let Some(s) = sampler {
+        s.abort();
+    }
+    let hist = shared.hist.lock().await;
+    let statuses = shared.statuses.lock().await;
+    let acks: u64 = statuses.iter().filter(|(k, _)| k.starts_with('2')).map(|(_, v)| v).sum();
+    let total: u64 = statuses.values().sum();
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+    let peak = peak_rss.load(Ordering::Relaxed);
+    if json {
+        let summary = serde_json::json!({
+            "url": url, "concurrency": concurrency, "seconds": elapsed, "requests": total, "acks": acks,
+            "acks_per_second": acks as f64 / elapsed, "statuses": *statuses,
+            "latency_ms": {"p50": ms(0.50), "p99": ms(0.99), "p999": ms(0.999), "max": hist.max() as f64 / 1000.0},
+            "peak_rss_mib": (peak > 0).then(|| peak as f64 / 1024.0),
+        });
+        println!("{summary}");
+    } else {
+        println!("url            {url}");
+        println!("concurrency    {concurrency}");
+        println!("measured       {elapsed:.1} s, {total} requests");
+        println!("statuses       {:?}", *statuses);
+        println!("acks/s         {:.0}", acks as f64 / elapsed);
+        println!("latency ms     p50 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}", ms(0.50), ms(0.99), ms(0.999), hist.max() as f64 / 1000.0);
+        if peak > 0 {
+            println!("peak RSS       {:.1} MiB (pid {})", peak as f64 / 1024.0, rss_pid.unwrap_or_default());
+        }
+    }
+}
+
+/// Resident set size of `pid` in KiB, from /proc.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

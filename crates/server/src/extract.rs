@@ -79,6 +79,13 @@ impl Params {
     pub fn cursor(&self) -> Result<Option<String>, ApiError> {
         self.get("cursor").map(decode_cursor).transpose()
     }
+
+    /// A cursor that holds a commit-order position (`seq`).
+    pub fn seq_cursor(&self) -> Result<Option<i64>, ApiError> {
+        self.cursor()?
+            .map(|c| c.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned")))
+            .transpose()
+    }
 }
 
 /// Cursors are opaque to clients: base64url of the position they continue after.

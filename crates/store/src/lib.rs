@@ -65,6 +65,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_events(&self, filter: &EventFilter) -> StoreResult<Page<EventSummary>>;
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
     async fn event_receipts(&self, event_id: &str) -> StoreResult<Vec<Receipt>>;
+    /// Receipts newest first, optionally of one source (by name), continuing before `before_seq`.
+    async fn list_receipts(&self, source: Option<&str>, before_seq: Option<i64>, limit: i64) -> StoreResult<Page<ReceiptEntry>>;
 
     /// Fails with `Conflict` when the name is taken.
     async fn insert_source(&self, row: &SourceRow) -> StoreResult<()>;

@@ -31,6 +31,14 @@ pub struct Receipt {
     pub event_id: Option<String>,
 }
 
+/// A receipt as listed, with its position for cursor pagination.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReceiptEntry {
+    pub seq: i64,
+    #[sqlx(flatten)]
+    pub receipt: Receipt,
+}
+
 /// One unit of intake work: a receipt, and the event it accepted if any. Both commit together.
 #[derive(Debug, Clone)]
 pub struct IntakeWrite {

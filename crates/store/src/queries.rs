@@ -136,6 +136,27 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn list_receipts(
+                &self,
+                source: Option<&str>,
+                before_seq: Option<i64>,
+                limit: i64,
+            ) -> $crate::StoreResult<$crate::Page<$crate::ReceiptEntry>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT seq, id, at, source_name, source_id, request_id, status_code, outcome, reason, event_id \
+                     FROM receipts WHERE 1=1",
+                );
+                if let Some(seq) = before_seq {
+                    qb.push(" AND seq < ").push_bind(seq);
+                }
+                if let Some(s) = source {
+                    qb.push(" AND source_name = ").push_bind(s.to_string());
+                }
+                qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
+                let rows = qb.build_query_as::<$crate::ReceiptEntry>().fetch_all(&self.read).await?;
+                Ok($crate::queries::into_page(rows, limit))
+            }
+
             async fn insert_source(&self, r: &$crate::SourceRow) -> $crate::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO sources (id, name, config, secrets, enabled, created_at, updated_at) \

@@ -7,7 +7,6 @@ mod writer;
 
 use std::sync::Arc;
 
-use serde::Deserialize;
 use switchyard_core::headers::{REDACTED, is_secret_header};
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::source::{Accept, Scheme};
@@ -180,19 +179,11 @@ fn is_json_media_type(ct: &str) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Checks the body is JSON and reads a top-level string `type`, in one pass.
+/// Checks the body is JSON and reads a top-level string `type`. The whole document is parsed:
+/// a shortcut that stops at the first field would accept trailing garbage.
 fn probe_json(body: &[u8]) -> Result<Option<String>, IntakeError> {
-    #[derive(Deserialize)]
-    struct Probe {
-        #[serde(rename = "type")]
-        event_type: Option<serde_json::Value>,
-    }
-    match serde_json::from_slice::<Probe>(body) {
-        Ok(p) => Ok(p.event_type.and_then(|v| v.as_str().map(|s| s.chars().take(200).collect()))),
-        // Valid JSON that is not an object (an array, a number): no type, still accepted.
-        Err(e) if e.is_data() => Ok(None),
-        Err(e) => Err(IntakeError::InvalidJson(e.to_string())),
-    }
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| IntakeError::InvalidJson(e.to_string()))?;
+    Ok(value.get("type").and_then(|t| t.as_str()).map(|s| s.chars().take(200).collect()))
 }
 
 /// Headers as a JSON object, secrets replaced before they are ever stored.
@@ -233,6 +224,8 @@ mod tests {
         assert_eq!(probe_json(b"[1,2]").unwrap(), None);
         assert!(matches!(probe_json(b"{\"a\":"), Err(IntakeError::InvalidJson(_))));
         assert!(matches!(probe_json(b""), Err(IntakeError::InvalidJson(_))));
+        assert!(matches!(probe_json(b"5 garbage"), Err(IntakeError::InvalidJson(_))));
+        assert!(matches!(probe_json(b"[1,2] x"), Err(IntakeError::InvalidJson(_))));
     }
 
     #[test]

@@ -53,10 +53,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
                 .with_details(json!({"parameter": "status"})));
         }
     }
-    let before_seq = match params.cursor()? {
-        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))?),
-        None => None,
-    };
+    let before_seq = params.seq_cursor()?;
     let filter = EventFilter {
         source: params.get("source").map(str::to_string),
         status,

@@ -1,6 +1,9 @@
 //! `POST /in/{source}`: the HTTP edge of intake. It finds the source, reads the body within the
-//! source's size limit (rejecting early on a declared `Content-Length`), and hands the request to
-//! the engine, which answers only after the event is durably stored.
+//! source's size limit, and hands the request to the engine, which answers only after the event
+//! is durably stored.
+//!
+//! An oversized body is read to its end (discarding it, up to [`DRAIN_CAP`]) before the 413 is
+//! sent: answering mid-upload makes many clients see a broken pipe instead of the 413.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -24,13 +27,6 @@ pub async fn receive(
     let request_id = current_request_id();
     let source = intake.source(&name).map_err(|e| intake.reject(&name, None, &request_id, e))?;
     let limit = source.spec.max_body_bytes;
-    let declared = headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(intake.reject(&name, Some(&source), &request_id, IntakeError::PayloadTooLarge { limit }).into());
-    }
     let body = match read_limited(body, limit).await {
         Ok(b) => b,
         Err(ReadError::TooLarge) => {
@@ -53,17 +49,27 @@ enum ReadError {
     Broken(axum::Error),
 }
 
-/// Collects the body, stopping as soon as it passes `limit` bytes.
+/// Bytes of an oversized body we read and discard so the client can receive its 413; past this
+/// the connection is simply answered and closed.
+pub const DRAIN_CAP: u64 = 32 * 1024 * 1024;
+
+/// Collects the body; past `limit` bytes it keeps nothing and only drains (see [`DRAIN_CAP`]).
 async fn read_limited(mut body: Body, limit: u64) -> Result<Vec<u8>, ReadError> {
     let mut buf = Vec::new();
+    let mut seen: u64 = 0;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(ReadError::Broken)?;
         if let Ok(data) = frame.into_data() {
-            if (buf.len() + data.len()) as u64 > limit {
-                return Err(ReadError::TooLarge);
+            seen += data.len() as u64;
+            if seen > limit {
+                buf = Vec::new();
+                if seen > DRAIN_CAP {
+                    return Err(ReadError::TooLarge);
+                }
+            } else {
+                buf.extend_from_slice(&data);
             }
-            buf.extend_from_slice(&data);
         }
     }
-    Ok(buf)
+    if seen > limit { Err(ReadError::TooLarge) } else { Ok(buf) }
 }

@@ -4,6 +4,7 @@ mod events;
 mod health;
 mod intake;
 mod keys;
+mod receipts;
 mod sources;
 
 use axum::Router;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sources/{id}/enable", post(sources::enable))
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::show))
+        .route("/v1/receipts", get(receipts::list))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .layer(CatchPanicLayer::new())

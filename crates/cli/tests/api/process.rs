@@ -1,0 +1,229 @@
+//! The built binary as a child process: crash safety under SIGKILL, graceful SIGTERM, start-up
+//! errors, and the CLI commands against a running server.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use switchyard_core::secrets::MasterKey;
+use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
+
+use crate::helpers::ADMIN_KEY;
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+/// Starts `switchyard serve` on port 0 and waits for its start-up line to learn the address.
+fn start(db_url: &str, dir: &Path, master_key: &str) -> Server {
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, "sources:\n  - name: crash\n    verify: {scheme: none}\n").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("SWITCHYARD_DATABASE_URL", db_url)
+        .env("SWITCHYARD_BOOTSTRAP_KEY", ADMIN_KEY)
+        .env("SWITCHYARD_MASTER_KEY", master_key)
+        .env("RUST_LOG", "info")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the switchyard binary");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v["message"] == "switchyard listening" {
+                    let _ = tx.send(v["listen"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the server logs its start-up line");
+    Server { child, base: format!("http://{addr}") }
+}
+
+/// ≥ 2,000 concurrent requests, SIGKILL mid-burst, restart: every acknowledged event is there,
+/// byte for byte.
+async fn crash_mid_burst_loses_no_acknowledged_event(db_url: &str) {
+    switchyard::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate_base64();
+    let mut server = start(db_url, dir.path(), &key);
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    const TOTAL: usize = 2400;
+    let acked: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let count = Arc::new(AtomicUsize::new(0));
+    let url = format!("{}/in/crash", server.base);
+    let tasks: Vec<_> = (0..TOTAL)
+        .map(|i| {
+            let (http, url, acked, count) = (http.clone(), url.clone(), acked.clone(), count.clone());
+            tokio::spawn(async move {
+                let body = json!({"n": i, "nonce": ulid::Ulid::new().to_string(), "pad": "x".repeat(i % 300)});
+                if let Ok(resp) = http.post(&url).json(&body).send().await {
+                    if resp.status() == 202 {
+                        if let Ok(v) = resp.json::<Value>().await {
+                            acked.lock().unwrap().push((v["id"].as_str().unwrap().to_string(), body));
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while count.load(Ordering::SeqCst) < TOTAL / 5 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    futures::future::join_all(tasks).await;
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= TOTAL / 5, "the burst was under way ({} acks)", acked.len());
+    assert!(acked.len() < TOTAL, "the kill landed mid-burst ({} of {TOTAL} acked)", acked.len());
+
+    let mut server = start(db_url, dir.path(), &key);
+    let checks = acked.into_iter().map(|(id, sent)| {
+        let http = http.clone();
+        let url = format!("{}/v1/events/{id}", server.base);
+        async move {
+            let resp = http.get(&url).bearer_auth(ADMIN_KEY).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "acknowledged event {id} survived");
+            let event: Value = resp.json().await.unwrap();
+            assert_eq!(event["payload"], sent, "event {id} is intact");
+        }
+    });
+    futures::stream::iter(checks).for_each_concurrent(32, |check| check).await;
+    terminate(&mut server);
+}
+
+/// SIGTERM and wait; returns the exit status.
+fn terminate(server: &mut Server) -> std::process::ExitStatus {
+    // SAFETY: kill(2) on a pid we spawned and have not yet reaped.
+    unsafe { libc::kill(server.child.id() as i32, libc::SIGTERM) };
+    server.child.wait().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_crash_mid_burst_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    crash_mid_burst_loses_no_acknowledged_event(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crash_mid_burst_loses_no_acknowledged_event() {
+    let Some(base) = postgres_base_url() else { return };
+    let url = fresh_postgres_database(&base).await.unwrap();
+    crash_mid_burst_loses_no_acknowledged_event(&url).await;
+    drop_postgres_database(&base, &url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_work_and_exits_zero() {
+    switchyard::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut server = start(&url, dir.path(), &MasterKey::generate_base64());
+    let http = reqwest::Client::new();
+    for i in 0..20 {
+        let resp = http.post(format!("{}/in/crash", server.base)).json(&json!({"i": i})).send().await.unwrap();
+        assert_eq!(resp.status(), 202);
+    }
+    let started = Instant::now();
+    let status = terminate(&mut server);
+    assert!(status.success(), "exit 0 on SIGTERM, got {status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+fn run(args: &[&str], env: &[(&str, &str)], dir: &Path) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).current_dir(dir).env_remove("SWITCHYARD_MASTER_KEY").env_remove("SWITCHYARD_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn misconfiguration_fails_start_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(&cfg, "sources:\n  - name: gh\n    verify: {scheme: token, secrets: [\"${SWITCHYARD_TEST_UNSET_VAR}\"]}\n").unwrap();
+    let out = run(&["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()], &[], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("SWITCHYARD_TEST_UNSET_VAR") && err.contains("sources[0].verify.secrets[0]"), "{err}");
+
+    let out = run(&["serve", "--database", "postgres://127.0.0.1:1/x"], &[], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SWITCHYARD_MASTER_KEY must be set"));
+
+    let out = run(&["serve", "--listen", "127.0.0.1:0"], &[("SWITCHYARD_MASTER_KEY", "c2hvcnQ=")], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SWITCHYARD_MASTER_KEY is invalid"));
+
+    std::fs::write(&cfg, "sources:\n  - name: Bad Name\n").unwrap();
+    let out = run(&["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()], &[], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Bad Name"));
+
+    let out = run(&["serve", "--listen", "not-an-address"], &[], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on not-an-address"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_keys_and_events_work_against_a_running_server() {
+    switchyard::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let master = MasterKey::generate_base64();
+    let env = [("SWITCHYARD_DATABASE_URL", db.as_str()), ("SWITCHYARD_MASTER_KEY", master.as_str())];
+    let out = run(&["keys", "create", "--scope", "read", "--name", "ci"], &env, dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(read_key.starts_with("sy_"));
+
+    let mut server = start(&db, dir.path(), &master);
+    let http = reqwest::Client::new();
+    let resp = http.post(format!("{}/in/crash", server.base)).json(&json!({"type": "cli.test", "v": 42})).send().await.unwrap();
+    let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+
+    let out = run(&["events", "list", "--json", "--url", &server.base, "--key", &read_key], &[], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["data"][0]["id"], id.as_str());
+
+    let out = run(&["events", "list", "--url", &server.base, "--source", "crash"], &[("SWITCHYARD_KEY", &read_key)], dir.path());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains(&id) && table.contains("cli.test"), "{table}");
+
+    let out = run(&["events", "show", &id, "--json", "--url", &server.base, "--key", &read_key], &[], dir.path());
+    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["payload"], json!({"type": "cli.test", "v": 42}));
+
+    let out = run(&["events", "show", "evt_01ARZ3NDEKTSV4RRFFQ69G5FAV", "--url", &server.base, "--key", "wrong"], &[], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_api_key"));
+
+    let out = run(&["keys", "list", "--json"], &env, dir.path());
+    let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 2, "the CLI key and the bootstrap key");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&read_key), "key values are never listed");
+    let ci_id = keys.as_array().unwrap().iter().find(|k| k["name"] == "ci").unwrap()["id"].as_str().unwrap().to_string();
+    assert!(run(&["keys", "revoke", &ci_id], &env, dir.path()).status.success());
+    let out = run(&["events", "list", "--url", &server.base, "--key", &read_key], &[], dir.path());
+    assert!(!out.status.success(), "a revoked key stops working at once");
+    assert!(terminate(&mut server).success());
+}

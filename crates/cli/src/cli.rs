@@ -8,10 +8,20 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::commands;
 
 #[derive(Parser, Debug)]
-#[command(name = "switchyard", version, about = "Self-hosted integration gateway: webhooks in, webhooks out, reliable by default.")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Self-hosted integration gateway: webhooks in, webhooks out, reliable by default."
+)]
 pub struct Cli {
     /// Log format: one JSON object per line, or text for humans.
-    #[arg(long, env = "SWITCHYARD_LOG_FORMAT", value_enum, default_value = "json", global = true)]
+    #[arg(
+        long,
+        env = "SWITCHYARD_LOG_FORMAT",
+        value_enum,
+        default_value = "json",
+        global = true
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -40,7 +50,11 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct DatabaseArgs {
     /// Database URL: sqlite://FILE (created if missing) or postgres://…
-    #[arg(long = "database", env = "SWITCHYARD_DATABASE_URL", default_value = "sqlite://switchyard.db")]
+    #[arg(
+        long = "database",
+        env = "SWITCHYARD_DATABASE_URL",
+        default_value = "sqlite://switchyard.db"
+    )]
     pub url: String,
     /// Connections in the database pool.
     #[arg(long, env = "SWITCHYARD_DB_MAX_CONNECTIONS", default_value_t = 8)]

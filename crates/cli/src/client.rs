@@ -10,7 +10,12 @@ pub enum ClientError {
     #[error("cannot reach {url}: {source}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("{status} {code}: {message} (request id {request_id})")]
-    Api { status: u16, code: String, message: String, request_id: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: String,
+    },
     #[error("the server answered {status} with a body that is not the API's JSON")]
     Unexpected { status: u16 },
 }
@@ -27,8 +32,15 @@ impl ApiClient {
             .user_agent(concat!("switchyard-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(30))
             .build()
-            .map_err(|source| ClientError::Unreachable { url: args.url.clone(), source })?;
-        Ok(ApiClient { http, base: args.url.trim_end_matches('/').to_string(), key: args.key.clone() })
+            .map_err(|source| ClientError::Unreachable {
+                url: args.url.clone(),
+                source,
+            })?;
+        Ok(ApiClient {
+            http,
+            base: args.url.trim_end_matches('/').to_string(),
+            key: args.key.clone(),
+        })
     }
 
     /// GET `path` with `query`, returning the JSON body of a 2xx answer.
@@ -41,7 +53,10 @@ impl ApiClient {
             .query(query)
             .send()
             .await
-            .map_err(|source| ClientError::Unreachable { url: url.clone(), source })?;
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
         let status = resp.status().as_u16();
         let body: Value = resp.json().await.map_err(|_| ClientError::Unexpected { status })?;
         if (200..300).contains(&status) {
@@ -50,7 +65,12 @@ impl ApiClient {
         let err = &body["error"];
         let text = |k: &str| err[k].as_str().unwrap_or("").to_string();
         if err.is_object() {
-            Err(ClientError::Api { status, code: text("code"), message: text("message"), request_id: text("request_id") })
+            Err(ClientError::Api {
+                status,
+                code: text("code"),
+                message: text("message"),
+                request_id: text("request_id"),
+            })
         } else {
             Err(ClientError::Unexpected { status })
         }

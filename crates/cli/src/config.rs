@@ -30,13 +30,19 @@ pub enum ConfigError {
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
         Self::parse(&text, &shown, &|name| std::env::var(name).ok())
     }
 
     /// Parses config text, resolving `${NAME}` through `env`.
     pub fn parse(text: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let yaml_err = |source| ConfigError::Yaml { path: path.to_string(), source };
+        let yaml_err = |source| ConfigError::Yaml {
+            path: path.to_string(),
+            source,
+        };
         let mut value: Value = yaml_serde::from_str(text).map_err(yaml_err)?;
         if value.is_null() {
             return Ok(ConfigFile::default());
@@ -57,7 +63,11 @@ fn interpolate(v: &mut Value, at: &str, path: &str, env: &dyn Fn(&str) -> Option
         Value::Mapping(map) => {
             for (k, item) in map.iter_mut() {
                 let key = k.as_str().unwrap_or("?");
-                let here = if at.is_empty() { key.to_string() } else { format!("{at}.{key}") };
+                let here = if at.is_empty() {
+                    key.to_string()
+                } else {
+                    format!("{at}.{key}")
+                };
                 interpolate(item, &here, path, env)?;
             }
         }
@@ -76,9 +86,10 @@ fn substitute(s: &str, at: &str, path: &str, env: &dyn Fn(&str) -> Option<String
             out.push_str("${");
             rest = after;
         } else if let Some(after) = tail.strip_prefix("${") {
-            let end = after
-                .find('}')
-                .ok_or_else(|| ConfigError::Unterminated { path: path.into(), at: at.into() })?;
+            let end = after.find('}').ok_or_else(|| ConfigError::Unterminated {
+                path: path.into(),
+                at: at.into(),
+            })?;
             let name = &after[..end];
             let value = env(name).ok_or_else(|| ConfigError::MissingVar {
                 path: path.into(),
@@ -115,7 +126,10 @@ mod tests {
     fn a_missing_variable_is_named() {
         let text = "sources:\n  - name: gh\n    verify: {scheme: token, secrets: [\"${NOPE}\"]}\n";
         let err = ConfigFile::parse(text, "c.yaml", &env).unwrap_err().to_string();
-        assert!(err.contains("NOPE") && err.contains("sources[0].verify.secrets[0]"), "{err}");
+        assert!(
+            err.contains("NOPE") && err.contains("sources[0].verify.secrets[0]"),
+            "{err}"
+        );
     }
 
     #[test]

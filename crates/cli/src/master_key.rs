@@ -17,7 +17,9 @@ pub enum MasterKeyError {
     Invalid(SecretError),
     #[error("the key file {path} is invalid: {source}")]
     InvalidFile { path: String, source: SecretError },
-    #[error("{MASTER_KEY_ENV} must be set when the database is PostgreSQL (base64 of 32 bytes, the same on every node)")]
+    #[error(
+        "{MASTER_KEY_ENV} must be set when the database is PostgreSQL (base64 of 32 bytes, the same on every node)"
+    )]
     RequiredForPostgres,
     #[error("cannot use the key file {path}: {source}")]
     Io { path: String, source: std::io::Error },
@@ -31,7 +33,11 @@ pub fn key_file_for(db_path: &Path) -> PathBuf {
 }
 
 /// Resolves the master key for `database_url`; `from_env` is the value of `SWITCHYARD_MASTER_KEY`.
-pub fn resolve(database_url: &str, sqlite_path: Option<&Path>, from_env: Option<String>) -> Result<MasterKey, MasterKeyError> {
+pub fn resolve(
+    database_url: &str,
+    sqlite_path: Option<&Path>,
+    from_env: Option<String>,
+) -> Result<MasterKey, MasterKeyError> {
     if let Some(v) = from_env.filter(|v| !v.trim().is_empty()) {
         return MasterKey::from_base64(&v).map_err(MasterKeyError::Invalid);
     }
@@ -40,13 +46,26 @@ pub fn resolve(database_url: &str, sqlite_path: Option<&Path>, from_env: Option<
     };
     let file = key_file_for(db_path);
     let shown = file.display().to_string();
-    let io = |source| MasterKeyError::Io { path: shown.clone(), source };
+    let io = |source| MasterKeyError::Io {
+        path: shown.clone(),
+        source,
+    };
     match std::fs::read_to_string(&file) {
-        Ok(text) => MasterKey::from_base64(&text).map_err(|source| MasterKeyError::InvalidFile { path: shown.clone(), source }),
+        Ok(text) => MasterKey::from_base64(&text).map_err(|source| MasterKeyError::InvalidFile {
+            path: shown.clone(),
+            source,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let encoded = MasterKey::generate_base64();
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&file).map_err(io)?;
-            f.write_all(encoded.as_bytes()).and_then(|()| f.sync_all()).map_err(io)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&file)
+                .map_err(io)?;
+            f.write_all(encoded.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(io)?;
             tracing::warn!(
                 key_file = %shown,
                 "{MASTER_KEY_ENV} is not set: generated a master key into the key file; back it up with the database, \
@@ -76,8 +95,14 @@ mod tests {
 
     #[test]
     fn postgres_needs_the_env_key_and_bad_keys_are_refused() {
-        assert!(matches!(resolve("postgres://h/db", None, None), Err(MasterKeyError::RequiredForPostgres)));
-        assert!(matches!(resolve("postgres://h/db", None, Some("short".into())), Err(MasterKeyError::Invalid(_))));
+        assert!(matches!(
+            resolve("postgres://h/db", None, None),
+            Err(MasterKeyError::RequiredForPostgres)
+        ));
+        assert!(matches!(
+            resolve("postgres://h/db", None, Some("short".into())),
+            Err(MasterKeyError::Invalid(_))
+        ));
         assert!(resolve("postgres://h/db", None, Some(MasterKey::generate_base64())).is_ok());
     }
 }

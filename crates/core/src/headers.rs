@@ -49,7 +49,13 @@ mod tests {
 
     #[test]
     fn secret_headers_are_recognised_in_any_case() {
-        for h in ["Authorization", "COOKIE", "Stripe-Signature", "X-My-Signature", "x-webhook-secret"] {
+        for h in [
+            "Authorization",
+            "COOKIE",
+            "Stripe-Signature",
+            "X-My-Signature",
+            "x-webhook-secret",
+        ] {
             assert!(is_secret_header(h, &[]), "{h}");
         }
         assert!(is_secret_header("X-Custom", &["x-custom".into()]));

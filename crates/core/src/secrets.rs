@@ -32,9 +32,7 @@ impl std::fmt::Debug for MasterKey {
 impl MasterKey {
     /// Parses `SWITCHYARD_MASTER_KEY` (base64 of 32 bytes, surrounding whitespace ignored).
     pub fn from_base64(text: &str) -> Result<Self, SecretError> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| SecretError::BadMasterKey)?;
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| SecretError::BadMasterKey)?;
         if bytes.len() != 32 {
             return Err(SecretError::BadMasterKey);
         }

@@ -90,7 +90,10 @@ pub struct DedupSpec {
 
 impl Default for DedupSpec {
     fn default() -> Self {
-        DedupSpec { key: None, window_seconds: DEFAULT_DEDUP_WINDOW_SECONDS }
+        DedupSpec {
+            key: None,
+            window_seconds: DEFAULT_DEDUP_WINDOW_SECONDS,
+        }
     }
 }
 
@@ -131,7 +134,10 @@ pub struct FieldError {
 }
 
 fn err(field: &str, message: impl Into<String>) -> FieldError {
-    FieldError { field: field.into(), message: message.into() }
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 /// True for `[a-z0-9_-]{1,64}`, the names that can be a path segment of `/in/{name}`.
@@ -166,7 +172,10 @@ impl SourceSpec {
                 errs.push(err(&format!("verify.secrets[{i}]"), "must be 1 to 4096 characters"));
             }
             if v.scheme == Scheme::Basic && !s.contains(':') {
-                errs.push(err(&format!("verify.secrets[{i}]"), "basic secrets are written user:password"));
+                errs.push(err(
+                    &format!("verify.secrets[{i}]"),
+                    "basic secrets are written user:password",
+                ));
             }
         }
         if v.scheme == Scheme::None && !v.secrets.is_empty() {
@@ -186,16 +195,25 @@ impl SourceSpec {
             }
         }
         if self.schema.as_ref().is_some_and(|s| !s.is_null()) {
-            errs.push(err("schema", "JSON Schema validation is not yet available in this build"));
+            errs.push(err(
+                "schema",
+                "JSON Schema validation is not yet available in this build",
+            ));
         }
         if self.dedup.key.is_some() {
-            errs.push(err("dedup.key", "custom dedup keys are not yet available in this build"));
+            errs.push(err(
+                "dedup.key",
+                "custom dedup keys are not yet available in this build",
+            ));
         }
         if self.dedup.window_seconds == 0 || self.dedup.window_seconds > 366 * 24 * 3600 {
             errs.push(err("dedup.window_seconds", "must be between 1 second and 366 days"));
         }
         if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_BYTES_LIMIT {
-            errs.push(err("max_body_bytes", format!("must be between 1 and {MAX_BODY_BYTES_LIMIT}")));
+            errs.push(err(
+                "max_body_bytes",
+                format!("must be between 1 and {MAX_BODY_BYTES_LIMIT}"),
+            ));
         }
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }

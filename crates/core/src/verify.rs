@@ -37,11 +37,12 @@ pub fn verify<'h>(
             } else {
                 raw
             };
-            any_matches(secrets, presented.as_bytes()).then_some(()).ok_or(VerifyFailure::Mismatch(name))
+            any_matches(secrets, presented.as_bytes())
+                .then_some(())
+                .ok_or(VerifyFailure::Mismatch(name))
         }
         Scheme::Basic => {
-            let raw = header("authorization")
-                .ok_or_else(|| VerifyFailure::MissingHeader("authorization".into()))?;
+            let raw = header("authorization").ok_or_else(|| VerifyFailure::MissingHeader("authorization".into()))?;
             let encoded = raw
                 .strip_prefix("Basic ")
                 .or_else(|| raw.strip_prefix("basic "))
@@ -85,7 +86,10 @@ mod tests {
             verify(&s, &secrets, |h| (h == "x-token").then_some("neww")),
             Err(VerifyFailure::Mismatch("x-token".into()))
         );
-        assert_eq!(verify(&s, &secrets, |_| None), Err(VerifyFailure::MissingHeader("x-token".into())));
+        assert_eq!(
+            verify(&s, &secrets, |_| None),
+            Err(VerifyFailure::MissingHeader("x-token".into()))
+        );
     }
 
     #[test]
@@ -104,8 +108,17 @@ mod tests {
         let good = format!("Basic {}", STANDARD.encode("user:pa:ss"));
         assert!(verify(&s, &secrets, |_| Some(good.as_str())).is_ok());
         let bad = format!("Basic {}", STANDARD.encode("user:nope"));
-        assert!(matches!(verify(&s, &secrets, |_| Some(bad.as_str())), Err(VerifyFailure::Mismatch(_))));
-        assert_eq!(verify(&s, &secrets, |_| Some("Basic !!!")), Err(VerifyFailure::MalformedBasic));
-        assert_eq!(verify(&s, &secrets, |_| Some("Bearer x")), Err(VerifyFailure::MalformedBasic));
+        assert!(matches!(
+            verify(&s, &secrets, |_| Some(bad.as_str())),
+            Err(VerifyFailure::Mismatch(_))
+        ));
+        assert_eq!(
+            verify(&s, &secrets, |_| Some("Basic !!!")),
+            Err(VerifyFailure::MalformedBasic)
+        );
+        assert_eq!(
+            verify(&s, &secrets, |_| Some("Bearer x")),
+            Err(VerifyFailure::MalformedBasic)
+        );
     }
 }

@@ -24,7 +24,11 @@ impl Principal {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
-                format!("this action needs a key with the {} scope; this key has {}", needed.as_str(), self.scope.as_str()),
+                format!(
+                    "this action needs a key with the {} scope; this key has {}",
+                    needed.as_str(),
+                    self.scope.as_str()
+                ),
             ))
         }
     }
@@ -55,7 +59,10 @@ impl FromRequestParts<AppState> for Principal {
                 })?;
                 Ok(Principal { key_id: k.id, scope })
             }
-            _ => Err(unauthenticated("invalid_api_key", "the API key is not valid or has been revoked")),
+            _ => Err(unauthenticated(
+                "invalid_api_key",
+                "the API key is not valid or has been revoked",
+            )),
         }
     }
 }

@@ -21,7 +21,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), details: None }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -42,7 +47,11 @@ impl ApiError {
     }
 
     fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred; see the server log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an internal error occurred; see the server log",
+        )
     }
 }
 
@@ -60,7 +69,8 @@ impl IntoResponse for ApiError {
         let body = envelope(self.code, &self.message, self.details.as_ref());
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
         resp
     }
@@ -85,14 +95,18 @@ impl From<StoreError> for ApiError {
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
         match e {
-            CatalogError::Invalid(fields) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "the source definition is invalid")
-                    .with_details(json!({ "fields": fields }))
-            }
+            CatalogError::Invalid(fields) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the source definition is invalid",
+            )
+            .with_details(json!({ "fields": fields })),
             CatalogError::NotFound => ApiError::not_found("source"),
-            CatalogError::NameTaken(n) => {
-                ApiError::new(StatusCode::CONFLICT, "source_name_taken", format!("a source named {n:?} already exists"))
-            }
+            CatalogError::NameTaken(n) => ApiError::new(
+                StatusCode::CONFLICT,
+                "source_name_taken",
+                format!("a source named {n:?} already exists"),
+            ),
             CatalogError::Store(s) => s.into(),
             CatalogError::Sealed(s) => {
                 tracing::error!(error = %s, "cannot open a stored secret: is SWITCHYARD_MASTER_KEY the one it was sealed with?");

@@ -69,8 +69,11 @@ impl Params {
                 .ok()
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
                 .ok_or_else(|| {
-                    ApiError::bad_request("invalid_parameter", format!("limit must be an integer from 1 to {MAX_LIMIT}"))
-                        .with_details(json!({"parameter": "limit"}))
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        format!("limit must be an integer from 1 to {MAX_LIMIT}"),
+                    )
+                    .with_details(json!({"parameter": "limit"}))
                 }),
         }
     }
@@ -83,7 +86,10 @@ impl Params {
     /// A cursor that holds a commit-order position (`seq`).
     pub fn seq_cursor(&self) -> Result<Option<i64>, ApiError> {
         self.cursor()?
-            .map(|c| c.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned")))
+            .map(|c| {
+                c.parse::<i64>()
+                    .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))
+            })
             .transpose()
     }
 }

@@ -34,14 +34,30 @@ where
         .to_str()
         .ok()
         .filter(|k| (1..=255).contains(&k.len()))
-        .ok_or_else(|| ApiError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible characters"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible characters",
+            )
+        })?;
     let fingerprint = hex::encode(Sha256::digest(format!("{route}\n{body}")));
     let store = &state.store;
-    match store.idempotency_begin(&principal.key_id, key, &fingerprint, switchyard_core::time::now_micros()).await? {
+    match store
+        .idempotency_begin(
+            &principal.key_id,
+            key,
+            &fingerprint,
+            switchyard_core::time::now_micros(),
+        )
+        .await?
+    {
         IdempotencyState::Started => match create().await {
             Ok((status, json)) => {
                 let sealed = state.master_key.seal(json.to_string().as_bytes());
-                if let Err(e) = store.idempotency_complete(&principal.key_id, key, i32::from(status.as_u16()), &sealed).await {
+                if let Err(e) = store
+                    .idempotency_complete(&principal.key_id, key, i32::from(status.as_u16()), &sealed)
+                    .await
+                {
                     // The resource exists; failing now would invite a duplicate. Log and answer.
                     tracing::warn!(error = %e, "could not record the idempotent response");
                 }
@@ -59,7 +75,11 @@ where
             "idempotency_key_in_use",
             "a request with this Idempotency-Key is still being processed; retry shortly",
         )),
-        IdempotencyState::Completed { fingerprint: first, status_code, response } => {
+        IdempotencyState::Completed {
+            fingerprint: first,
+            status_code,
+            response,
+        } => {
             if first != fingerprint {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -69,12 +89,17 @@ where
             }
             let plain = state.master_key.open(&response).map_err(|e| {
                 tracing::error!(error = %e, "cannot open a stored idempotent response");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "an internal error occurred",
+                )
             })?;
             let json: Value = serde_json::from_slice(&plain).unwrap_or(Value::Null);
             let status = StatusCode::from_u16(status_code as u16).unwrap_or(StatusCode::OK);
             let mut resp = (status, axum::Json(json)).into_response();
-            resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            resp.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(resp)
         }
     }

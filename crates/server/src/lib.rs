@@ -69,7 +69,10 @@ impl Application {
         let catalog = SourceCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
         for spec in cfg.sources {
             let name = spec.name.clone();
-            catalog.upsert(spec).await.map_err(|source| StartupError::ConfigSource { name, source })?;
+            catalog
+                .upsert(spec)
+                .await
+                .map_err(|source| StartupError::ConfigSource { name, source })?;
         }
         if let Some(key) = &cfg.bootstrap_key {
             ensure_admin_key(cfg.store.as_ref(), key).await?;
@@ -77,8 +80,18 @@ impl Application {
         catalog.spawn_refresher(cfg.source_refresh);
         let (writer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
         let intake = Arc::new(Intake::new(writer, catalog.clone()));
-        let state = AppState { store: cfg.store, master_key: cfg.master_key, catalog, intake };
-        Ok(Application { listener, state, writer_task, shutdown_grace: cfg.shutdown_grace })
+        let state = AppState {
+            store: cfg.store,
+            master_key: cfg.master_key,
+            catalog,
+            intake,
+        };
+        Ok(Application {
+            listener,
+            state,
+            writer_task,
+            shutdown_grace: cfg.shutdown_grace,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
@@ -88,7 +101,12 @@ impl Application {
     /// Serves until `shutdown` resolves; then stops accepting, gives in-flight requests up to the
     /// grace period, and waits for every acknowledged write to be committed.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Application { listener, state, writer_task, shutdown_grace } = self;
+        let Application {
+            listener,
+            state,
+            writer_task,
+            shutdown_grace,
+        } = self;
         let router = routes::router(state);
         let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -108,7 +126,10 @@ impl Application {
             () = deadline => tracing::warn!("shutdown grace period over; abandoning open connections"),
         }
         // The router (and with it every writer handle) is gone: the writer drains and stops.
-        if tokio::time::timeout(Duration::from_secs(10), writer_task).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), writer_task)
+            .await
+            .is_err()
+        {
             tracing::error!("intake writer did not drain within 10 s");
         }
         Ok(())
@@ -118,7 +139,11 @@ impl Application {
 /// Makes sure an admin key with exactly `key` exists (idempotent across restarts).
 pub async fn ensure_admin_key(store: &dyn Store, key: &str) -> Result<(), StoreError> {
     let hash = hash_key(key);
-    if store.api_key_by_hash(&hash).await?.is_some_and(|k| k.revoked_at.is_none()) {
+    if store
+        .api_key_by_hash(&hash)
+        .await?
+        .is_some_and(|k| k.revoked_at.is_none())
+    {
         return Ok(());
     }
     let row = ApiKeyRow {

@@ -58,6 +58,8 @@ fn ensure_envelope(resp: Response) -> Response {
     let reason = status.canonical_reason().unwrap_or("error").to_lowercase();
     let body = envelope(code_for_status(status), &reason, None).to_string();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Response::from_parts(parts, Body::from(body)).into_response()
 }

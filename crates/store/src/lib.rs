@@ -44,7 +44,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 8, acquire_timeout: std::time::Duration::from_secs(3) }
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: std::time::Duration::from_secs(3),
+        }
     }
 }
 
@@ -66,7 +69,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
     async fn event_receipts(&self, event_id: &str) -> StoreResult<Vec<Receipt>>;
     /// Receipts newest first, optionally of one source (by name), continuing before `before_seq`.
-    async fn list_receipts(&self, source: Option<&str>, before_seq: Option<i64>, limit: i64) -> StoreResult<Page<ReceiptEntry>>;
+    async fn list_receipts(
+        &self,
+        source: Option<&str>,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Page<ReceiptEntry>>;
 
     /// Fails with `Conflict` when the name is taken.
     async fn insert_source(&self, row: &SourceRow) -> StoreResult<()>;
@@ -93,7 +101,13 @@ pub trait Store: Send + Sync + 'static {
         fingerprint: &str,
         now: i64,
     ) -> StoreResult<IdempotencyState>;
-    async fn idempotency_complete(&self, principal: &str, key: &str, status_code: i32, response: &[u8]) -> StoreResult<()>;
+    async fn idempotency_complete(
+        &self,
+        principal: &str,
+        key: &str,
+        status_code: i32,
+        response: &[u8],
+    ) -> StoreResult<()>;
     /// Frees a reservation whose request failed, so the client may retry with the same key.
     async fn idempotency_abort(&self, principal: &str, key: &str) -> StoreResult<()>;
 }

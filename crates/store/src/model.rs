@@ -127,5 +127,9 @@ pub enum IdempotencyState {
     /// An earlier request with the key is still running.
     InProgress { fingerprint: String },
     /// An earlier request finished; replay its response.
-    Completed { fingerprint: String, status_code: i32, response: Vec<u8> },
+    Completed {
+        fingerprint: String,
+        status_code: i32,
+        response: Vec<u8>,
+    },
 }

@@ -6,10 +6,10 @@
 use std::str::FromStr;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, QueryBuilder};
 
-use crate::queries::impl_store;
-use crate::{StoreError, StoreKind, StoreOptions, StoreResult};
+use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
+use crate::{IntakeWrite, NewEvent, StoreError, StoreKind, StoreOptions, StoreResult};
 
 /// Advisory lock id serialising event inserts ("SWYD" + 1).
 const EVENT_ORDER_LOCK: i64 = 0x5357_5944_0000_0001;
@@ -31,7 +31,10 @@ impl PostgresStore {
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(conn)
             .await?;
-        Ok(PostgresStore { read: pool.clone(), write: pool })
+        Ok(PostgresStore {
+            read: pool.clone(),
+            write: pool,
+        })
     }
 
     async fn backend_migrate(&self) -> StoreResult<()> {
@@ -48,8 +51,24 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn lock_event_order(tx: &mut Transaction<'_, Postgres>) -> StoreResult<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(EVENT_ORDER_LOCK).execute(&mut **tx).await?;
+    async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<()> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(EVENT_ORDER_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let events: Vec<&NewEvent> = batch.iter().filter_map(|w| w.event.as_ref()).collect();
+        for chunk in events.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            push_event_rows!(qb, chunk);
+            qb.build().execute(&mut *tx).await?;
+        }
+        for chunk in batch.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            push_receipt_rows!(qb, chunk);
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

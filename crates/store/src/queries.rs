@@ -1,6 +1,6 @@
 //! The queries both backends share. `impl_store!` expands one `Store` implementation for a
 //! backend type that provides `read`/`write` pools and four backend hooks:
-//! `backend_migrate`, `backend_ping`, `check_writable` and `lock_event_order`.
+//! `backend_migrate`, `backend_ping`, `check_writable` and `backend_commit_intake`.
 //! SQL here sticks to what SQLite and PostgreSQL both accept (`$n` placeholders, `ON CONFLICT`).
 
 /// Rows per multi-row `INSERT`; keeps bind parameters far below both databases' limits.
@@ -16,6 +16,50 @@ pub(crate) fn into_page<T>(mut items: Vec<T>, limit: i64) -> crate::Page<T> {
     let has_more = items.len() as i64 > limit;
     items.truncate(limit.max(0) as usize);
     crate::Page { items, has_more }
+}
+
+/// Appends `INSERT INTO events … VALUES (…), (…)` for `chunk` (a slice of `&NewEvent`).
+macro_rules! push_event_rows {
+    ($qb:expr, $chunk:expr) => {
+        $qb.push(
+            "INSERT INTO events (id, source_id, source_name, event_type, status, received_at, \
+             content_type, headers, payload, request_id) ",
+        );
+        $qb.push_values($chunk, |mut b, e| {
+            b.push_bind(e.id.clone())
+                .push_bind(e.source_id.clone())
+                .push_bind(e.source_name.clone())
+                .push_bind(e.event_type.clone())
+                .push_bind(e.status.clone())
+                .push_bind(e.received_at)
+                .push_bind(e.content_type.clone())
+                .push_bind(e.headers.clone())
+                .push_bind(e.payload.clone())
+                .push_bind(e.request_id.clone());
+        });
+    };
+}
+
+/// Appends `INSERT INTO receipts … VALUES (…), (…)` for `chunk` (a slice of `IntakeWrite`).
+macro_rules! push_receipt_rows {
+    ($qb:expr, $chunk:expr) => {
+        $qb.push(
+            "INSERT INTO receipts (id, at, source_name, source_id, request_id, status_code, \
+             outcome, reason, event_id) ",
+        );
+        $qb.push_values($chunk, |mut b, w| {
+            let r = &w.receipt;
+            b.push_bind(r.id.clone())
+                .push_bind(r.at)
+                .push_bind(r.source_name.clone())
+                .push_bind(r.source_id.clone())
+                .push_bind(r.request_id.clone())
+                .push_bind(r.status_code)
+                .push_bind(r.outcome.clone())
+                .push_bind(r.reason.clone())
+                .push_bind(r.event_id.clone());
+        });
+    };
 }
 
 macro_rules! impl_store {
@@ -36,54 +80,11 @@ macro_rules! impl_store {
             }
 
             async fn commit_intake(&self, batch: &[$crate::IntakeWrite]) -> $crate::StoreResult<()> {
-                use $crate::queries::INSERT_CHUNK;
                 if batch.is_empty() {
                     return Ok(());
                 }
                 self.check_writable()?;
-                let mut tx = self.write.begin().await?;
-                Self::lock_event_order(&mut tx).await?;
-                let events: Vec<&$crate::NewEvent> = batch.iter().filter_map(|w| w.event.as_ref()).collect();
-                for chunk in events.chunks(INSERT_CHUNK) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO events (id, source_id, source_name, event_type, status, received_at, \
-                         content_type, headers, payload, request_id) ",
-                    );
-                    qb.push_values(chunk, |mut b, e| {
-                        b.push_bind(e.id.clone())
-                            .push_bind(e.source_id.clone())
-                            .push_bind(e.source_name.clone())
-                            .push_bind(e.event_type.clone())
-                            .push_bind(e.status.clone())
-                            .push_bind(e.received_at)
-                            .push_bind(e.content_type.clone())
-                            .push_bind(e.headers.clone())
-                            .push_bind(e.payload.clone())
-                            .push_bind(e.request_id.clone());
-                    });
-                    qb.build().execute(&mut *tx).await?;
-                }
-                for chunk in batch.chunks(INSERT_CHUNK) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO receipts (id, at, source_name, source_id, request_id, status_code, \
-                         outcome, reason, event_id) ",
-                    );
-                    qb.push_values(chunk, |mut b, w| {
-                        let r = &w.receipt;
-                        b.push_bind(r.id.clone())
-                            .push_bind(r.at)
-                            .push_bind(r.source_name.clone())
-                            .push_bind(r.source_id.clone())
-                            .push_bind(r.request_id.clone())
-                            .push_bind(r.status_code)
-                            .push_bind(r.outcome.clone())
-                            .push_bind(r.reason.clone())
-                            .push_bind(r.event_id.clone());
-                    });
-                    qb.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(())
+                self.backend_commit_intake(batch).await
             }
 
             async fn list_events(
@@ -91,12 +92,17 @@ macro_rules! impl_store {
                 f: &$crate::EventFilter,
             ) -> $crate::StoreResult<$crate::Page<$crate::EventSummary>> {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT ");
-                qb.push($crate::queries::EVENT_SUMMARY_COLUMNS).push(" FROM events WHERE 1=1");
+                qb.push($crate::queries::EVENT_SUMMARY_COLUMNS)
+                    .push(" FROM events WHERE 1=1");
                 if let Some(seq) = f.before_seq {
                     qb.push(" AND seq < ").push_bind(seq);
                 }
                 if let Some(src) = &f.source {
-                    let column = if src.starts_with("src_") { " AND source_id = " } else { " AND source_name = " };
+                    let column = if src.starts_with("src_") {
+                        " AND source_id = "
+                    } else {
+                        " AND source_name = "
+                    };
                     qb.push(column).push_bind(src.clone());
                 }
                 if let Some(s) = &f.status {
@@ -112,7 +118,10 @@ macro_rules! impl_store {
                     qb.push(" AND received_at < ").push_bind(t);
                 }
                 qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit + 1);
-                let rows = qb.build_query_as::<$crate::EventSummary>().fetch_all(&self.read).await?;
+                let rows = qb
+                    .build_query_as::<$crate::EventSummary>()
+                    .fetch_all(&self.read)
+                    .await?;
                 Ok($crate::queries::into_page(rows, f.limit))
             }
 
@@ -153,7 +162,10 @@ macro_rules! impl_store {
                     qb.push(" AND source_name = ").push_bind(s.to_string());
                 }
                 qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
-                let rows = qb.build_query_as::<$crate::ReceiptEntry>().fetch_all(&self.read).await?;
+                let rows = qb
+                    .build_query_as::<$crate::ReceiptEntry>()
+                    .fetch_all(&self.read)
+                    .await?;
                 Ok($crate::queries::into_page(rows, limit))
             }
 
@@ -191,7 +203,10 @@ macro_rules! impl_store {
             }
 
             async fn delete_source(&self, id: &str) -> $crate::StoreResult<bool> {
-                let done = sqlx::query("DELETE FROM sources WHERE id = $1").bind(id).execute(&self.write).await?;
+                let done = sqlx::query("DELETE FROM sources WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.write)
+                    .await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -201,7 +216,10 @@ macro_rules! impl_store {
                 } else {
                     "SELECT id, name, config, secrets, enabled, created_at, updated_at FROM sources WHERE name = $1"
                 };
-                Ok(sqlx::query_as::<_, $crate::SourceRow>(sql).bind(id_or_name).fetch_optional(&self.read).await?)
+                Ok(sqlx::query_as::<_, $crate::SourceRow>(sql)
+                    .bind(id_or_name)
+                    .fetch_optional(&self.read)
+                    .await?)
             }
 
             async fn list_sources(
@@ -215,7 +233,10 @@ macro_rules! impl_store {
                     qb.push(" WHERE id < ").push_bind(id.to_string());
                 }
                 qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
-                let rows = qb.build_query_as::<$crate::SourceRow>().fetch_all(&self.read).await?;
+                let rows = qb
+                    .build_query_as::<$crate::SourceRow>()
+                    .fetch_all(&self.read)
+                    .await?;
                 Ok($crate::queries::into_page(rows, limit))
             }
 
@@ -264,7 +285,10 @@ macro_rules! impl_store {
                     qb.push(" WHERE id < ").push_bind(id.to_string());
                 }
                 qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
-                let rows = qb.build_query_as::<$crate::ApiKeyRow>().fetch_all(&self.read).await?;
+                let rows = qb
+                    .build_query_as::<$crate::ApiKeyRow>()
+                    .fetch_all(&self.read)
+                    .await?;
                 Ok($crate::queries::into_page(rows, limit))
             }
 
@@ -305,12 +329,16 @@ macro_rules! impl_store {
                 .fetch_optional(&self.write)
                 .await?;
                 Ok(match row {
-                    Some((fingerprint, Some(status_code), Some(response))) => {
-                        $crate::IdempotencyState::Completed { fingerprint, status_code, response }
-                    }
+                    Some((fingerprint, Some(status_code), Some(response))) => $crate::IdempotencyState::Completed {
+                        fingerprint,
+                        status_code,
+                        response,
+                    },
                     Some((fingerprint, _, _)) => $crate::IdempotencyState::InProgress { fingerprint },
                     // Aborted between our insert and select: the key is free again.
-                    None => $crate::IdempotencyState::InProgress { fingerprint: fingerprint.to_string() },
+                    None => $crate::IdempotencyState::InProgress {
+                        fingerprint: fingerprint.to_string(),
+                    },
                 })
             }
 
@@ -321,13 +349,15 @@ macro_rules! impl_store {
                 status_code: i32,
                 response: &[u8],
             ) -> $crate::StoreResult<()> {
-                sqlx::query("UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE principal = $1 AND key = $2")
-                    .bind(principal)
-                    .bind(key)
-                    .bind(status_code)
-                    .bind(response)
-                    .execute(&self.write)
-                    .await?;
+                sqlx::query(
+                    "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE principal = $1 AND key = $2",
+                )
+                .bind(principal)
+                .bind(key)
+                .bind(status_code)
+                .bind(response)
+                .execute(&self.write)
+                .await?;
                 Ok(())
             }
 
@@ -343,4 +373,4 @@ macro_rules! impl_store {
     };
 }
 
-pub(crate) use impl_store;
+pub(crate) use {impl_store, push_event_rows, push_receipt_rows};

@@ -10,10 +10,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, Transaction};
+use sqlx::{QueryBuilder, Sqlite};
 
-use crate::queries::impl_store;
-use crate::{StoreError, StoreKind, StoreOptions, StoreResult};
+use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
+use crate::{IntakeWrite, NewEvent, StoreError, StoreKind, StoreOptions, StoreResult};
 
 pub struct SqliteStore {
     pub(crate) read: SqlitePool,
@@ -70,13 +70,38 @@ impl SqliteStore {
                 Err(StoreError::Unavailable("the SQLite database file is read-only".into()))
             }
             Ok(_) => Ok(()),
-            Err(e) => Err(StoreError::Unavailable(format!("the SQLite database file cannot be read: {e}"))),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "the SQLite database file cannot be read: {e}"
+            ))),
         }
     }
 
-    /// One writer connection already serialises commits, so nothing to lock.
-    async fn lock_event_order(_tx: &mut Transaction<'_, Sqlite>) -> StoreResult<()> {
-        Ok(())
+    /// The whole batch — `BEGIN IMMEDIATE`, multi-row inserts, `COMMIT` — goes to SQLite's worker
+    /// thread as one multi-statement command. Sent statement by statement, each step would wait for
+    /// the async writer task to be scheduled again among thousands of request tasks; that round trip,
+    /// not SQLite, was the cost of a commit under load.
+    async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<()> {
+        let events: Vec<&NewEvent> = batch.iter().filter_map(|w| w.event.as_ref()).collect();
+        let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+        for chunk in events.chunks(INSERT_CHUNK) {
+            push_event_rows!(qb, chunk);
+            qb.push("; ");
+        }
+        for chunk in batch.chunks(INSERT_CHUNK) {
+            push_receipt_rows!(qb, chunk);
+            qb.push("; ");
+        }
+        qb.push("COMMIT");
+        let mut conn = self.write.acquire().await?;
+        match qb.build().execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // The transaction may still be open after a failed statement; close it so the next
+                // batch can begin. An error here only means SQLite already rolled back.
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                Err(e.into())
+            }
+        }
     }
 }
 

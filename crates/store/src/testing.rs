@@ -32,7 +32,9 @@ pub async fn fresh_postgres_database(base_url: &str) -> Result<String, sqlx::Err
     use sqlx::Connection;
     let mut admin = sqlx::PgConnection::connect(base_url).await?;
     let name = format!("sy_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await?;
     admin.close().await?;
     Ok(replace_database(base_url, &name))
 }
@@ -40,16 +42,22 @@ pub async fn fresh_postgres_database(base_url: &str) -> Result<String, sqlx::Err
 /// Drops a database made by [`fresh_postgres_database`]; best effort.
 pub async fn drop_postgres_database(base_url: &str, db_url: &str) {
     use sqlx::Connection;
-    let Some(name) = db_url.rsplit('/').next().map(|s| s.split('?').next().unwrap_or(s).to_string()) else {
+    let Some(name) = db_url
+        .rsplit('/')
+        .next()
+        .map(|s| s.split('?').next().unwrap_or(s).to_string())
+    else {
         return;
     };
     if !name.starts_with("sy_test_") {
         return;
     }
     if let Ok(mut admin) = sqlx::PgConnection::connect(base_url).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-            .execute(&mut admin)
-            .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut admin)
+        .await;
         let _ = admin.close().await;
     }
 }
@@ -75,8 +83,14 @@ fn replace_database(url: &str, db: &str) -> String {
 mod tests {
     #[test]
     fn replaces_the_database_name() {
-        assert_eq!(super::replace_database("postgres://p@h:5432/test", "x"), "postgres://p@h:5432/x");
-        assert_eq!(super::replace_database("postgres://p@h/test?sslmode=disable", "x"), "postgres://p@h/x?sslmode=disable");
+        assert_eq!(
+            super::replace_database("postgres://p@h:5432/test", "x"),
+            "postgres://p@h:5432/x"
+        );
+        assert_eq!(
+            super::replace_database("postgres://p@h/test?sslmode=disable", "x"),
+            "postgres://p@h/x?sslmode=disable"
+        );
         assert_eq!(super::replace_database("postgres://p@h", "x"), "postgres://p@h/x");
     }
 }

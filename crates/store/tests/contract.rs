@@ -18,7 +18,11 @@ impl Db {
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = connect(&url, &StoreOptions::default()).await.unwrap();
         store.migrate().await.unwrap();
-        Db { store, _dir: Some(dir), pg: None }
+        Db {
+            store,
+            _dir: Some(dir),
+            pg: None,
+        }
     }
 
     async fn postgres() -> Option<Db> {
@@ -26,7 +30,11 @@ impl Db {
         let url = fresh_postgres_database(&base).await.expect("create a test database");
         let store = connect(&url, &StoreOptions::default()).await.unwrap();
         store.migrate().await.unwrap();
-        Some(Db { store, _dir: None, pg: Some((base, url)) })
+        Some(Db {
+            store,
+            _dir: None,
+            pg: Some((base, url)),
+        })
     }
 
     async fn cleanup(self) {
@@ -86,25 +94,41 @@ fn receipt(id: &str, source: &str, status: i32, event_id: Option<&str>) -> Recei
         source_id: None,
         request_id: format!("req_{id}"),
         status_code: status,
-        outcome: if event_id.is_some() { "received".into() } else { "rejected".into() },
+        outcome: if event_id.is_some() {
+            "received".into()
+        } else {
+            "rejected".into()
+        },
         reason: event_id.is_none().then(|| "bad".to_string()),
         event_id: event_id.map(str::to_string),
     }
 }
 
 fn accepted(id: &str, source: &str, at: i64) -> IntakeWrite {
-    IntakeWrite { event: Some(event(id, source, at, format!("{{\"id\":\"{id}\"}}").as_bytes())), receipt: receipt(&format!("r{id}"), source, 202, Some(id)) }
+    IntakeWrite {
+        event: Some(event(id, source, at, format!("{{\"id\":\"{id}\"}}").as_bytes())),
+        receipt: receipt(&format!("r{id}"), source, 202, Some(id)),
+    }
 }
 
 fn filter(limit: i64) -> EventFilter {
-    EventFilter { limit, ..EventFilter::default() }
+    EventFilter {
+        limit,
+        ..EventFilter::default()
+    }
 }
 
 async fn intake_batches_store_events_and_receipts_intact(store: Arc<dyn Store>) {
     let binary: Vec<u8> = (0..=255u8).collect();
     let batch = vec![
-        IntakeWrite { event: Some(event("e1", "a", 10, &binary)), receipt: receipt("r1", "a", 202, Some("e1")) },
-        IntakeWrite { event: None, receipt: receipt("r2", "a", 401, None) },
+        IntakeWrite {
+            event: Some(event("e1", "a", 10, &binary)),
+            receipt: receipt("r1", "a", 202, Some("e1")),
+        },
+        IntakeWrite {
+            event: None,
+            receipt: receipt("r2", "a", 401, None),
+        },
     ];
     store.commit_intake(&batch).await.unwrap();
     let e = store.get_event("e1").await.unwrap().expect("stored");
@@ -122,29 +146,77 @@ async fn a_failing_batch_stores_nothing(store: Arc<dyn Store>) {
     store.commit_intake(&[accepted("dup", "a", 1)]).await.unwrap();
     let batch = vec![accepted("fresh", "a", 2), accepted("dup", "a", 3)];
     assert!(store.commit_intake(&batch).await.is_err());
-    assert!(store.get_event("fresh").await.unwrap().is_none(), "the batch is all-or-nothing");
+    assert!(
+        store.get_event("fresh").await.unwrap().is_none(),
+        "the batch is all-or-nothing"
+    );
     assert_eq!(store.list_events(&filter(10)).await.unwrap().items.len(), 1);
 }
 
 async fn events_page_newest_first_with_filters(store: Arc<dyn Store>) {
-    let batch: Vec<_> = (0..7).map(|i| accepted(&format!("e{i}"), if i % 2 == 0 { "even" } else { "odd" }, 100 + i)).collect();
+    let batch: Vec<_> = (0..7)
+        .map(|i| accepted(&format!("e{i}"), if i % 2 == 0 { "even" } else { "odd" }, 100 + i))
+        .collect();
     store.commit_intake(&batch).await.unwrap();
     let p1 = store.list_events(&filter(3)).await.unwrap();
     let ids: Vec<_> = p1.items.iter().map(|e| e.id.as_str()).collect();
     assert_eq!(ids, ["e6", "e5", "e4"]);
     assert!(p1.has_more);
-    let p2 = store.list_events(&EventFilter { before_seq: Some(p1.items[2].seq), ..filter(10) }).await.unwrap();
-    assert_eq!(p2.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e3", "e2", "e1", "e0"]);
+    let p2 = store
+        .list_events(&EventFilter {
+            before_seq: Some(p1.items[2].seq),
+            ..filter(10)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        p2.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["e3", "e2", "e1", "e0"]
+    );
     assert!(!p2.has_more);
-    let even = store.list_events(&EventFilter { source: Some("even".into()), ..filter(10) }).await.unwrap();
+    let even = store
+        .list_events(&EventFilter {
+            source: Some("even".into()),
+            ..filter(10)
+        })
+        .await
+        .unwrap();
     assert_eq!(even.items.len(), 4);
-    let by_id = store.list_events(&EventFilter { source: Some("src_odd".into()), ..filter(10) }).await.unwrap();
+    let by_id = store
+        .list_events(&EventFilter {
+            source: Some("src_odd".into()),
+            ..filter(10)
+        })
+        .await
+        .unwrap();
     assert_eq!(by_id.items.len(), 3);
-    let window = store.list_events(&EventFilter { since: Some(102), until: Some(105), ..filter(10) }).await.unwrap();
-    assert_eq!(window.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["e4", "e3", "e2"]);
-    let typed = store.list_events(&EventFilter { event_type: Some("odd.happened".into()), ..filter(10) }).await.unwrap();
+    let window = store
+        .list_events(&EventFilter {
+            since: Some(102),
+            until: Some(105),
+            ..filter(10)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        window.items.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+        ["e4", "e3", "e2"]
+    );
+    let typed = store
+        .list_events(&EventFilter {
+            event_type: Some("odd.happened".into()),
+            ..filter(10)
+        })
+        .await
+        .unwrap();
     assert_eq!(typed.items.len(), 3);
-    let none = store.list_events(&EventFilter { status: Some("failed".into()), ..filter(10) }).await.unwrap();
+    let none = store
+        .list_events(&EventFilter {
+            status: Some("failed".into()),
+            ..filter(10)
+        })
+        .await
+        .unwrap();
     assert!(none.items.is_empty() && !none.has_more);
 }
 
@@ -155,7 +227,9 @@ async fn pages_stay_exact_while_events_arrive(store: Arc<dyn Store>) {
         let store = store.clone();
         tokio::spawn(async move {
             for round in 0..30 {
-                let batch: Vec<_> = (0..10).map(|i| accepted(&format!("new{round:02}{i}"), "s", 1000)).collect();
+                let batch: Vec<_> = (0..10)
+                    .map(|i| accepted(&format!("new{round:02}{i}"), "s", 1000))
+                    .collect();
                 store.commit_intake(&batch).await.unwrap();
                 tokio::task::yield_now().await;
             }
@@ -164,7 +238,13 @@ async fn pages_stay_exact_while_events_arrive(store: Arc<dyn Store>) {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = store.list_events(&EventFilter { before_seq: cursor, ..filter(7) }).await.unwrap();
+        let page = store
+            .list_events(&EventFilter {
+                before_seq: cursor,
+                ..filter(7)
+            })
+            .await
+            .unwrap();
         cursor = page.items.last().map(|e| e.seq);
         seen.extend(page.items.into_iter().map(|e| e.id));
         if !page.has_more {
@@ -203,14 +283,20 @@ async fn sources_are_unique_by_name_and_updatable(store: Arc<dyn Store>) {
     store.insert_source(&source_row("src_2", "github")).await.unwrap();
     assert_eq!(store.get_source("stripe").await.unwrap().unwrap().id, "src_1");
     assert_eq!(store.get_source("src_2").await.unwrap().unwrap().name, "github");
-    assert_eq!(store.get_source("src_1").await.unwrap().unwrap().secrets, Some(vec![1, 2, 3]));
+    assert_eq!(
+        store.get_source("src_1").await.unwrap().unwrap().secrets,
+        Some(vec![1, 2, 3])
+    );
     let mut changed = source_row("src_1", "stripe");
     changed.enabled = false;
     changed.updated_at = 5;
     assert!(store.update_source(&changed).await.unwrap());
     assert!(!store.get_source("stripe").await.unwrap().unwrap().enabled);
     let rename_clash = source_row("src_1", "github");
-    assert!(matches!(store.update_source(&rename_clash).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(
+        store.update_source(&rename_clash).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert!(!store.update_source(&source_row("src_9", "x")).await.unwrap());
     let page = store.list_sources(None, 1).await.unwrap();
     assert_eq!(page.items[0].id, "src_2");
@@ -246,36 +332,71 @@ async fn api_keys_are_found_by_hash_and_revoked_once(store: Arc<dyn Store>) {
 }
 
 async fn idempotency_reserves_then_replays(store: Arc<dyn Store>) {
-    assert_eq!(store.idempotency_begin("key_1", "k", "fp", 1).await.unwrap(), IdempotencyState::Started);
+    assert_eq!(
+        store.idempotency_begin("key_1", "k", "fp", 1).await.unwrap(),
+        IdempotencyState::Started
+    );
     assert_eq!(
         store.idempotency_begin("key_1", "k", "fp", 2).await.unwrap(),
-        IdempotencyState::InProgress { fingerprint: "fp".into() }
+        IdempotencyState::InProgress {
+            fingerprint: "fp".into()
+        }
     );
-    assert_eq!(store.idempotency_begin("key_2", "k", "fp", 2).await.unwrap(), IdempotencyState::Started, "keys are per principal");
+    assert_eq!(
+        store.idempotency_begin("key_2", "k", "fp", 2).await.unwrap(),
+        IdempotencyState::Started,
+        "keys are per principal"
+    );
     store.idempotency_complete("key_1", "k", 201, b"body").await.unwrap();
     assert_eq!(
         store.idempotency_begin("key_1", "k", "other", 3).await.unwrap(),
-        IdempotencyState::Completed { fingerprint: "fp".into(), status_code: 201, response: b"body".to_vec() }
+        IdempotencyState::Completed {
+            fingerprint: "fp".into(),
+            status_code: 201,
+            response: b"body".to_vec()
+        }
     );
     store.idempotency_abort("key_2", "k").await.unwrap();
-    assert_eq!(store.idempotency_begin("key_2", "k", "fp", 4).await.unwrap(), IdempotencyState::Started, "aborted keys are free");
+    assert_eq!(
+        store.idempotency_begin("key_2", "k", "fp", 4).await.unwrap(),
+        IdempotencyState::Started,
+        "aborted keys are free"
+    );
     store.idempotency_abort("key_1", "k").await.unwrap();
-    assert!(matches!(store.idempotency_begin("key_1", "k", "fp", 5).await.unwrap(), IdempotencyState::Completed { .. }), "completed keys are not aborted");
+    assert!(
+        matches!(
+            store.idempotency_begin("key_1", "k", "fp", 5).await.unwrap(),
+            IdempotencyState::Completed { .. }
+        ),
+        "completed keys are not aborted"
+    );
 }
 
 async fn receipts_list_newest_first(store: Arc<dyn Store>) {
     let batch = vec![
-        IntakeWrite { event: None, receipt: receipt("r1", "a", 404, None) },
+        IntakeWrite {
+            event: None,
+            receipt: receipt("r1", "a", 404, None),
+        },
         accepted("e1", "b", 1),
-        IntakeWrite { event: None, receipt: receipt("r3", "a", 413, None) },
+        IntakeWrite {
+            event: None,
+            receipt: receipt("r3", "a", 413, None),
+        },
     ];
     store.commit_intake(&batch).await.unwrap();
     let all = store.list_receipts(None, None, 2).await.unwrap();
-    assert_eq!(all.items.iter().map(|r| r.receipt.id.as_str()).collect::<Vec<_>>(), ["r3", "re1"]);
+    assert_eq!(
+        all.items.iter().map(|r| r.receipt.id.as_str()).collect::<Vec<_>>(),
+        ["r3", "re1"]
+    );
     assert!(all.has_more);
     let rest = store.list_receipts(None, Some(all.items[1].seq), 10).await.unwrap();
     assert_eq!(rest.items.len(), 1);
     let only_a = store.list_receipts(Some("a"), None, 10).await.unwrap();
-    assert_eq!(only_a.items.iter().map(|r| r.receipt.status_code).collect::<Vec<_>>(), [413, 404]);
+    assert_eq!(
+        only_a.items.iter().map(|r| r.receipt.status_code).collect::<Vec<_>>(),
+        [413, 404]
+    );
     assert!(only_a.items.iter().all(|r| r.receipt.event_id.is_none()));
 }

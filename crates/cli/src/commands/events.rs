@@ -8,17 +8,36 @@ use crate::client::ApiClient;
 
 pub async fn run(cmd: EventsCommand) -> Result<(), CmdError> {
     match cmd {
-        EventsCommand::List { server, source, status, event_type, since, until, limit, cursor } => {
+        EventsCommand::List {
+            server,
+            source,
+            status,
+            event_type,
+            since,
+            until,
+            limit,
+            cursor,
+        } => {
             let client = ApiClient::new(&server)?;
             let mut query = vec![("limit", limit.to_string())];
-            let optional = [("source", source), ("status", status), ("type", event_type), ("since", since), ("until", until), ("cursor", cursor)];
+            let optional = [
+                ("source", source),
+                ("status", status),
+                ("type", event_type),
+                ("since", since),
+                ("until", until),
+                ("cursor", cursor),
+            ];
             query.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
             let page = client.get("/v1/events", &query).await?;
             if server.json {
                 println!("{page}");
                 return Ok(());
             }
-            println!("{:<30}  {:<16}  {:<24}  {:<11}  RECEIVED", "ID", "SOURCE", "TYPE", "STATUS");
+            println!(
+                "{:<30}  {:<16}  {:<24}  {:<11}  RECEIVED",
+                "ID", "SOURCE", "TYPE", "STATUS"
+            );
             for e in page["data"].as_array().into_iter().flatten() {
                 println!(
                     "{:<30}  {:<16}  {:<24}  {:<11}  {}",
@@ -49,7 +68,12 @@ pub async fn run(cmd: EventsCommand) -> Result<(), CmdError> {
             println!("request id:  {}", text(&e["request_id"]));
             println!("timeline:");
             for t in e["timeline"].as_array().into_iter().flatten() {
-                println!("  {}  {}  ({})", text(&t["at"]), text(&t["state"]), text(&t["status_code"]));
+                println!(
+                    "  {}  {}  ({})",
+                    text(&t["at"]),
+                    text(&t["state"]),
+                    text(&t["status_code"])
+                );
             }
             println!("headers:");
             for (k, v) in e["headers"].as_object().into_iter().flatten() {

@@ -12,7 +12,12 @@ use crate::cli::KeysCommand;
 
 pub async fn run(cmd: KeysCommand) -> Result<(), CmdError> {
     match cmd {
-        KeysCommand::Create { scope, name, database, json } => {
+        KeysCommand::Create {
+            scope,
+            name,
+            database,
+            json,
+        } => {
             let store = open_store(&database).await?;
             store.migrate().await?;
             let key = generate_key();
@@ -27,7 +32,10 @@ pub async fn run(cmd: KeysCommand) -> Result<(), CmdError> {
             };
             store.insert_api_key(&row).await?;
             if json {
-                println!("{}", json!({"id": row.id, "scope": row.scope, "name": row.name, "key": key}));
+                println!(
+                    "{}",
+                    json!({"id": row.id, "scope": row.scope, "name": row.name, "key": key})
+                );
             } else {
                 println!("{key}");
                 eprintln!("created {} ({} scope); the key is shown only once", row.id, row.scope);
@@ -50,15 +58,24 @@ pub async fn run(cmd: KeysCommand) -> Result<(), CmdError> {
             if json {
                 let data: Vec<_> = rows
                     .iter()
-                    .map(|k| json!({"id": k.id, "name": k.name, "scope": k.scope, "hint": k.hint,
-                        "created_at": to_rfc3339(k.created_at), "revoked_at": k.revoked_at.map(to_rfc3339)}))
+                    .map(|k| {
+                        json!({"id": k.id, "name": k.name, "scope": k.scope, "hint": k.hint,
+                        "created_at": to_rfc3339(k.created_at), "revoked_at": k.revoked_at.map(to_rfc3339)})
+                    })
                     .collect();
                 println!("{}", serde_json::Value::Array(data));
             } else {
                 println!("{:<30}  {:<6}  {:<8}  {:<27}  NAME", "ID", "SCOPE", "HINT", "CREATED");
                 for k in rows {
                     let state = if k.revoked_at.is_some() { " (revoked)" } else { "" };
-                    println!("{:<30}  {:<6}  {:<8}  {:<27}  {}{state}", k.id, k.scope, k.hint, to_rfc3339(k.created_at), k.name);
+                    println!(
+                        "{:<30}  {:<6}  {:<8}  {:<27}  {}{state}",
+                        k.id,
+                        k.scope,
+                        k.hint,
+                        to_rfc3339(k.created_at),
+                        k.name
+                    );
                 }
             }
             Ok(())

@@ -50,7 +50,11 @@ fn init_logging(format: LogFormat, to_stdout: bool) {
     use tracing_subscriber::fmt::writer::{BoxMakeWriter, MakeWriterExt};
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    let writer = if to_stdout { BoxMakeWriter::new(std::io::stdout) } else { BoxMakeWriter::new(std::io::stderr.with_max_level(tracing::Level::TRACE)) };
+    let writer = if to_stdout {
+        BoxMakeWriter::new(std::io::stdout)
+    } else {
+        BoxMakeWriter::new(std::io::stderr.with_max_level(tracing::Level::TRACE))
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
@@ -59,7 +63,10 @@ fn init_logging(format: LogFormat, to_stdout: bool) {
 }
 
 pub(crate) async fn open_store(db: &DatabaseArgs) -> Result<Arc<dyn Store>, CmdError> {
-    let opts = StoreOptions { max_connections: db.max_connections, ..StoreOptions::default() };
+    let opts = StoreOptions {
+        max_connections: db.max_connections,
+        ..StoreOptions::default()
+    };
     switchyard_store::connect(&db.url, &opts)
         .await
         .map_err(|e| CmdError::Message(format!("cannot open the database {}: {e}", redact_url(&db.url))))
@@ -92,8 +99,14 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert_eq!(sqlite_path("sqlite://switchyard.db"), Some(PathBuf::from("switchyard.db")));
-        assert_eq!(sqlite_path("sqlite:///tmp/a.db?mode=rwc"), Some(PathBuf::from("/tmp/a.db")));
+        assert_eq!(
+            sqlite_path("sqlite://switchyard.db"),
+            Some(PathBuf::from("switchyard.db"))
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/a.db?mode=rwc"),
+            Some(PathBuf::from("/tmp/a.db"))
+        );
         assert_eq!(sqlite_path("postgres://x"), None);
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:****@h/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");

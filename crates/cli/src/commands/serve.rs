@@ -52,7 +52,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
         version = env!("CARGO_PKG_VERSION"),
         "switchyard listening"
     );
-    app.run(shutdown_signal()).await.map_err(|e| CmdError::Message(format!("server error: {e}")))?;
+    app.run(shutdown_signal())
+        .await
+        .map_err(|e| CmdError::Message(format!("server error: {e}")))?;
     tracing::info!("switchyard stopped");
     Ok(())
 }

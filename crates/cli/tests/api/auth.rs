@@ -7,7 +7,10 @@ use serde_json::json;
 use crate::backend_tests;
 use crate::helpers::{ADMIN_KEY, TestApp, assert_envelope};
 
-backend_tests!(wrong_missing_and_revoked_keys_are_401_everywhere, scopes_are_enforced_per_route);
+backend_tests!(
+    wrong_missing_and_revoked_keys_are_401_everywhere,
+    scopes_are_enforced_per_route
+);
 
 /// Every management route, with the scope it needs.
 const ROUTES: &[(&str, &str, &str)] = &[
@@ -29,21 +32,47 @@ const ROUTES: &[(&str, &str, &str)] = &[
 fn request(app: &TestApp, method: &str, path: &str) -> reqwest::RequestBuilder {
     let m = Method::from_bytes(method.as_bytes()).unwrap();
     let req = app.http.request(m, app.url(path));
-    if method == "POST" || method == "PATCH" { req.json(&json!({})) } else { req }
+    if method == "POST" || method == "PATCH" {
+        req.json(&json!({}))
+    } else {
+        req
+    }
 }
 
 async fn wrong_missing_and_revoked_keys_are_401_everywhere(app: TestApp) {
     let revoked = app.create_key("admin").await;
     let keys: serde_json::Value = app.api_get("/v1/keys").await.json().await.unwrap();
-    let id = keys["data"].as_array().unwrap().iter().find(|k| k["hint"] == revoked[..7]).unwrap()["id"].as_str().unwrap().to_string();
-    let resp = app.http.delete(app.url(&format!("/v1/keys/{id}"))).bearer_auth(ADMIN_KEY).send().await.unwrap();
+    let id = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["hint"] == revoked[..7])
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = app
+        .http
+        .delete(app.url(&format!("/v1/keys/{id}")))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
     for (method, path, _) in ROUTES {
         let none = request(&app, method, path).send().await.unwrap();
         assert_envelope(none, 401, "missing_api_key").await;
-        let wrong = request(&app, method, path).bearer_auth("sy_not_a_real_key").send().await.unwrap();
+        let wrong = request(&app, method, path)
+            .bearer_auth("sy_not_a_real_key")
+            .send()
+            .await
+            .unwrap();
         assert_envelope(wrong, 401, "invalid_api_key").await;
-        let basic = request(&app, method, path).header("authorization", "Basic YTpi").send().await.unwrap();
+        let basic = request(&app, method, path)
+            .header("authorization", "Basic YTpi")
+            .send()
+            .await
+            .unwrap();
         assert_envelope(basic, 401, "invalid_api_key").await;
         let gone = request(&app, method, path).bearer_auth(&revoked).send().await.unwrap();
         assert_envelope(gone, 401, "invalid_api_key").await;

@@ -72,7 +72,10 @@ impl TestApp {
                 (app_url, Some((base, url)), proxy, None)
             }
         };
-        let store_opts = StoreOptions { acquire_timeout: Duration::from_secs(2), ..StoreOptions::default() };
+        let store_opts = StoreOptions {
+            acquire_timeout: Duration::from_secs(2),
+            ..StoreOptions::default()
+        };
         let store = switchyard_store::connect(&url, &store_opts).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let app = Application::build(
@@ -96,7 +99,10 @@ impl TestApp {
         }));
         Some(TestApp {
             base: format!("http://{addr}"),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             store,
             backend,
             db_path,
@@ -114,15 +120,31 @@ impl TestApp {
 
     /// `POST /in/{source}` with a JSON body.
     pub async fn send(&self, source: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(&format!("/in/{source}"))).json(body).send().await.unwrap()
+        self.http
+            .post(self.url(&format!("/in/{source}")))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn api_get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).bearer_auth(ADMIN_KEY).send().await.unwrap()
+        self.http
+            .get(self.url(path))
+            .bearer_auth(ADMIN_KEY)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn api_post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).bearer_auth(ADMIN_KEY).json(body).send().await.unwrap()
+        self.http
+            .post(self.url(path))
+            .bearer_auth(ADMIN_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates a source through the API and returns its JSON.
@@ -157,7 +179,10 @@ impl Drop for TestApp {
         if let Some((base, url)) = self.pg.take() {
             // Drop runs inside the test's runtime; use a separate thread and runtime to clean up.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(drop_postgres_database(&base, &url));
             })
             .join();
@@ -168,12 +193,25 @@ impl Drop for TestApp {
 /// Asserts the SPEC §4 error envelope and returns the error object.
 pub async fn assert_envelope(resp: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(resp.status().as_u16(), status, "status");
-    let header_id = resp.headers().get("x-request-id").expect("X-Request-Id header").to_str().unwrap().to_string();
+    let header_id = resp
+        .headers()
+        .get("x-request-id")
+        .expect("X-Request-Id header")
+        .to_str()
+        .unwrap()
+        .to_string();
     let body: Value = resp.json().await.expect("JSON error body");
     let err = body["error"].clone();
     assert_eq!(err["code"], code, "error code in {body}");
-    assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()), "message in {body}");
-    assert_eq!(err["request_id"].as_str(), Some(header_id.as_str()), "request_id matches the header");
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message in {body}"
+    );
+    assert_eq!(
+        err["request_id"].as_str(),
+        Some(header_id.as_str()),
+        "request_id matches the header"
+    );
     err
 }
 
@@ -192,7 +230,12 @@ impl PgProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let url = url_tail.replace("{HOST}", &addr.to_string());
-        let proxy = PgProxy { url, addr, upstream, tasks: Arc::default() };
+        let proxy = PgProxy {
+            url,
+            addr,
+            upstream,
+            tasks: Arc::default(),
+        };
         proxy.serve(listener);
         proxy
     }
@@ -235,8 +278,15 @@ fn split_host(url: &str) -> (String, String) {
     let at = rest.find('@').map(|i| i + 1).unwrap_or(0);
     let host_end = rest[at..].find('/').map(|i| i + at).unwrap_or(rest.len());
     let host = &rest[at..host_end];
-    let host = if host.contains(':') { host.to_string() } else { format!("{host}:5432") };
-    (host, format!("{}{}{{HOST}}{}", &url[..scheme_end], &rest[..at], &rest[host_end..]))
+    let host = if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:5432")
+    };
+    (
+        host,
+        format!("{}{}{{HOST}}{}", &url[..scheme_end], &rest[..at], &rest[host_end..]),
+    )
 }
 
 /// Defines each listed test once per backend: `sqlite::name` and `postgres::name`.

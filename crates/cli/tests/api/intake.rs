@@ -37,7 +37,10 @@ async fn accepted_webhooks_are_stored_with_redacted_headers(app: TestApp) {
     assert!(id.starts_with("evt_"));
 
     let event: Value = app.api_get(&format!("/v1/events/{id}")).await.json().await.unwrap();
-    assert_eq!(event["payload"], json!({"type": "order.created", "id": 7, "nested": {"a": [1, 2]}}));
+    assert_eq!(
+        event["payload"],
+        json!({"type": "order.created", "id": 7, "nested": {"a": [1, 2]}})
+    );
     assert_eq!(event["type"], "order.created");
     assert_eq!(event["source"], "shop");
     assert_eq!(event["status"], "received");
@@ -60,10 +63,21 @@ async fn unknown_and_disabled_sources_are_404(app: TestApp) {
     assert_envelope(app.send("Not A Name!", &json!({})).await, 404, "source_not_found").await;
     app.create_source(json!({"name": "off"})).await;
     assert_eq!(app.send("off", &json!({})).await.status(), 202);
-    let resp = app.http.post(app.url("/v1/sources/off/disable")).bearer_auth(crate::helpers::ADMIN_KEY).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/v1/sources/off/disable"))
+        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_envelope(app.send("off", &json!({})).await, 404, "source_disabled").await;
-    app.http.post(app.url("/v1/sources/off/enable")).bearer_auth(crate::helpers::ADMIN_KEY).send().await.unwrap();
+    app.http
+        .post(app.url("/v1/sources/off/enable"))
+        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(app.send("off", &json!({})).await.status(), 202);
     app.stop().await;
 }
@@ -71,7 +85,14 @@ async fn unknown_and_disabled_sources_are_404(app: TestApp) {
 async fn oversized_bodies_are_413_declared_or_streamed(app: TestApp) {
     app.create_source(json!({"name": "small", "max_body_bytes": 100})).await;
     let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(200));
-    let resp = app.http.post(app.url("/in/small")).header("content-type", "application/json").body(big.clone()).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/in/small"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
     assert_envelope(resp, 413, "payload_too_large").await;
     // Without Content-Length (chunked), the limit is enforced while reading.
     let stream = futures::stream::iter(vec![Ok::<_, std::io::Error>(big.into_bytes())]);
@@ -87,11 +108,25 @@ async fn oversized_bodies_are_413_declared_or_streamed(app: TestApp) {
     // The default limit is 1 MiB.
     app.create_source(json!({"name": "default"})).await;
     let two_mib = format!(r#"{{"pad":"{}"}}"#, "x".repeat(2 << 20));
-    let resp = app.http.post(app.url("/in/default")).header("content-type", "application/json").body(two_mib).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/in/default"))
+        .header("content-type", "application/json")
+        .body(two_mib)
+        .send()
+        .await
+        .unwrap();
     assert_envelope(resp, 413, "payload_too_large").await;
     let exactly = format!(r#"{{"p":"{}"}}"#, "x".repeat(100 - 8));
     assert_eq!(exactly.len(), 100);
-    let resp = app.http.post(app.url("/in/small")).header("content-type", "application/json").body(exactly).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/in/small"))
+        .header("content-type", "application/json")
+        .body(exactly)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 202, "a body of exactly the limit is accepted");
     app.stop().await;
 }
@@ -105,11 +140,30 @@ async fn non_json_is_415_and_broken_json_400(app: TestApp) {
         }
         req.send()
     };
-    assert_envelope(post(Some("text/plain"), "{}").await.unwrap(), 415, "unsupported_media_type").await;
+    assert_envelope(
+        post(Some("text/plain"), "{}").await.unwrap(),
+        415,
+        "unsupported_media_type",
+    )
+    .await;
     assert_envelope(post(None, "{}").await.unwrap(), 415, "unsupported_media_type").await;
-    assert_envelope(post(Some("application/json"), "{\"a\":").await.unwrap(), 400, "invalid_json").await;
-    assert_eq!(post(Some("application/json; charset=utf-8"), "[1]").await.unwrap().status(), 202);
-    assert_eq!(post(Some("application/cloudevents+json"), "{}").await.unwrap().status(), 202);
+    assert_envelope(
+        post(Some("application/json"), "{\"a\":").await.unwrap(),
+        400,
+        "invalid_json",
+    )
+    .await;
+    assert_eq!(
+        post(Some("application/json; charset=utf-8"), "[1]")
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    assert_eq!(
+        post(Some("application/cloudevents+json"), "{}").await.unwrap().status(),
+        202
+    );
     app.stop().await;
 }
 
@@ -129,11 +183,23 @@ async fn any_content_is_accepted_when_the_source_allows_it(app: TestApp) {
     assert_eq!(event["payload"], "From=%2B15551234567&Body=hi");
     assert_eq!(event["payload_encoding"], "text");
     let bytes: Vec<u8> = vec![0, 159, 146, 150, 255];
-    let resp = app.http.post(app.url("/in/forms")).header("content-type", "application/octet-stream").body(bytes.clone()).send().await.unwrap();
+    let resp = app
+        .http
+        .post(app.url("/in/forms"))
+        .header("content-type", "application/octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
     let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let event: Value = app.api_get(&format!("/v1/events/{id}")).await.json().await.unwrap();
     assert_eq!(event["payload_encoding"], "base64");
-    assert_eq!(base64::engine::general_purpose::STANDARD.decode(event["payload"].as_str().unwrap()).unwrap(), bytes);
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(event["payload"].as_str().unwrap())
+            .unwrap(),
+        bytes
+    );
     app.stop().await;
 }
 
@@ -147,18 +213,32 @@ async fn token_and_basic_sources_authenticate(app: TestApp) {
         req.send()
     };
     assert_envelope(with(None).await.unwrap(), 401, "unauthenticated").await;
-    assert_envelope(with(Some(("x-gitlab-token", "wrong".into()))).await.unwrap(), 401, "unauthenticated").await;
-    assert_eq!(with(Some(("x-gitlab-token", "old-t".into()))).await.unwrap().status(), 202, "rotation: old secret");
+    assert_envelope(
+        with(Some(("x-gitlab-token", "wrong".into()))).await.unwrap(),
+        401,
+        "unauthenticated",
+    )
+    .await;
+    assert_eq!(
+        with(Some(("x-gitlab-token", "old-t".into()))).await.unwrap().status(),
+        202,
+        "rotation: old secret"
+    );
     let resp = with(Some(("x-gitlab-token", "new-t".into()))).await.unwrap();
     assert_eq!(resp.status(), 202, "rotation: new secret");
     let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let event = app.api_get(&format!("/v1/events/{id}")).await.text().await.unwrap();
     assert!(!event.contains("new-t"), "the token header is redacted");
 
-    app.create_source(json!({"name": "legacy", "verify": {"scheme": "basic", "secrets": ["hook:pa55"]}})).await;
+    app.create_source(json!({"name": "legacy", "verify": {"scheme": "basic", "secrets": ["hook:pa55"]}}))
+        .await;
     let basic = |cred: &str| {
         let v = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(cred));
-        app.http.post(app.url("/in/legacy")).header("authorization", v).json(&json!({})).send()
+        app.http
+            .post(app.url("/in/legacy"))
+            .header("authorization", v)
+            .json(&json!({}))
+            .send()
     };
     assert_eq!(basic("hook:pa55").await.unwrap().status(), 202);
     assert_envelope(basic("hook:nope").await.unwrap(), 401, "unauthenticated").await;
@@ -166,23 +246,63 @@ async fn token_and_basic_sources_authenticate(app: TestApp) {
 }
 
 async fn every_request_leaves_a_receipt(app: TestApp) {
-    app.create_source(json!({"name": "r", "max_body_bytes": 50, "verify": {"scheme": "token", "secrets": ["t"]}})).await;
-    let ok = app.http.post(app.url("/in/r")).bearer_auth("t").json(&json!({"a": 1})).send().await.unwrap();
+    app.create_source(json!({"name": "r", "max_body_bytes": 50, "verify": {"scheme": "token", "secrets": ["t"]}}))
+        .await;
+    let ok = app
+        .http
+        .post(app.url("/in/r"))
+        .bearer_auth("t")
+        .json(&json!({"a": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 202);
-    let _ = app.http.post(app.url("/in/r")).bearer_auth("bad").json(&json!({"secret": "body-not-kept"})).send().await.unwrap();
-    let _ = app.http.post(app.url("/in/r")).bearer_auth("t").json(&json!({"pad": "x".repeat(100)})).send().await.unwrap();
+    let _ = app
+        .http
+        .post(app.url("/in/r"))
+        .bearer_auth("bad")
+        .json(&json!({"secret": "body-not-kept"}))
+        .send()
+        .await
+        .unwrap();
+    let _ = app
+        .http
+        .post(app.url("/in/r"))
+        .bearer_auth("t")
+        .json(&json!({"pad": "x".repeat(100)}))
+        .send()
+        .await
+        .unwrap();
     let _ = app.send("ghost", &json!({})).await;
     // Receipts of rejections are written asynchronously; give the writer a moment.
     let mut outcomes = Vec::new();
     for _ in 0..50 {
         let page: Value = app.api_get("/v1/receipts").await.json().await.unwrap();
-        outcomes = page["data"].as_array().unwrap().iter().map(|r| (r["source"].as_str().unwrap().to_string(), r["status_code"].as_i64().unwrap())).collect();
+        outcomes = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["source"].as_str().unwrap().to_string(),
+                    r["status_code"].as_i64().unwrap(),
+                )
+            })
+            .collect();
         if outcomes.len() >= 4 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(outcomes, [("ghost".into(), 404), ("r".into(), 413), ("r".into(), 401), ("r".into(), 202)]);
+    assert_eq!(
+        outcomes,
+        [
+            ("ghost".into(), 404),
+            ("r".into(), 413),
+            ("r".into(), 401),
+            ("r".into(), 202)
+        ]
+    );
     let page: Value = app.api_get("/v1/receipts?source=r").await.json().await.unwrap();
     let text = page.to_string();
     assert!(!text.contains("body-not-kept"), "rejected bodies are not stored");

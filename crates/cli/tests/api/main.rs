@@ -1,8 +1,8 @@
 //! API tests: the real server on port 0 over a real SQLite file, and over a fresh PostgreSQL
 //! database when `SWITCHYARD_TEST_POSTGRES` is set.
 
-mod helpers;
 mod auth;
+mod helpers;
 mod intake;
 mod management;
 mod outage;

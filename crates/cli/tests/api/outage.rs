@@ -33,7 +33,10 @@ async fn sqlite_read_only_file_gives_503_then_recovers() {
 
     let resp = app.send("o", &json!({"during": 1})).await;
     let err = assert_envelope(resp, 503, "storage_unavailable").await;
-    assert!(!err["message"].as_str().unwrap().contains(path.to_str().unwrap()), "no internals leak");
+    assert!(
+        !err["message"].as_str().unwrap().contains(path.to_str().unwrap()),
+        "no internals leak"
+    );
     assert_eq!(ready_status(&app).await, 503);
     let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_envelope(resp, 503, "storage_unavailable").await;
@@ -44,14 +47,27 @@ async fn sqlite_read_only_file_gives_503_then_recovers() {
     assert_eq!(ready_status(&app).await, 200);
     assert_eq!(app.api_get(&format!("/v1/events/{id}")).await.status(), 200);
     let page: Value = app.api_get("/v1/events?source=o").await.json().await.unwrap();
-    let payloads: Vec<_> = page["data"].as_array().unwrap().iter().map(|e| e["id"].clone()).collect();
+    let payloads: Vec<_> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
     assert_eq!(payloads.len(), 2, "the refused event was not stored");
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connection_refused_gives_503_then_recovers() {
-    let Some(app) = TestApp::spawn_with(Backend::Postgres, Options { pg_proxy: true, ..Options::default() }).await else {
+    let Some(app) = TestApp::spawn_with(
+        Backend::Postgres,
+        Options {
+            pg_proxy: true,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
         return;
     };
     app.create_source(json!({"name": "o"})).await;

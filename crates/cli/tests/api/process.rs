@@ -49,8 +49,13 @@ fn start(db_url: &str, dir: &Path, master_key: &str) -> Server {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("the server logs its start-up line");
-    Server { child, base: format!("http://{addr}") }
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server logs its start-up line");
+    Server {
+        child,
+        base: format!("http://{addr}"),
+    }
 }
 
 /// ≥ 2,000 concurrent requests, SIGKILL mid-burst, restart: every acknowledged event is there,
@@ -60,7 +65,10 @@ async fn crash_mid_burst_loses_no_acknowledged_event(db_url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let key = MasterKey::generate_base64();
     let mut server = start(db_url, dir.path(), &key);
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
     const TOTAL: usize = 2400;
     let acked: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
@@ -73,7 +81,10 @@ async fn crash_mid_burst_loses_no_acknowledged_event(db_url: &str) {
                 if let Ok(resp) = http.post(&url).json(&body).send().await {
                     if resp.status() == 202 {
                         if let Ok(v) = resp.json::<Value>().await {
-                            acked.lock().unwrap().push((v["id"].as_str().unwrap().to_string(), body));
+                            acked
+                                .lock()
+                                .unwrap()
+                                .push((v["id"].as_str().unwrap().to_string(), body));
                             count.fetch_add(1, Ordering::SeqCst);
                         }
                     }
@@ -89,8 +100,16 @@ async fn crash_mid_burst_loses_no_acknowledged_event(db_url: &str) {
     server.child.wait().unwrap();
     futures::future::join_all(tasks).await;
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() >= TOTAL / 5, "the burst was under way ({} acks)", acked.len());
-    assert!(acked.len() < TOTAL, "the kill landed mid-burst ({} of {TOTAL} acked)", acked.len());
+    assert!(
+        acked.len() >= TOTAL / 5,
+        "the burst was under way ({} acks)",
+        acked.len()
+    );
+    assert!(
+        acked.len() < TOTAL,
+        "the kill landed mid-burst ({} of {TOTAL} acked)",
+        acked.len()
+    );
 
     let mut server = start(db_url, dir.path(), &key);
     let checks = acked.into_iter().map(|(id, sent)| {
@@ -103,7 +122,9 @@ async fn crash_mid_burst_loses_no_acknowledged_event(db_url: &str) {
             assert_eq!(event["payload"], sent, "event {id} is intact");
         }
     });
-    futures::stream::iter(checks).for_each_concurrent(32, |check| check).await;
+    futures::stream::iter(checks)
+        .for_each_concurrent(32, |check| check)
+        .await;
     terminate(&mut server);
 }
 
@@ -137,7 +158,12 @@ async fn sigterm_finishes_in_flight_work_and_exits_zero() {
     let mut server = start(&url, dir.path(), &MasterKey::generate_base64());
     let http = reqwest::Client::new();
     for i in 0..20 {
-        let resp = http.post(format!("{}/in/crash", server.base)).json(&json!({"i": i})).send().await.unwrap();
+        let resp = http
+            .post(format!("{}/in/crash", server.base))
+            .json(&json!({"i": i}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 202);
     }
     let started = Instant::now();
@@ -148,7 +174,10 @@ async fn sigterm_finishes_in_flight_work_and_exits_zero() {
 
 fn run(args: &[&str], env: &[(&str, &str)], dir: &Path) -> std::process::Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).current_dir(dir).env_remove("SWITCHYARD_MASTER_KEY").env_remove("SWITCHYARD_CONFIG");
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("SWITCHYARD_MASTER_KEY")
+        .env_remove("SWITCHYARD_CONFIG");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -159,22 +188,41 @@ fn run(args: &[&str], env: &[(&str, &str)], dir: &Path) -> std::process::Output 
 fn misconfiguration_fails_start_up_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.yaml");
-    std::fs::write(&cfg, "sources:\n  - name: gh\n    verify: {scheme: token, secrets: [\"${SWITCHYARD_TEST_UNSET_VAR}\"]}\n").unwrap();
-    let out = run(&["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()], &[], dir.path());
+    std::fs::write(
+        &cfg,
+        "sources:\n  - name: gh\n    verify: {scheme: token, secrets: [\"${SWITCHYARD_TEST_UNSET_VAR}\"]}\n",
+    )
+    .unwrap();
+    let out = run(
+        &["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("SWITCHYARD_TEST_UNSET_VAR") && err.contains("sources[0].verify.secrets[0]"), "{err}");
+    assert!(
+        err.contains("SWITCHYARD_TEST_UNSET_VAR") && err.contains("sources[0].verify.secrets[0]"),
+        "{err}"
+    );
 
     let out = run(&["serve", "--database", "postgres://127.0.0.1:1/x"], &[], dir.path());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SWITCHYARD_MASTER_KEY must be set"));
 
-    let out = run(&["serve", "--listen", "127.0.0.1:0"], &[("SWITCHYARD_MASTER_KEY", "c2hvcnQ=")], dir.path());
+    let out = run(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("SWITCHYARD_MASTER_KEY", "c2hvcnQ=")],
+        dir.path(),
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SWITCHYARD_MASTER_KEY is invalid"));
 
     std::fs::write(&cfg, "sources:\n  - name: Bad Name\n").unwrap();
-    let out = run(&["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()], &[], dir.path());
+    let out = run(
+        &["serve", "--listen", "127.0.0.1:0", "--config", cfg.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Bad Name"));
 
@@ -189,7 +237,10 @@ async fn cli_keys_and_events_work_against_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("cli.db").display());
     let master = MasterKey::generate_base64();
-    let env = [("SWITCHYARD_DATABASE_URL", db.as_str()), ("SWITCHYARD_MASTER_KEY", master.as_str())];
+    let env = [
+        ("SWITCHYARD_DATABASE_URL", db.as_str()),
+        ("SWITCHYARD_MASTER_KEY", master.as_str()),
+    ];
     let out = run(&["keys", "create", "--scope", "read", "--name", "ci"], &env, dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let read_key = String::from_utf8(out.stdout).unwrap().trim().to_string();
@@ -197,33 +248,81 @@ async fn cli_keys_and_events_work_against_a_running_server() {
 
     let mut server = start(&db, dir.path(), &master);
     let http = reqwest::Client::new();
-    let resp = http.post(format!("{}/in/crash", server.base)).json(&json!({"type": "cli.test", "v": 42})).send().await.unwrap();
+    let resp = http
+        .post(format!("{}/in/crash", server.base))
+        .json(&json!({"type": "cli.test", "v": 42}))
+        .send()
+        .await
+        .unwrap();
     let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
 
-    let out = run(&["events", "list", "--json", "--url", &server.base, "--key", &read_key], &[], dir.path());
+    let out = run(
+        &["events", "list", "--json", "--url", &server.base, "--key", &read_key],
+        &[],
+        dir.path(),
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let page: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(page["data"][0]["id"], id.as_str());
 
-    let out = run(&["events", "list", "--url", &server.base, "--source", "crash"], &[("SWITCHYARD_KEY", &read_key)], dir.path());
+    let out = run(
+        &["events", "list", "--url", &server.base, "--source", "crash"],
+        &[("SWITCHYARD_KEY", &read_key)],
+        dir.path(),
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains(&id) && table.contains("cli.test"), "{table}");
 
-    let out = run(&["events", "show", &id, "--json", "--url", &server.base, "--key", &read_key], &[], dir.path());
+    let out = run(
+        &[
+            "events",
+            "show",
+            &id,
+            "--json",
+            "--url",
+            &server.base,
+            "--key",
+            &read_key,
+        ],
+        &[],
+        dir.path(),
+    );
     let event: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(event["payload"], json!({"type": "cli.test", "v": 42}));
 
-    let out = run(&["events", "show", "evt_01ARZ3NDEKTSV4RRFFQ69G5FAV", "--url", &server.base, "--key", "wrong"], &[], dir.path());
+    let out = run(
+        &[
+            "events",
+            "show",
+            "evt_01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "--url",
+            &server.base,
+            "--key",
+            "wrong",
+        ],
+        &[],
+        dir.path(),
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_api_key"));
 
     let out = run(&["keys", "list", "--json"], &env, dir.path());
     let keys: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(keys.as_array().unwrap().len(), 2, "the CLI key and the bootstrap key");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains(&read_key), "key values are never listed");
-    let ci_id = keys.as_array().unwrap().iter().find(|k| k["name"] == "ci").unwrap()["id"].as_str().unwrap().to_string();
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(&read_key),
+        "key values are never listed"
+    );
+    let ci_id = keys.as_array().unwrap().iter().find(|k| k["name"] == "ci").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(run(&["keys", "revoke", &ci_id], &env, dir.path()).status.success());
-    let out = run(&["events", "list", "--url", &server.base, "--key", &read_key], &[], dir.path());
+    let out = run(
+        &["events", "list", "--url", &server.base, "--key", &read_key],
+        &[],
+        dir.path(),
+    );
     assert!(!out.status.success(), "a revoked key stops working at once");
     assert!(terminate(&mut server).success());
 }

@@ -123,8 +123,11 @@ impl Intake {
         }
         let now = now_micros();
         let event_id = new_id(IdKind::Event);
-        let extra_secret_headers =
-            if spec.verify.scheme == Scheme::Token { vec![spec.verify.token_header()] } else { Vec::new() };
+        let extra_secret_headers = if spec.verify.scheme == Scheme::Token {
+            vec![spec.verify.token_header()]
+        } else {
+            Vec::new()
+        };
         let event = NewEvent {
             id: event_id.clone(),
             source_id: Some(source.id.clone()),
@@ -148,12 +151,26 @@ impl Intake {
             reason: None,
             event_id: Some(event_id.clone()),
         };
-        self.writer.commit(IntakeWrite { event: Some(event), receipt }).await?;
-        Ok(Accepted { id: event_id, status: "received" })
+        self.writer
+            .commit(IntakeWrite {
+                event: Some(event),
+                receipt,
+            })
+            .await?;
+        Ok(Accepted {
+            id: event_id,
+            status: "received",
+        })
     }
 
     /// Records the receipt of a refused request (no body) and hands the error back.
-    pub fn reject(&self, source_name: &str, source: Option<&Source>, request_id: &str, err: IntakeError) -> IntakeError {
+    pub fn reject(
+        &self,
+        source_name: &str,
+        source: Option<&Source>,
+        request_id: &str,
+        err: IntakeError,
+    ) -> IntakeError {
         // A storage failure cannot be recorded in the storage that just failed.
         if !matches!(err, IntakeError::Storage(_)) {
             let receipt = Receipt {
@@ -183,14 +200,21 @@ fn is_json_media_type(ct: &str) -> bool {
 /// a shortcut that stops at the first field would accept trailing garbage.
 fn probe_json(body: &[u8]) -> Result<Option<String>, IntakeError> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| IntakeError::InvalidJson(e.to_string()))?;
-    Ok(value.get("type").and_then(|t| t.as_str()).map(|s| s.chars().take(200).collect()))
+    Ok(value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .map(|s| s.chars().take(200).collect()))
 }
 
 /// Headers as a JSON object, secrets replaced before they are ever stored.
 fn headers_json(headers: &[(String, String)], extra_secret: &[String]) -> String {
     let mut map = serde_json::Map::with_capacity(headers.len());
     for (k, v) in headers {
-        let v = if is_secret_header(k, extra_secret) { REDACTED } else { v.as_str() };
+        let v = if is_secret_header(k, extra_secret) {
+            REDACTED
+        } else {
+            v.as_str()
+        };
         match map.get_mut(k) {
             Some(serde_json::Value::String(prev)) => {
                 prev.push_str(", ");

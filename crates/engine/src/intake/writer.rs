@@ -23,7 +23,11 @@ pub struct GroupCommit {
 
 impl Default for GroupCommit {
     fn default() -> Self {
-        GroupCommit { enabled: true, max_batch: 2000, queue: 20_000 }
+        GroupCommit {
+            enabled: true,
+            max_batch: 2000,
+            queue: 20_000,
+        }
     }
 }
 
@@ -70,7 +74,10 @@ impl IntakeWriter {
     pub async fn commit(&self, write: IntakeWrite) -> Result<(), CommitError> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Pending { write, done: Some(done) })
+            .send(Pending {
+                write,
+                done: Some(done),
+            })
             .await
             .map_err(|_| CommitError::Stopped)?;
         wait.await.unwrap_or(Err(CommitError::Stopped))
@@ -102,11 +109,16 @@ async fn run(store: Arc<dyn Store>, cfg: GroupCommit, mut rx: mpsc::Receiver<Pen
             writes.push(p.write);
             waiters.push(p.done);
         }
+        let started = std::time::Instant::now();
         let outcome = store.commit_intake(&writes).await.map_err(|e| {
             tracing::error!(error = %e, batch = writes.len(), "intake commit failed");
             CommitError::from(&e)
         });
-        tracing::trace!(batch = writes.len(), "intake batch committed");
+        tracing::trace!(
+            batch = writes.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "intake batch committed"
+        );
         writes.clear();
         for done in waiters.into_iter().flatten() {
             // The requester may have gone away (client disconnected); nothing to tell then.

@@ -49,7 +49,11 @@ pub struct SourceCatalog {
 impl SourceCatalog {
     /// Builds the catalog and loads every source once.
     pub async fn load(store: Arc<dyn Store>, key: MasterKey) -> Result<Arc<Self>, CatalogError> {
-        let catalog = Arc::new(SourceCatalog { store, key, by_name: RwLock::new(Arc::default()) });
+        let catalog = Arc::new(SourceCatalog {
+            store,
+            key,
+            by_name: RwLock::new(Arc::default()),
+        });
         catalog.refresh().await?;
         Ok(catalog)
     }
@@ -92,9 +96,17 @@ impl SourceCatalog {
     pub async fn create(&self, spec: SourceSpec) -> Result<Source, CatalogError> {
         spec.validate().map_err(CatalogError::Invalid)?;
         let now = now_micros();
-        let source = Source { id: new_id(IdKind::Source), spec, created_at: now, updated_at: now };
+        let source = Source {
+            id: new_id(IdKind::Source),
+            spec,
+            created_at: now,
+            updated_at: now,
+        };
         let row = self.seal(&source);
-        self.store.insert_source(&row).await.map_err(|e| name_taken(e, &source.spec.name))?;
+        self.store
+            .insert_source(&row)
+            .await
+            .map_err(|e| name_taken(e, &source.spec.name))?;
         self.refresh().await?;
         Ok(source)
     }
@@ -107,7 +119,10 @@ impl SourceCatalog {
     pub async fn list(&self, before_id: Option<&str>, limit: i64) -> Result<Page<Source>, CatalogError> {
         let page = self.store.list_sources(before_id, limit).await?;
         let items = page.items.into_iter().map(|r| self.open(r)).collect::<Result<_, _>>()?;
-        Ok(Page { items, has_more: page.has_more })
+        Ok(Page {
+            items,
+            has_more: page.has_more,
+        })
     }
 
     /// Applies a partial update (see [`merge_patch`]) and re-validates the whole definition.
@@ -140,9 +155,18 @@ impl SourceCatalog {
 
     async fn replace(&self, current: Source, spec: SourceSpec) -> Result<Source, CatalogError> {
         spec.validate().map_err(CatalogError::Invalid)?;
-        let updated = Source { spec, updated_at: now_micros(), ..current };
+        let updated = Source {
+            spec,
+            updated_at: now_micros(),
+            ..current
+        };
         let row = self.seal(&updated);
-        if !self.store.update_source(&row).await.map_err(|e| name_taken(e, &updated.spec.name))? {
+        if !self
+            .store
+            .update_source(&row)
+            .await
+            .map_err(|e| name_taken(e, &updated.spec.name))?
+        {
             return Err(CatalogError::NotFound);
         }
         self.refresh().await?;
@@ -156,8 +180,10 @@ impl SourceCatalog {
             name: public.name.clone(),
             // Serialising plain data structures to JSON cannot fail.
             config: serde_json::to_string(&public).unwrap_or_default(),
-            secrets: (!secrets.is_empty())
-                .then(|| self.key.seal(serde_json::to_string(&secrets).unwrap_or_default().as_bytes())),
+            secrets: (!secrets.is_empty()).then(|| {
+                self.key
+                    .seal(serde_json::to_string(&secrets).unwrap_or_default().as_bytes())
+            }),
             enabled: public.enabled,
             created_at: s.created_at,
             updated_at: s.updated_at,
@@ -165,20 +191,28 @@ impl SourceCatalog {
     }
 
     fn open(&self, row: SourceRow) -> Result<Source, CatalogError> {
-        let mut spec: SourceSpec = serde_json::from_str(&row.config)
-            .map_err(|e| StoreError::Corrupt(format!("source {}: {e}", row.id)))?;
+        let mut spec: SourceSpec =
+            serde_json::from_str(&row.config).map_err(|e| StoreError::Corrupt(format!("source {}: {e}", row.id)))?;
         if let Some(sealed) = &row.secrets {
             let plain = self.key.open(sealed)?;
             spec.verify.secrets = serde_json::from_slice(&plain)
                 .map_err(|e| StoreError::Corrupt(format!("source {} secrets: {e}", row.id)))?;
         }
         spec.enabled = row.enabled;
-        Ok(Source { id: row.id, spec, created_at: row.created_at, updated_at: row.updated_at })
+        Ok(Source {
+            id: row.id,
+            spec,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
     }
 }
 
 fn invalid(field: &str, e: serde_json::Error) -> CatalogError {
-    CatalogError::Invalid(vec![FieldError { field: field.into(), message: e.to_string() }])
+    CatalogError::Invalid(vec![FieldError {
+        field: field.into(),
+        message: e.to_string(),
+    }])
 }
 
 fn name_taken(e: StoreError, name: &str) -> CatalogError {

@@ -41,7 +41,10 @@ mod tests {
     fn keeps_secrets_when_only_options_change() {
         let cur = json!({"name": "a", "verify": {"scheme": "token", "secrets": ["s"], "header": "X-A"}});
         let out = merge_patch(&cur, &json!({"verify": {"header": "X-B"}, "enabled": false}));
-        assert_eq!(out, json!({"name": "a", "enabled": false, "verify": {"scheme": "token", "secrets": ["s"], "header": "X-B"}}));
+        assert_eq!(
+            out,
+            json!({"name": "a", "enabled": false, "verify": {"scheme": "token", "secrets": ["s"], "header": "X-B"}})
+        );
     }
 
     #[test]

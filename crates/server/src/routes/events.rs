@@ -49,8 +49,11 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
     let status = params.get("status").map(str::to_string);
     if let Some(s) = &status {
         if !STATUSES.contains(&s.as_str()) {
-            return Err(ApiError::bad_request("invalid_parameter", format!("status must be one of {}", STATUSES.join(", ")))
-                .with_details(json!({"parameter": "status"})));
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("status must be one of {}", STATUSES.join(", ")),
+            )
+            .with_details(json!({"parameter": "status"})));
         }
     }
     let before_seq = params.seq_cursor()?;
@@ -64,17 +67,28 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
         limit: params.limit()?,
     };
     let page = state.store.list_events(&filter).await?;
-    let next = page.has_more.then(|| page.items.last().map(|e| encode_cursor(&e.seq.to_string()))).flatten();
+    let next = page
+        .has_more
+        .then(|| page.items.last().map(|e| encode_cursor(&e.seq.to_string())))
+        .flatten();
     let data: Vec<Value> = page.items.iter().map(summary).collect();
     Ok(axum::Json(json!({"data": data, "next_cursor": next})).into_response())
 }
 
-pub async fn show(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
     if !is_id_of(IdKind::Event, &id) {
         return Err(ApiError::not_found("event"));
     }
-    let event = state.store.get_event(&id).await?.ok_or_else(|| ApiError::not_found("event"))?;
+    let event = state
+        .store
+        .get_event(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
     let receipts = state.store.event_receipts(&id).await?;
     let timeline: Vec<Value> = receipts
         .iter()

@@ -16,7 +16,9 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(json!({"status": "ready", "database": state.store.kind().as_str()}))),
+        Ok(Ok(())) => Ok(Json(
+            json!({"status": "ready", "database": state.store.kind().as_str()}),
+        )),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
             Err(ApiError::unavailable("storage is unavailable"))

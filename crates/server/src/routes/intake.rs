@@ -25,23 +25,48 @@ pub async fn receive(
 ) -> Result<Response, ApiError> {
     let intake = &state.intake;
     let request_id = current_request_id();
-    let source = intake.source(&name).map_err(|e| intake.reject(&name, None, &request_id, e))?;
+    let source = intake
+        .source(&name)
+        .map_err(|e| intake.reject(&name, None, &request_id, e))?;
     let limit = source.spec.max_body_bytes;
     let body = match read_limited(body, limit).await {
         Ok(b) => b,
         Err(ReadError::TooLarge) => {
-            return Err(intake.reject(&name, Some(&source), &request_id, IntakeError::PayloadTooLarge { limit }).into());
+            return Err(intake
+                .reject(
+                    &name,
+                    Some(&source),
+                    &request_id,
+                    IntakeError::PayloadTooLarge { limit },
+                )
+                .into());
         }
         Err(ReadError::Broken(e)) => {
-            return Err(ApiError::bad_request("body_read_failed", format!("the request body could not be read: {e}")));
+            return Err(ApiError::bad_request(
+                "body_read_failed",
+                format!("the request body could not be read: {e}"),
+            ));
         }
     };
     let headers = headers
         .iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
-    let accepted = intake.accept(&source, Inbound { request_id, headers, body }).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({"id": accepted.id, "status": accepted.status}))).into_response())
+    let accepted = intake
+        .accept(
+            &source,
+            Inbound {
+                request_id,
+                headers,
+                body,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"id": accepted.id, "status": accepted.status})),
+    )
+        .into_response())
 }
 
 enum ReadError {
@@ -71,5 +96,9 @@ async fn read_limited(mut body: Body, limit: u64) -> Result<Vec<u8>, ReadError> 
             }
         }
     }
-    if seen > limit { Err(ReadError::TooLarge) } else { Ok(buf) }
+    if seen > limit {
+        Err(ReadError::TooLarge)
+    } else {
+        Ok(buf)
+    }
 }

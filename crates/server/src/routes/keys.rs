@@ -47,7 +47,11 @@ pub async fn create(
         let req: NewKey = serde_json::from_value(body.clone())
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", e.to_string()))?;
         if req.name.len() > 200 {
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "name is limited to 200 characters"));
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "name is limited to 200 characters",
+            ));
         }
         let key = generate_key();
         let row = ApiKeyRow {
@@ -73,12 +77,19 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
     let limit = params.limit()?;
     let cursor = params.cursor()?;
     let page = state.store.list_api_keys(cursor.as_deref(), limit).await?;
-    let next = page.has_more.then(|| page.items.last().map(|k| encode_cursor(&k.id))).flatten();
+    let next = page
+        .has_more
+        .then(|| page.items.last().map(|k| encode_cursor(&k.id)))
+        .flatten();
     let data: Vec<Value> = page.items.iter().map(key_view).collect();
     Ok(axum::Json(json!({"data": data, "next_cursor": next})).into_response())
 }
 
-pub async fn revoke(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn revoke(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     principal.require(Scope::Admin)?;
     if !state.store.revoke_api_key(&id, now_micros()).await? {
         return Err(ApiError::not_found("active API key"));

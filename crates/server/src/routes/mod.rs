@@ -19,7 +19,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/in/{source}", post(intake::receive))
         .route("/v1/sources", get(sources::list).post(sources::create))
-        .route("/v1/sources/{id}", get(sources::show).patch(sources::update).delete(sources::delete))
+        .route(
+            "/v1/sources/{id}",
+            get(sources::show).patch(sources::update).delete(sources::delete),
+        )
         .route("/v1/sources/{id}/disable", post(sources::disable))
         .route("/v1/sources/{id}/enable", post(sources::enable))
         .route("/v1/events", get(events::list))

@@ -15,8 +15,14 @@ use crate::extract::{Params, encode_cursor};
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
     let before_seq = params.seq_cursor()?;
-    let page = state.store.list_receipts(params.get("source"), before_seq, params.limit()?).await?;
-    let next = page.has_more.then(|| page.items.last().map(|r| encode_cursor(&r.seq.to_string()))).flatten();
+    let page = state
+        .store
+        .list_receipts(params.get("source"), before_seq, params.limit()?)
+        .await?;
+    let next = page
+        .has_more
+        .then(|| page.items.last().map(|r| encode_cursor(&r.seq.to_string())))
+        .flatten();
     let data: Vec<Value> = page
         .items
         .iter()

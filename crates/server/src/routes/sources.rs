@@ -18,7 +18,11 @@ use crate::idempotency;
 
 /// The API view of a source; `reveal` shows the secrets (creation only).
 fn view(s: &Source, reveal: bool) -> Value {
-    let spec = if reveal { s.spec.clone() } else { s.spec.masked(s.spec.verify.secrets.len()) };
+    let spec = if reveal {
+        s.spec.clone()
+    } else {
+        s.spec.masked(s.spec.verify.secrets.len())
+    };
     let mut v = serde_json::to_value(&spec).unwrap_or(Value::Null);
     v["id"] = json!(s.id);
     v["ingest_path"] = json!(format!("/in/{}", s.spec.name));
@@ -49,12 +53,19 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
     let limit = params.limit()?;
     let cursor = params.cursor()?;
     let page = state.catalog.list(cursor.as_deref(), limit).await?;
-    let next = page.has_more.then(|| page.items.last().map(|s| encode_cursor(&s.id))).flatten();
+    let next = page
+        .has_more
+        .then(|| page.items.last().map(|s| encode_cursor(&s.id)))
+        .flatten();
     let data: Vec<Value> = page.items.iter().map(|s| view(s, false)).collect();
     Ok(axum::Json(json!({"data": data, "next_cursor": next})).into_response())
 }
 
-pub async fn show(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
     let s = state.catalog.get(&id).await?;
     Ok(axum::Json(view(&s, false)).into_response())
@@ -68,7 +79,11 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     if !patch.is_object() {
-        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "the body must be a JSON object"));
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "the body must be a JSON object",
+        ));
     }
     let s = state.catalog.update(&id, &patch).await?;
     tracing::info!(source = %s.spec.name, id = %s.id, "source updated");
@@ -95,7 +110,11 @@ async fn set_enabled(
     Ok(axum::Json(view(&s, false)).into_response())
 }
 
-pub async fn delete(State(state): State<AppState>, principal: Principal, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     state.catalog.delete(&id).await?;
     tracing::info!(source = %id, "source deleted");

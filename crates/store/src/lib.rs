@@ -67,14 +67,16 @@ pub trait Store: Send + Sync + 'static {
     async fn commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<()>;
     async fn list_events(&self, filter: &EventFilter) -> StoreResult<Page<EventSummary>>;
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
+    /// Receipts that refer to an event after its creation (e.g. duplicate deliveries), oldest first.
     async fn event_receipts(&self, event_id: &str) -> StoreResult<Vec<Receipt>>;
-    /// Receipts newest first, optionally of one source (by name), continuing before `before_seq`.
+    /// Every request's receipt — stored receipts and accepted events — newest first, optionally of
+    /// one source (by name), continuing after `cursor`.
     async fn list_receipts(
         &self,
         source: Option<&str>,
-        before_seq: Option<i64>,
+        cursor: Option<&ReceiptCursor>,
         limit: i64,
-    ) -> StoreResult<Page<ReceiptEntry>>;
+    ) -> StoreResult<Page<Receipt>>;
 
     /// Fails with `Conflict` when the name is taken.
     async fn insert_source(&self, row: &SourceRow) -> StoreResult<()>;

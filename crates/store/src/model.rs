@@ -17,7 +17,8 @@ pub struct NewEvent {
     pub request_id: String,
 }
 
-/// A receipt: the trace one inbound request leaves, accepted or not (rejections carry no body).
+/// A receipt: the trace one inbound request leaves. Stored rows are for requests that created no
+/// event (rejections carry no body); an accepted request's receipt is its event row.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Receipt {
     pub id: String,
@@ -31,19 +32,19 @@ pub struct Receipt {
     pub event_id: Option<String>,
 }
 
-/// A receipt as listed, with its position for cursor pagination.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ReceiptEntry {
-    pub seq: i64,
-    #[sqlx(flatten)]
-    pub receipt: Receipt,
+/// One unit of intake work: an accepted event (which is its own receipt) or the receipt of a
+/// request that created none.
+#[derive(Debug, Clone)]
+pub enum IntakeWrite {
+    Event(NewEvent),
+    Receipt(Receipt),
 }
 
-/// One unit of intake work: a receipt, and the event it accepted if any. Both commit together.
-#[derive(Debug, Clone)]
-pub struct IntakeWrite {
-    pub event: Option<NewEvent>,
-    pub receipt: Receipt,
+/// Position in the receipt listing (newest first): continue strictly before `(at, id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptCursor {
+    pub at: i64,
+    pub id: String,
 }
 
 /// An event as listed (no payload or headers).

@@ -8,8 +8,8 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
-use crate::{IntakeWrite, NewEvent, StoreError, StoreKind, StoreOptions, StoreResult};
+use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows, split_batch};
+use crate::{IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
 
 /// Advisory lock id serialising event inserts ("SWYD" + 1).
 const EVENT_ORDER_LOCK: i64 = 0x5357_5944_0000_0001;
@@ -57,13 +57,13 @@ impl PostgresStore {
             .bind(EVENT_ORDER_LOCK)
             .execute(&mut *tx)
             .await?;
-        let events: Vec<&NewEvent> = batch.iter().filter_map(|w| w.event.as_ref()).collect();
+        let (events, receipts) = split_batch(batch);
         for chunk in events.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_event_rows!(qb, chunk);
             qb.build().execute(&mut *tx).await?;
         }
-        for chunk in batch.chunks(INSERT_CHUNK) {
+        for chunk in receipts.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_receipt_rows!(qb, chunk);
             qb.build().execute(&mut *tx).await?;

@@ -11,6 +11,19 @@ pub(crate) const EVENT_SUMMARY_COLUMNS: &str =
 pub(crate) const SOURCE_COLUMNS: &str = "id, name, config, secrets, enabled, created_at, updated_at";
 pub(crate) const KEY_COLUMNS: &str = "id, name, scope, hash, hint, created_at, revoked_at";
 
+/// Separates a batch into the events and the stored receipts it holds.
+pub(crate) fn split_batch(batch: &[crate::IntakeWrite]) -> (Vec<&crate::NewEvent>, Vec<&crate::Receipt>) {
+    let mut events = Vec::with_capacity(batch.len());
+    let mut receipts = Vec::new();
+    for w in batch {
+        match w {
+            crate::IntakeWrite::Event(e) => events.push(e),
+            crate::IntakeWrite::Receipt(r) => receipts.push(r),
+        }
+    }
+    (events, receipts)
+}
+
 /// Trims the extra row fetched to learn whether another page follows.
 pub(crate) fn into_page<T>(mut items: Vec<T>, limit: i64) -> crate::Page<T> {
     let has_more = items.len() as i64 > limit;
@@ -40,15 +53,14 @@ macro_rules! push_event_rows {
     };
 }
 
-/// Appends `INSERT INTO receipts … VALUES (…), (…)` for `chunk` (a slice of `IntakeWrite`).
+/// Appends `INSERT INTO receipts … VALUES (…), (…)` for `chunk` (a slice of `&Receipt`).
 macro_rules! push_receipt_rows {
     ($qb:expr, $chunk:expr) => {
         $qb.push(
             "INSERT INTO receipts (id, at, source_name, source_id, request_id, status_code, \
              outcome, reason, event_id) ",
         );
-        $qb.push_values($chunk, |mut b, w| {
-            let r = &w.receipt;
+        $qb.push_values($chunk, |mut b, r| {
             b.push_bind(r.id.clone())
                 .push_bind(r.at)
                 .push_bind(r.source_name.clone())
@@ -148,24 +160,39 @@ macro_rules! impl_store {
             async fn list_receipts(
                 &self,
                 source: Option<&str>,
-                before_seq: Option<i64>,
+                cursor: Option<&$crate::ReceiptCursor>,
                 limit: i64,
-            ) -> $crate::StoreResult<$crate::Page<$crate::ReceiptEntry>> {
+            ) -> $crate::StoreResult<$crate::Page<$crate::Receipt>> {
+                // Two ordered, limited scans merged: stored receipts, and accepted events as receipts.
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT seq, id, at, source_name, source_id, request_id, status_code, outcome, reason, event_id \
+                    "SELECT at, id, source_name, source_id, request_id, status_code, outcome, reason, event_id FROM (\
+                     SELECT at, id, source_name, source_id, request_id, status_code, outcome, reason, event_id \
                      FROM receipts WHERE 1=1",
                 );
-                if let Some(seq) = before_seq {
-                    qb.push(" AND seq < ").push_bind(seq);
-                }
                 if let Some(s) = source {
                     qb.push(" AND source_name = ").push_bind(s.to_string());
                 }
-                qb.push(" ORDER BY seq DESC LIMIT ").push_bind(limit + 1);
-                let rows = qb
-                    .build_query_as::<$crate::ReceiptEntry>()
-                    .fetch_all(&self.read)
-                    .await?;
+                if let Some(c) = cursor {
+                    qb.push(" AND (at < ").push_bind(c.at).push(" OR (at = ").push_bind(c.at);
+                    qb.push(" AND id < ").push_bind(c.id.clone()).push("))");
+                }
+                qb.push(" ORDER BY at DESC, id DESC LIMIT ").push_bind(limit + 1);
+                qb.push(
+                    ") AS r UNION ALL SELECT at, id, source_name, source_id, request_id, status_code, outcome, reason, \
+                     event_id FROM (SELECT received_at AS at, id, COALESCE(source_name, '') AS source_name, source_id, \
+                     request_id, 202 AS status_code, 'received' AS outcome, NULL AS reason, id AS event_id \
+                     FROM events WHERE source_name IS NOT NULL",
+                );
+                if let Some(s) = source {
+                    qb.push(" AND source_name = ").push_bind(s.to_string());
+                }
+                if let Some(c) = cursor {
+                    qb.push(" AND (received_at < ").push_bind(c.at).push(" OR (received_at = ").push_bind(c.at);
+                    qb.push(" AND id < ").push_bind(c.id.clone()).push("))");
+                }
+                qb.push(" ORDER BY received_at DESC, id DESC LIMIT ").push_bind(limit + 1);
+                qb.push(") AS e ORDER BY at DESC, id DESC LIMIT ").push_bind(limit + 1);
+                let rows = qb.build_query_as::<$crate::Receipt>().fetch_all(&self.read).await?;
                 Ok($crate::queries::into_page(rows, limit))
             }
 

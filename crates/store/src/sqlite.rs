@@ -12,8 +12,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite};
 
-use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
-use crate::{IntakeWrite, NewEvent, StoreError, StoreKind, StoreOptions, StoreResult};
+use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows, split_batch};
+use crate::{IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
 
 pub struct SqliteStore {
     pub(crate) read: SqlitePool,
@@ -81,13 +81,13 @@ impl SqliteStore {
     /// the async writer task to be scheduled again among thousands of request tasks; that round trip,
     /// not SQLite, was the cost of a commit under load.
     async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<()> {
-        let events: Vec<&NewEvent> = batch.iter().filter_map(|w| w.event.as_ref()).collect();
+        let (events, receipts) = split_batch(batch);
         let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
         for chunk in events.chunks(INSERT_CHUNK) {
             push_event_rows!(qb, chunk);
             qb.push("; ");
         }
-        for chunk in batch.chunks(INSERT_CHUNK) {
+        for chunk in receipts.chunks(INSERT_CHUNK) {
             push_receipt_rows!(qb, chunk);
             qb.push("; ");
         }

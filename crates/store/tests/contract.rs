@@ -105,10 +105,14 @@ fn receipt(id: &str, source: &str, status: i32, event_id: Option<&str>) -> Recei
 }
 
 fn accepted(id: &str, source: &str, at: i64) -> IntakeWrite {
-    IntakeWrite {
-        event: Some(event(id, source, at, format!("{{\"id\":\"{id}\"}}").as_bytes())),
-        receipt: receipt(&format!("r{id}"), source, 202, Some(id)),
-    }
+    IntakeWrite::Event(event(id, source, at, format!("{{\"id\":\"{id}\"}}").as_bytes()))
+}
+
+fn rejected(id: &str, source: &str, at: i64, status: i32) -> IntakeWrite {
+    IntakeWrite::Receipt(Receipt {
+        at,
+        ..receipt(id, source, status, None)
+    })
 }
 
 fn filter(limit: i64) -> EventFilter {
@@ -121,23 +125,27 @@ fn filter(limit: i64) -> EventFilter {
 async fn intake_batches_store_events_and_receipts_intact(store: Arc<dyn Store>) {
     let binary: Vec<u8> = (0..=255u8).collect();
     let batch = vec![
-        IntakeWrite {
-            event: Some(event("e1", "a", 10, &binary)),
-            receipt: receipt("r1", "a", 202, Some("e1")),
-        },
-        IntakeWrite {
-            event: None,
-            receipt: receipt("r2", "a", 401, None),
-        },
+        IntakeWrite::Event(event("e1", "a", 10, &binary)),
+        rejected("r2", "a", 11, 401),
     ];
     store.commit_intake(&batch).await.unwrap();
     let e = store.get_event("e1").await.unwrap().expect("stored");
     assert_eq!(e.payload, binary, "payload bytes are kept exactly");
     assert_eq!(e.source_name.as_deref(), Some("a"));
     assert_eq!(e.headers, r#"{"x-a":"1"}"#);
-    let timeline = store.event_receipts("e1").await.unwrap();
-    assert_eq!(timeline.len(), 1);
-    assert_eq!(timeline[0].status_code, 202);
+    assert_eq!(e.request_id, "req_e1");
+    assert!(
+        store.event_receipts("e1").await.unwrap().is_empty(),
+        "no later receipts yet"
+    );
+    // A later receipt that names the event joins its timeline.
+    store
+        .commit_intake(&[IntakeWrite::Receipt(receipt("r3", "a", 200, Some("e1")))])
+        .await
+        .unwrap();
+    let later = store.event_receipts("e1").await.unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].status_code, 200);
     assert!(store.get_event("nope").await.unwrap().is_none());
     store.ping().await.unwrap();
 }
@@ -374,29 +382,38 @@ async fn idempotency_reserves_then_replays(store: Arc<dyn Store>) {
 
 async fn receipts_list_newest_first(store: Arc<dyn Store>) {
     let batch = vec![
-        IntakeWrite {
-            event: None,
-            receipt: receipt("r1", "a", 404, None),
-        },
-        accepted("e1", "b", 1),
-        IntakeWrite {
-            event: None,
-            receipt: receipt("r3", "a", 413, None),
-        },
+        rejected("r1", "a", 1, 404),
+        accepted("e1", "b", 2),
+        rejected("r3", "a", 3, 413),
+        accepted("e4", "a", 3),
     ];
     store.commit_intake(&batch).await.unwrap();
-    let all = store.list_receipts(None, None, 2).await.unwrap();
-    assert_eq!(
-        all.items.iter().map(|r| r.receipt.id.as_str()).collect::<Vec<_>>(),
-        ["r3", "re1"]
-    );
+    let all = store.list_receipts(None, None, 3).await.unwrap();
+    let ids: Vec<_> = all.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r3", "e4", "e1"], "newest first, ties broken by id");
     assert!(all.has_more);
-    let rest = store.list_receipts(None, Some(all.items[1].seq), 10).await.unwrap();
-    assert_eq!(rest.items.len(), 1);
+    let accepted = &all.items[1];
+    assert_eq!((accepted.status_code, accepted.outcome.as_str()), (202, "received"));
+    assert_eq!(accepted.event_id.as_deref(), Some("e4"));
+    assert_eq!(accepted.request_id, "req_e4");
+    let last = all.items.last().unwrap();
+    let cursor = ReceiptCursor {
+        at: last.at,
+        id: last.id.clone(),
+    };
+    let rest = store.list_receipts(None, Some(&cursor), 10).await.unwrap();
+    assert_eq!(rest.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r1"]);
+    assert!(!rest.has_more);
     let only_a = store.list_receipts(Some("a"), None, 10).await.unwrap();
     assert_eq!(
-        only_a.items.iter().map(|r| r.receipt.status_code).collect::<Vec<_>>(),
-        [413, 404]
+        only_a.items.iter().map(|r| r.status_code).collect::<Vec<_>>(),
+        [413, 202, 404]
     );
-    assert!(only_a.items.iter().all(|r| r.receipt.event_id.is_none()));
+    assert!(
+        only_a
+            .items
+            .iter()
+            .filter(|r| r.status_code != 202)
+            .all(|r| r.event_id.is_none() && r.reason.is_some())
+    );
 }

@@ -90,18 +90,24 @@ pub async fn show(
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
     let receipts = state.store.event_receipts(&id).await?;
-    let timeline: Vec<Value> = receipts
-        .iter()
-        .map(|r| {
-            json!({
-                "at": to_rfc3339(r.at),
-                "state": r.outcome,
-                "status_code": r.status_code,
-                "request_id": r.request_id,
-                "detail": r.reason,
-            })
+    // The event row is the receipt of the request that created it; later receipts follow.
+    let accepted = json!({
+        "at": to_rfc3339(event.received_at),
+        "state": "received",
+        "status_code": 202,
+        "request_id": event.request_id,
+        "detail": null,
+    });
+    let later = receipts.iter().map(|r| {
+        json!({
+            "at": to_rfc3339(r.at),
+            "state": r.outcome,
+            "status_code": r.status_code,
+            "request_id": r.request_id,
+            "detail": r.reason,
         })
-        .collect();
+    });
+    let timeline: Vec<Value> = std::iter::once(accepted).chain(later).collect();
     let mut v = json!({
         "id": event.id,
         "source": event.source_name,

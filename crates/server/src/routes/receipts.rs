@@ -1,11 +1,13 @@
 //! `GET /v1/receipts`: every request that reached `/in/{source}`, accepted or refused, newest
-//! first — where an operator looks when a provider says "we sent it" and no event exists.
+//! first — where an operator looks when a provider says "we sent it" and no event exists. An
+//! accepted request's receipt is its event, so its `id` is the event id.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use switchyard_core::apikey::Scope;
 use switchyard_core::time::to_rfc3339;
+use switchyard_store::ReceiptCursor;
 
 use crate::AppState;
 use crate::auth::Principal;
@@ -14,20 +16,31 @@ use crate::extract::{Params, encode_cursor};
 
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
-    let before_seq = params.seq_cursor()?;
+    let cursor = params
+        .cursor()?
+        .map(|c| {
+            c.split_once(':')
+                .and_then(|(at, id)| {
+                    Some(ReceiptCursor {
+                        at: at.parse().ok()?,
+                        id: id.to_string(),
+                    })
+                })
+                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))
+        })
+        .transpose()?;
     let page = state
         .store
-        .list_receipts(params.get("source"), before_seq, params.limit()?)
+        .list_receipts(params.get("source"), cursor.as_ref(), params.limit()?)
         .await?;
     let next = page
         .has_more
-        .then(|| page.items.last().map(|r| encode_cursor(&r.seq.to_string())))
+        .then(|| page.items.last().map(|r| encode_cursor(&format!("{}:{}", r.at, r.id))))
         .flatten();
     let data: Vec<Value> = page
         .items
         .iter()
-        .map(|e| {
-            let r = &e.receipt;
+        .map(|r| {
             json!({
                 "id": r.id,
                 "at": to_rfc3339(r.at),

@@ -27,8 +27,10 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_source ON events (source_name, seq);
 CREATE INDEX events_by_status ON events (status, seq);
-CREATE INDEX events_by_received_at ON events (received_at);
+CREATE INDEX events_by_received_at ON events (received_at, id);
 
+-- Receipts of requests that did not create an event (rejections; later: duplicates, handshakes).
+-- An accepted request's receipt is its event row, so the hot path writes one row, not two.
 CREATE TABLE receipts (
     seq          BIGSERIAL PRIMARY KEY,
     id           TEXT NOT NULL,
@@ -42,7 +44,9 @@ CREATE TABLE receipts (
     event_id     TEXT
 );
 CREATE INDEX receipts_by_event ON receipts (event_id) WHERE event_id IS NOT NULL;
-CREATE INDEX receipts_by_source ON receipts (source_name, seq);
+CREATE INDEX receipts_by_at ON receipts (at, id);
+CREATE INDEX receipts_by_source ON receipts (source_name, at, id);
+CREATE INDEX events_by_source_received_at ON events (source_name, received_at, id);
 
 CREATE TABLE api_keys (
     id          TEXT PRIMARY KEY,

@@ -117,8 +117,18 @@ macro_rules! impl_store {
                     };
                     qb.push(column).push_bind(src.clone());
                 }
-                if let Some(s) = &f.status {
-                    qb.push(" AND status = ").push_bind(s.clone());
+                match f.status.as_deref() {
+                    // Written as literals so the planner can use the partial index on them.
+                    Some("failed") => {
+                        qb.push(" AND status IN ('failed', 'quarantined') AND status = 'failed'");
+                    }
+                    Some("quarantined") => {
+                        qb.push(" AND status IN ('failed', 'quarantined') AND status = 'quarantined'");
+                    }
+                    Some(s) => {
+                        qb.push(" AND status = ").push_bind(s.to_string());
+                    }
+                    None => {}
                 }
                 if let Some(t) = &f.event_type {
                     qb.push(" AND event_type = ").push_bind(t.clone());

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Executor, QueryBuilder, Sqlite};
 
 use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows, split_batch};
 use crate::{IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
@@ -92,13 +92,15 @@ impl SqliteStore {
             qb.push("; ");
         }
         qb.push("COMMIT");
+        // Held across both statements so the ROLLBACK reaches the connection that ran the batch.
         let mut conn = self.write.acquire().await?;
-        match qb.build().execute(&mut *conn).await {
+        let conn: &mut sqlx::SqliteConnection = &mut conn;
+        match conn.execute(qb.build()).await {
             Ok(_) => Ok(()),
             Err(e) => {
                 // The transaction may still be open after a failed statement; close it so the next
                 // batch can begin. An error here only means SQLite already rolled back.
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
                 Err(e.into())
             }
         }

@@ -32,7 +32,7 @@ pub async fn fresh_postgres_database(base_url: &str) -> Result<String, sqlx::Err
     use sqlx::Connection;
     let mut admin = sqlx::PgConnection::connect(base_url).await?;
     let name = format!("sy_test_{}", ulid::Ulid::new().to_string().to_lowercase());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+    sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await?;
     admin.close().await?;
@@ -53,11 +53,9 @@ pub async fn drop_postgres_database(base_url: &str, db_url: &str) {
         return;
     }
     if let Ok(mut admin) = sqlx::PgConnection::connect(base_url).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
         let _ = admin.close().await;
     }
 }

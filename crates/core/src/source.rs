@@ -141,8 +141,10 @@ fn err(field: &str, message: impl Into<String>) -> FieldError {
 }
 
 /// True for `[a-z0-9_-]{1,64}`, the names that can be a path segment of `/in/{name}`.
+/// `src_…` is reserved: it would read as a source id wherever a name-or-id is accepted.
 pub fn is_valid_source_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
+        && !name.starts_with("src_")
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
@@ -153,7 +155,7 @@ impl SourceSpec {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errs = Vec::new();
         if !is_valid_source_name(&self.name) {
-            errs.push(err("name", "must match [a-z0-9_-]{1,64}"));
+            errs.push(err("name", "must match [a-z0-9_-]{1,64} and not start with src_"));
         }
         let v = &self.verify;
         if !v.scheme.is_implemented() {
@@ -187,6 +189,12 @@ impl SourceSpec {
                 Some(Value::String(h)) if is_header_name(h) => {}
                 Some(_) => errs.push(err("verify.header", "must be a valid HTTP header name")),
             }
+        }
+        if v.tolerance_seconds.is_some() && v.scheme.is_implemented() {
+            errs.push(err(
+                "verify.tolerance_seconds",
+                "this scheme carries no timestamp, so a tolerance means nothing",
+            ));
         }
         let allowed_options: &[&str] = if v.scheme == Scheme::Token { &["header"] } else { &[] };
         for k in v.options.keys() {
@@ -261,7 +269,7 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        for bad in ["", "Stripe", "a b", "x/y", &"a".repeat(65)] {
+        for bad in ["", "Stripe", "a b", "x/y", "src_01", &"a".repeat(65)] {
             assert!(!is_valid_source_name(bad), "{bad}");
         }
         assert!(is_valid_source_name("stripe_prod-2"));

@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::source::{Scheme, VerifySpec};
@@ -33,7 +34,7 @@ pub fn verify<'h>(
             let name = spec.token_header();
             let raw = header(&name).ok_or_else(|| VerifyFailure::MissingHeader(name.clone()))?;
             let presented = if name == "authorization" {
-                raw.strip_prefix("Bearer ").unwrap_or(raw)
+                strip_scheme(raw, "bearer").unwrap_or(raw)
             } else {
                 raw
             };
@@ -43,10 +44,7 @@ pub fn verify<'h>(
         }
         Scheme::Basic => {
             let raw = header("authorization").ok_or_else(|| VerifyFailure::MissingHeader("authorization".into()))?;
-            let encoded = raw
-                .strip_prefix("Basic ")
-                .or_else(|| raw.strip_prefix("basic "))
-                .ok_or(VerifyFailure::MalformedBasic)?;
+            let encoded = strip_scheme(raw, "basic").ok_or(VerifyFailure::MalformedBasic)?;
             let decoded = STANDARD
                 .decode(encoded.trim())
                 .map_err(|_| VerifyFailure::MalformedBasic)?;
@@ -58,11 +56,19 @@ pub fn verify<'h>(
     }
 }
 
+/// `Bearer x` / `bearer x` → `x`: HTTP auth scheme names are case-insensitive (RFC 9110 §11.1).
+fn strip_scheme<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, rest) = value.split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then(|| rest.trim_start())
+}
+
 /// Compares against every secret without stopping early, so timing does not reveal which matched.
+/// Both sides are hashed first, so the comparison also hides the secret's length.
 fn any_matches(secrets: &[String], presented: &[u8]) -> bool {
+    let presented = Sha256::digest(presented);
     let mut found = subtle::Choice::from(0);
     for s in secrets {
-        found |= s.as_bytes().ct_eq(presented);
+        found |= Sha256::digest(s.as_bytes()).ct_eq(&presented);
     }
     found.into()
 }
@@ -99,6 +105,11 @@ mod tests {
         assert!(verify(&s, &secrets, |_| Some("Bearer t0k")).is_ok());
         assert!(verify(&s, &secrets, |_| Some("t0k")).is_ok());
         assert!(verify(&s, &secrets, |_| Some("Bearer t0")).is_err());
+        assert!(
+            verify(&s, &secrets, |_| Some("bearer t0k")).is_ok(),
+            "scheme names are case-insensitive"
+        );
+        assert!(verify(&s, &secrets, |_| Some("Bearer t0k2")).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use switchyard_engine::intake::IntakeError;
+use switchyard_engine::intake::{Intake, IntakeError};
 use switchyard_engine::sources::CatalogError;
 use switchyard_store::StoreError;
 
@@ -56,12 +56,10 @@ impl ApiError {
 }
 
 /// The envelope body for a status, code and message, stamped with the current request id.
+/// `details` is always an object (empty when there is nothing to add), as SPEC §4 shows it.
 pub fn envelope(code: &str, message: &str, details: Option<&Value>) -> Value {
-    let mut err = json!({"code": code, "message": message, "request_id": current_request_id()});
-    if let Some(d) = details {
-        err["details"] = d.clone();
-    }
-    json!({ "error": err })
+    let details = details.cloned().unwrap_or_else(|| json!({}));
+    json!({ "error": {"code": code, "message": message, "request_id": current_request_id(), "details": details} })
 }
 
 impl IntoResponse for ApiError {
@@ -80,12 +78,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) => {
-                tracing::warn!(error = %m, "storage unavailable");
+                tracing::warn!(request_id = %current_request_id(), error = %m, "storage unavailable");
                 ApiError::unavailable("storage is unavailable; retry later")
             }
             StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
             other => {
-                tracing::error!(error = %other, "storage error");
+                tracing::error!(request_id = %current_request_id(), error = %other, "storage error");
                 ApiError::internal()
             }
         }
@@ -119,15 +117,7 @@ impl From<CatalogError> for ApiError {
 impl From<IntakeError> for ApiError {
     fn from(e: IntakeError) -> Self {
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let message = match &e {
-            // Storage details stay in the log; the provider only needs to know to retry.
-            IntakeError::Storage(inner) => {
-                tracing::warn!(error = %inner, "intake refused: storage unavailable");
-                "the event could not be stored; retry later".to_string()
-            }
-            other => other.to_string(),
-        };
-        ApiError::new(status, e.code(), message)
+        ApiError::new(status, e.code(), Intake::public_message(&e))
     }
 }
 

@@ -17,7 +17,7 @@ use switchyard_core::apikey::{Scope, hash_key, key_hint};
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::secrets::MasterKey;
 use switchyard_core::source::SourceSpec;
-use switchyard_engine::intake::{GroupCommit, Intake, IntakeWriter};
+use switchyard_engine::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
 use switchyard_engine::sources::{CatalogError, SourceCatalog};
 use switchyard_store::{ApiKeyRow, Store, StoreError};
 use tokio::net::TcpListener;
@@ -60,6 +60,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     writer_task: tokio::task::JoinHandle<()>,
+    writer_closer: WriterCloser,
     shutdown_grace: Duration,
 }
 
@@ -78,7 +79,7 @@ impl Application {
             ensure_admin_key(cfg.store.as_ref(), key).await?;
         }
         catalog.spawn_refresher(cfg.source_refresh);
-        let (writer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
+        let (writer, writer_closer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
         let intake = Arc::new(Intake::new(writer, catalog.clone()));
         let state = AppState {
             store: cfg.store,
@@ -86,10 +87,12 @@ impl Application {
             catalog,
             intake,
         };
+        spawn_housekeeping(state.store.clone());
         Ok(Application {
             listener,
             state,
             writer_task,
+            writer_closer,
             shutdown_grace: cfg.shutdown_grace,
         })
     }
@@ -105,6 +108,7 @@ impl Application {
             listener,
             state,
             writer_task,
+            writer_closer,
             shutdown_grace,
         } = self;
         let router = routes::router(state);
@@ -125,7 +129,9 @@ impl Application {
             res = server => res?,
             () = deadline => tracing::warn!("shutdown grace period over; abandoning open connections"),
         }
-        // The router (and with it every writer handle) is gone: the writer drains and stops.
+        // Connections that outlived the grace period may still hold writer handles; tell the
+        // writer to commit what is queued and stop either way.
+        writer_closer.close();
         if tokio::time::timeout(Duration::from_secs(10), writer_task)
             .await
             .is_err()
@@ -136,8 +142,32 @@ impl Application {
     }
 }
 
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// Periodic upkeep that must never touch the intake path: forgetting expired idempotency keys.
+fn spawn_housekeeping(store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let cutoff = switchyard_core::time::now_micros() - IDEMPOTENCY_RETENTION.as_micros() as i64;
+            match store.purge_idempotency(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired idempotency keys removed"),
+                Err(e) => tracing::warn!(error = %e, "idempotency key cleanup failed"),
+            }
+        }
+    });
+}
+
 /// Makes sure an admin key with exactly `key` exists (idempotent across restarts).
 pub async fn ensure_admin_key(store: &dyn Store, key: &str) -> Result<(), StoreError> {
+    if key.len() < 24 {
+        tracing::warn!(
+            "SWITCHYARD_BOOTSTRAP_KEY is shorter than 24 characters; use a long random value outside development"
+        );
+    }
     let hash = hash_key(key);
     if store
         .api_key_by_hash(&hash)

@@ -17,6 +17,10 @@ pub use model::*;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
+/// How long an unfinished `Idempotency-Key` reservation blocks repeats before it is presumed
+/// abandoned (the request's node died) and a repeat may run.
+pub const IDEMPOTENCY_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -70,7 +74,7 @@ pub trait Store: Send + Sync + 'static {
     /// Receipts that refer to an event after its creation (e.g. duplicate deliveries), oldest first.
     async fn event_receipts(&self, event_id: &str) -> StoreResult<Vec<Receipt>>;
     /// Every request's receipt — stored receipts and accepted events — newest first, optionally of
-    /// one source (by name), continuing after `cursor`.
+    /// one source (by name or `src_` id), continuing after `cursor`.
     async fn list_receipts(
         &self,
         source: Option<&str>,
@@ -95,7 +99,8 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key revoked; false when it does not exist or already was.
     async fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<bool>;
 
-    /// Reserves `(principal, key)` for a new request, or reports what an earlier one left.
+    /// Reserves `(principal, key)` for a new request, or reports what an earlier one left. A
+    /// reservation older than [`IDEMPOTENCY_LEASE`] that never completed is taken over.
     async fn idempotency_begin(
         &self,
         principal: &str,
@@ -103,6 +108,8 @@ pub trait Store: Send + Sync + 'static {
         fingerprint: &str,
         now: i64,
     ) -> StoreResult<IdempotencyState>;
+    /// Forgets idempotency keys created before `older_than`; returns how many.
+    async fn purge_idempotency(&self, older_than: i64) -> StoreResult<u64>;
     async fn idempotency_complete(
         &self,
         principal: &str,

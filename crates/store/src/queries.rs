@@ -179,8 +179,9 @@ macro_rules! impl_store {
                      SELECT at, id, source_name, source_id, request_id, status_code, outcome, reason, event_id \
                      FROM receipts WHERE 1=1",
                 );
+                let source_column = |s: &str| if s.starts_with("src_") { " AND source_id = " } else { " AND source_name = " };
                 if let Some(s) = source {
-                    qb.push(" AND source_name = ").push_bind(s.to_string());
+                    qb.push(source_column(s)).push_bind(s.to_string());
                 }
                 if let Some(c) = cursor {
                     qb.push(" AND (at < ").push_bind(c.at).push(" OR (at = ").push_bind(c.at);
@@ -194,7 +195,7 @@ macro_rules! impl_store {
                      FROM events WHERE source_name IS NOT NULL",
                 );
                 if let Some(s) = source {
-                    qb.push(" AND source_name = ").push_bind(s.to_string());
+                    qb.push(source_column(s)).push_bind(s.to_string());
                 }
                 if let Some(c) = cursor {
                     qb.push(" AND (received_at < ").push_bind(c.at).push(" OR (received_at = ").push_bind(c.at);
@@ -207,6 +208,7 @@ macro_rules! impl_store {
             }
 
             async fn insert_source(&self, r: &$crate::SourceRow) -> $crate::StoreResult<()> {
+                self.check_writable()?;
                 sqlx::query(
                     "INSERT INTO sources (id, name, config, secrets, enabled, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -224,6 +226,7 @@ macro_rules! impl_store {
             }
 
             async fn update_source(&self, r: &$crate::SourceRow) -> $crate::StoreResult<bool> {
+                self.check_writable()?;
                 let done = sqlx::query(
                     "UPDATE sources SET name = $2, config = $3, secrets = $4, enabled = $5, updated_at = $6 \
                      WHERE id = $1",
@@ -240,6 +243,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_source(&self, id: &str) -> $crate::StoreResult<bool> {
+                self.check_writable()?;
                 let done = sqlx::query("DELETE FROM sources WHERE id = $1")
                     .bind(id)
                     .execute(&self.write)
@@ -286,6 +290,7 @@ macro_rules! impl_store {
             }
 
             async fn insert_api_key(&self, r: &$crate::ApiKeyRow) -> $crate::StoreResult<()> {
+                self.check_writable()?;
                 sqlx::query(
                     "INSERT INTO api_keys (id, name, scope, hash, hint, created_at, revoked_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -330,6 +335,7 @@ macro_rules! impl_store {
             }
 
             async fn revoke_api_key(&self, id: &str, at: i64) -> $crate::StoreResult<bool> {
+                self.check_writable()?;
                 let done = sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                     .bind(id)
                     .bind(at)
@@ -345,38 +351,63 @@ macro_rules! impl_store {
                 fingerprint: &str,
                 now: i64,
             ) -> $crate::StoreResult<$crate::IdempotencyState> {
-                let inserted = sqlx::query(
-                    "INSERT INTO idempotency_keys (principal, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (principal, key) DO NOTHING",
-                )
-                .bind(principal)
-                .bind(key)
-                .bind(fingerprint)
-                .bind(now)
-                .execute(&self.write)
-                .await?;
-                if inserted.rows_affected() == 1 {
-                    return Ok($crate::IdempotencyState::Started);
+                self.check_writable()?;
+                let stale_before = now - $crate::IDEMPOTENCY_LEASE.as_micros() as i64;
+                // Two rounds at most: a reservation can be released between our insert and select.
+                for _ in 0..2 {
+                    let inserted = sqlx::query(
+                        "INSERT INTO idempotency_keys (principal, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (principal, key) DO NOTHING",
+                    )
+                    .bind(principal)
+                    .bind(key)
+                    .bind(fingerprint)
+                    .bind(now)
+                    .execute(&self.write)
+                    .await?;
+                    if inserted.rows_affected() == 1 {
+                        return Ok($crate::IdempotencyState::Started);
+                    }
+                    // A reservation whose request never finished (its node died) is taken over.
+                    let taken = sqlx::query(
+                        "UPDATE idempotency_keys SET fingerprint = $3, created_at = $4 \
+                         WHERE principal = $1 AND key = $2 AND status_code IS NULL AND created_at < $5",
+                    )
+                    .bind(principal)
+                    .bind(key)
+                    .bind(fingerprint)
+                    .bind(now)
+                    .bind(stale_before)
+                    .execute(&self.write)
+                    .await?;
+                    if taken.rows_affected() == 1 {
+                        return Ok($crate::IdempotencyState::Started);
+                    }
+                    let row: Option<(String, Option<i32>, Option<Vec<u8>>)> = sqlx::query_as(
+                        "SELECT fingerprint, status_code, response FROM idempotency_keys WHERE principal = $1 AND key = $2",
+                    )
+                    .bind(principal)
+                    .bind(key)
+                    .fetch_optional(&self.write)
+                    .await?;
+                    match row {
+                        Some((fingerprint, Some(status_code), Some(response))) => {
+                            return Ok($crate::IdempotencyState::Completed { fingerprint, status_code, response });
+                        }
+                        Some((fingerprint, _, _)) => return Ok($crate::IdempotencyState::InProgress { fingerprint }),
+                        None => continue,
+                    }
                 }
-                let row: Option<(String, Option<i32>, Option<Vec<u8>>)> = sqlx::query_as(
-                    "SELECT fingerprint, status_code, response FROM idempotency_keys WHERE principal = $1 AND key = $2",
-                )
-                .bind(principal)
-                .bind(key)
-                .fetch_optional(&self.write)
-                .await?;
-                Ok(match row {
-                    Some((fingerprint, Some(status_code), Some(response))) => $crate::IdempotencyState::Completed {
-                        fingerprint,
-                        status_code,
-                        response,
-                    },
-                    Some((fingerprint, _, _)) => $crate::IdempotencyState::InProgress { fingerprint },
-                    // Aborted between our insert and select: the key is free again.
-                    None => $crate::IdempotencyState::InProgress {
-                        fingerprint: fingerprint.to_string(),
-                    },
-                })
+                Ok($crate::IdempotencyState::InProgress { fingerprint: fingerprint.to_string() })
+            }
+
+            async fn purge_idempotency(&self, older_than: i64) -> $crate::StoreResult<u64> {
+                self.check_writable()?;
+                let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
+                    .bind(older_than)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected())
             }
 
             async fn idempotency_complete(
@@ -386,6 +417,7 @@ macro_rules! impl_store {
                 status_code: i32,
                 response: &[u8],
             ) -> $crate::StoreResult<()> {
+                self.check_writable()?;
                 sqlx::query(
                     "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE principal = $1 AND key = $2",
                 )
@@ -399,6 +431,7 @@ macro_rules! impl_store {
             }
 
             async fn idempotency_abort(&self, principal: &str, key: &str) -> $crate::StoreResult<()> {
+                self.check_writable()?;
                 sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND status_code IS NULL")
                     .bind(principal)
                     .bind(key)

@@ -340,6 +340,7 @@ async fn api_keys_are_found_by_hash_and_revoked_once(store: Arc<dyn Store>) {
 }
 
 async fn idempotency_reserves_then_replays(store: Arc<dyn Store>) {
+    let lease = IDEMPOTENCY_LEASE.as_micros() as i64;
     assert_eq!(
         store.idempotency_begin("key_1", "k", "fp", 1).await.unwrap(),
         IdempotencyState::Started
@@ -356,13 +357,25 @@ async fn idempotency_reserves_then_replays(store: Arc<dyn Store>) {
         "keys are per principal"
     );
     store.idempotency_complete("key_1", "k", 201, b"body").await.unwrap();
+    let done = IdempotencyState::Completed {
+        fingerprint: "fp".into(),
+        status_code: 201,
+        response: b"body".to_vec(),
+    };
+    assert_eq!(store.idempotency_begin("key_1", "k", "other", 3).await.unwrap(), done);
     assert_eq!(
-        store.idempotency_begin("key_1", "k", "other", 3).await.unwrap(),
-        IdempotencyState::Completed {
-            fingerprint: "fp".into(),
-            status_code: 201,
-            response: b"body".to_vec()
-        }
+        store
+            .idempotency_begin("key_1", "k", "fp", 3 + 2 * lease)
+            .await
+            .unwrap(),
+        done,
+        "completed keys never expire by lease"
+    );
+    store.idempotency_abort("key_1", "k").await.unwrap();
+    assert_eq!(
+        store.idempotency_begin("key_1", "k", "fp", 4).await.unwrap(),
+        done,
+        "completed keys are not aborted"
     );
     store.idempotency_abort("key_2", "k").await.unwrap();
     assert_eq!(
@@ -370,13 +383,24 @@ async fn idempotency_reserves_then_replays(store: Arc<dyn Store>) {
         IdempotencyState::Started,
         "aborted keys are free"
     );
-    store.idempotency_abort("key_1", "k").await.unwrap();
-    assert!(
-        matches!(
-            store.idempotency_begin("key_1", "k", "fp", 5).await.unwrap(),
-            IdempotencyState::Completed { .. }
-        ),
-        "completed keys are not aborted"
+    // An unfinished reservation older than the lease is presumed abandoned and taken over.
+    assert!(matches!(
+        store
+            .idempotency_begin("key_2", "k", "fp", 4 + lease - 1)
+            .await
+            .unwrap(),
+        IdempotencyState::InProgress { .. }
+    ));
+    assert_eq!(
+        store.idempotency_begin("key_2", "k", "fp2", 5 + lease).await.unwrap(),
+        IdempotencyState::Started
+    );
+    // Expired keys are forgotten.
+    assert_eq!(store.purge_idempotency(1).await.unwrap(), 0);
+    assert_eq!(store.purge_idempotency(i64::MAX).await.unwrap(), 2);
+    assert_eq!(
+        store.idempotency_begin("key_1", "k", "new", 9).await.unwrap(),
+        IdempotencyState::Started
     );
 }
 

@@ -71,7 +71,7 @@ async fn unknown_and_disabled_sources_are_404(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
-    assert_envelope(app.send("off", &json!({})).await, 404, "source_disabled").await;
+    assert_envelope(app.send("off", &json!({})).await, 404, "source_not_found").await;
     app.http
         .post(app.url("/v1/sources/off/enable"))
         .bearer_auth(crate::helpers::ADMIN_KEY)
@@ -302,6 +302,21 @@ async fn every_request_leaves_a_receipt(app: TestApp) {
             ("r".into(), 401),
             ("r".into(), 202)
         ]
+    );
+    let src_id = app.api_get("/v1/sources/r").await.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_id: Value = app
+        .api_get(&format!("/v1/receipts?source={src_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        by_id["data"].as_array().unwrap().len(),
+        3,
+        "the source's receipts by id"
     );
     let page: Value = app.api_get("/v1/receipts?source=r").await.json().await.unwrap();
     let text = page.to_string();

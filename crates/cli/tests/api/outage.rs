@@ -40,6 +40,9 @@ async fn sqlite_read_only_file_gives_503_then_recovers() {
     assert_eq!(ready_status(&app).await, 503);
     let resp = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_envelope(resp, 503, "storage_unavailable").await;
+    // Management writes are refused too, not half-applied.
+    let resp = app.api_post("/v1/sources", &json!({"name": "during"})).await;
+    assert_envelope(resp, 503, "storage_unavailable").await;
 
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let resp = wait_for_status(&app, "o", 202).await;

@@ -14,7 +14,7 @@ use switchyard_core::time::now_micros;
 use switchyard_core::verify::{VerifyFailure, verify};
 use switchyard_store::{IntakeWrite, NewEvent, Receipt};
 
-pub use writer::{CommitError, GroupCommit, IntakeWriter};
+pub use writer::{CommitError, GroupCommit, IntakeWriter, WriterCloser};
 
 use crate::sources::{Source, SourceCatalog};
 
@@ -46,6 +46,10 @@ pub enum IntakeError {
     UnsupportedMediaType(String),
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(String),
+    #[error("the request body could not be read: {0}")]
+    BodyUnreadable(String),
+    #[error("the request body did not arrive within {0} seconds")]
+    BodyTimeout(u64),
     #[error("authentication failed: {0}")]
     Unauthenticated(#[from] VerifyFailure),
     #[error("the event could not be stored: {0}")]
@@ -58,7 +62,8 @@ impl IntakeError {
             IntakeError::UnknownSource | IntakeError::Disabled => 404,
             IntakeError::PayloadTooLarge { .. } => 413,
             IntakeError::UnsupportedMediaType(_) => 415,
-            IntakeError::InvalidJson(_) => 400,
+            IntakeError::InvalidJson(_) | IntakeError::BodyUnreadable(_) => 400,
+            IntakeError::BodyTimeout(_) => 408,
             IntakeError::Unauthenticated(_) => 401,
             IntakeError::Storage(_) => 503,
         }
@@ -66,11 +71,14 @@ impl IntakeError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            IntakeError::UnknownSource => "source_not_found",
-            IntakeError::Disabled => "source_disabled",
+            // A disabled source answers like a missing one: callers learn nothing about which
+            // names exist. The receipt's reason keeps the difference for the operator.
+            IntakeError::UnknownSource | IntakeError::Disabled => "source_not_found",
             IntakeError::PayloadTooLarge { .. } => "payload_too_large",
             IntakeError::UnsupportedMediaType(_) => "unsupported_media_type",
             IntakeError::InvalidJson(_) => "invalid_json",
+            IntakeError::BodyUnreadable(_) => "body_read_failed",
+            IntakeError::BodyTimeout(_) => "request_timeout",
             IntakeError::Unauthenticated(_) => "unauthenticated",
             IntakeError::Storage(_) => "storage_unavailable",
         }
@@ -141,11 +149,25 @@ impl Intake {
             request_id: req.request_id,
         };
         // The event row is also this request's receipt (see the store's schema).
-        self.writer.commit(IntakeWrite::Event(event)).await?;
+        let request_id = event.request_id.clone();
+        if let Err(e) = self.writer.commit(IntakeWrite::Event(event)).await {
+            return Err(self.reject(&spec.name, Some(source), &request_id, e.into()));
+        }
+        tracing::debug!(request_id, event_id = %event_id, source = %spec.name, "event received");
         Ok(Accepted {
             id: event_id,
             status: "received",
         })
+    }
+
+    /// What the caller is told; the same as the receipt's reason except where that would reveal
+    /// more than the caller should know.
+    pub fn public_message(err: &IntakeError) -> String {
+        match err {
+            IntakeError::Disabled => IntakeError::UnknownSource.to_string(),
+            IntakeError::Storage(_) => "the event could not be stored; retry later".to_string(),
+            other => other.to_string(),
+        }
     }
 
     /// Records the receipt of a refused request (no body) and hands the error back.
@@ -156,6 +178,14 @@ impl Intake {
         request_id: &str,
         err: IntakeError,
     ) -> IntakeError {
+        tracing::info!(
+            request_id,
+            source = source_name,
+            status = err.status(),
+            code = err.code(),
+            reason = %err,
+            "intake refused"
+        );
         // A storage failure cannot be recorded in the storage that just failed.
         if !matches!(err, IntakeError::Storage(_)) {
             let receipt = Receipt {

@@ -63,11 +63,23 @@ pub struct IntakeWriter {
     tx: mpsc::Sender<Pending>,
 }
 
+/// Stops the writer even while request handlers still hold [`IntakeWriter`]s (connections that
+/// outlived the shutdown grace period): what is queued is committed and answered, later commits
+/// get [`CommitError::Stopped`].
+pub struct WriterCloser(tokio::sync::watch::Sender<bool>);
+
+impl WriterCloser {
+    pub fn close(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
 impl IntakeWriter {
-    pub fn spawn(store: Arc<dyn Store>, cfg: GroupCommit) -> (Self, JoinHandle<()>) {
+    pub fn spawn(store: Arc<dyn Store>, cfg: GroupCommit) -> (Self, WriterCloser, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
-        let task = tokio::spawn(run(store, cfg, rx));
-        (IntakeWriter { tx }, task)
+        let (close_tx, close_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(run(store, cfg, rx, close_rx));
+        (IntakeWriter { tx }, WriterCloser(close_tx), task)
     }
 
     /// Stores `write` and returns once it is durable.
@@ -92,11 +104,33 @@ impl IntakeWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, cfg: GroupCommit, mut rx: mpsc::Receiver<Pending>) {
+/// Resolves once close was asked for; never if the closer was dropped without asking.
+async fn closed_signal(closed: &mut tokio::sync::watch::Receiver<bool>) {
+    if closed.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn run(
+    store: Arc<dyn Store>,
+    cfg: GroupCommit,
+    mut rx: mpsc::Receiver<Pending>,
+    mut closed: tokio::sync::watch::Receiver<bool>,
+) {
     let max = if cfg.enabled { cfg.max_batch.max(1) } else { 1 };
     let mut batch: Vec<Pending> = Vec::with_capacity(max);
     let mut writes: Vec<IntakeWrite> = Vec::with_capacity(max);
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            biased;
+            next = rx.recv() => next,
+            () = closed_signal(&mut closed) => {
+                // Commit what is already queued, then refuse the rest.
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else { break };
         batch.push(first);
         while batch.len() < max {
             match rx.try_recv() {

@@ -29,8 +29,13 @@ pub async fn receive(
         .source(&name)
         .map_err(|e| intake.reject(&name, None, &request_id, e))?;
     let limit = source.spec.max_body_bytes;
-    let body = match read_limited(body, limit).await {
+    let read = tokio::time::timeout(BODY_DEADLINE, read_limited(body, limit)).await;
+    let body = match read.unwrap_or(Err(ReadError::TimedOut)) {
         Ok(b) => b,
+        Err(ReadError::TimedOut) => {
+            let err = IntakeError::BodyTimeout(BODY_DEADLINE.as_secs());
+            return Err(intake.reject(&name, Some(&source), &request_id, err).into());
+        }
         Err(ReadError::TooLarge) => {
             return Err(intake
                 .reject(
@@ -42,15 +47,18 @@ pub async fn receive(
                 .into());
         }
         Err(ReadError::Broken(e)) => {
-            return Err(ApiError::bad_request(
-                "body_read_failed",
-                format!("the request body could not be read: {e}"),
-            ));
+            let err = IntakeError::BodyUnreadable(e.to_string());
+            return Err(intake.reject(&name, Some(&source), &request_id, err).into());
         }
     };
     let headers = headers
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let accepted = intake
         .accept(
@@ -71,8 +79,12 @@ pub async fn receive(
 
 enum ReadError {
     TooLarge,
+    TimedOut,
     Broken(axum::Error),
 }
+
+/// How long a client may take to send a whole body: a slow drip must not hold a task forever.
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Bytes of an oversized body we read and discard so the client can receive its 413; past this
 /// the connection is simply answered and closed.

@@ -8,10 +8,15 @@ mod receipts;
 mod sources;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
+
+/// Upper bound on handling one request.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -31,6 +36,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .layer(CatchPanicLayer::new())
+        // A request (body included) that runs past this is answered 503 — never a 2xx — and its
+        // work is dropped; an intake write already queued still commits (at-least-once).
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
         .layer(axum::middleware::from_fn(crate::request_id::middleware))
         .with_state(state)
 }

@@ -42,10 +42,10 @@ fn start(db_url: &str, dir: &Path, master_key: &str) -> Server {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["message"] == "switchyard listening" {
-                    let _ = tx.send(v["listen"].as_str().unwrap_or_default().to_string());
-                }
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["message"] == "switchyard listening"
+            {
+                let _ = tx.send(v["listen"].as_str().unwrap_or_default().to_string());
             }
         }
     });
@@ -78,16 +78,18 @@ async fn crash_mid_burst_loses_no_acknowledged_event(db_url: &str) {
             let (http, url, acked, count) = (http.clone(), url.clone(), acked.clone(), count.clone());
             tokio::spawn(async move {
                 let body = json!({"n": i, "nonce": ulid::Ulid::new().to_string(), "pad": "x".repeat(i % 300)});
-                if let Ok(resp) = http.post(&url).json(&body).send().await {
-                    if resp.status() == 202 {
-                        if let Ok(v) = resp.json::<Value>().await {
-                            acked
-                                .lock()
-                                .unwrap()
-                                .push((v["id"].as_str().unwrap().to_string(), body));
-                            count.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
+                let Ok(resp) = http.post(&url).json(&body).send().await else {
+                    return;
+                };
+                if resp.status() != 202 {
+                    return;
+                }
+                if let Ok(v) = resp.json::<Value>().await {
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push((v["id"].as_str().unwrap().to_string(), body));
+                    count.fetch_add(1, Ordering::SeqCst);
                 }
             })
         })

@@ -15,14 +15,9 @@ pub fn merge_patch(current: &Value, patch: &Value) -> Value {
             let old = current.get("verify");
             let same_scheme = old.and_then(|o| o.get("scheme")) == v.get("scheme") || v.get("scheme").is_none();
             if let (Some(obj), true) = (v.as_object_mut(), same_scheme) {
-                if !obj.contains_key("secrets") {
-                    if let Some(s) = old.and_then(|o| o.get("secrets")) {
-                        obj.insert("secrets".into(), s.clone());
-                    }
-                }
-                if !obj.contains_key("scheme") {
-                    if let Some(s) = old.and_then(|o| o.get("scheme")) {
-                        obj.insert("scheme".into(), s.clone());
+                for inherited in ["secrets", "scheme"] {
+                    if let (false, Some(v)) = (obj.contains_key(inherited), old.and_then(|o| o.get(inherited))) {
+                        obj.insert(inherited.into(), v.clone());
                     }
                 }
             }

@@ -68,6 +68,12 @@ pub struct ServeArgs {
     pub listen: String,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// PEM certificate chain: serve HTTPS (with Strict-Transport-Security) instead of plain HTTP.
+    #[arg(long, env = "SWITCHYARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SWITCHYARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// YAML file declaring sources; applied idempotently at start-up. `${NAME}` reads the environment.
     #[arg(long, env = "SWITCHYARD_CONFIG")]
     pub config: Option<PathBuf>,

@@ -9,6 +9,7 @@ mod extract;
 mod idempotency;
 mod request_id;
 mod routes;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +45,8 @@ pub struct AppConfig {
     pub shutdown_grace: Duration,
     /// How often sources are reloaded to see other nodes' changes.
     pub source_refresh: Duration,
+    /// Serve HTTPS with this configuration (see [`tls::load_config`]); plain HTTP when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +65,7 @@ pub struct Application {
     writer_task: tokio::task::JoinHandle<()>,
     writer_closer: WriterCloser,
     shutdown_grace: Duration,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Application {
@@ -94,6 +98,7 @@ impl Application {
             writer_task,
             writer_closer,
             shutdown_grace: cfg.shutdown_grace,
+            tls: cfg.tls,
         })
     }
 
@@ -110,24 +115,20 @@ impl Application {
             writer_task,
             writer_closer,
             shutdown_grace,
+            tls,
         } = self;
-        let router = routes::router(state);
-        let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
-        let signal = async move {
-            shutdown.await;
-            let _ = fired_tx.send(());
-        };
-        let server = axum::serve(listener, router).with_graceful_shutdown(signal);
-        let deadline = async move {
-            if fired_rx.await.is_ok() {
-                tokio::time::sleep(shutdown_grace).await;
-            } else {
-                std::future::pending::<()>().await;
+        let router = routes::router(state, tls.is_some());
+        match tls {
+            Some(config) => {
+                serve(
+                    tls::TlsListener::new(listener, config)?,
+                    router,
+                    shutdown,
+                    shutdown_grace,
+                )
+                .await?
             }
-        };
-        tokio::select! {
-            res = server => res?,
-            () = deadline => tracing::warn!("shutdown grace period over; abandoning open connections"),
+            None => serve(listener, router, shutdown, shutdown_grace).await?,
         }
         // Connections that outlived the grace period may still hold writer handles; tell the
         // writer to commit what is queued and stop either way.
@@ -139,6 +140,39 @@ impl Application {
             tracing::error!("intake writer did not drain within 10 s");
         }
         Ok(())
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown`, then drains for at most `grace`.
+async fn serve<L>(
+    listener: L,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = fired_tx.send(());
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    let deadline = async move {
+        if fired_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        res = server => res,
+        () = deadline => {
+            tracing::warn!("shutdown grace period over; abandoning open connections");
+            Ok(())
+        }
     }
 }
 

@@ -27,6 +27,8 @@ pub enum CmdError {
     Startup(#[from] switchyard_server::StartupError),
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
+    #[error(transparent)]
+    Tls(#[from] switchyard_server::tls::TlsError),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CmdError> {

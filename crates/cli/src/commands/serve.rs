@@ -17,6 +17,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(switchyard_server::tls::load_config(cert, key)?),
+        _ => None,
+    };
     let url = &args.database.url;
     let env_key = std::env::var(master_key::MASTER_KEY_ENV).ok();
     let master_key = master_key::resolve(url, sqlite_path(url).as_deref(), env_key)?;
@@ -39,6 +43,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
             },
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             source_refresh: Duration::from_secs(2),
+            tls: tls.clone(),
         },
         listener,
     )
@@ -49,6 +54,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
         database = kind.as_str(),
         database_url = %redact_url(url),
         group_commit = args.group_commit,
+        tls = tls.is_some(),
         version = env!("CARGO_PKG_VERSION"),
         "switchyard listening"
     );

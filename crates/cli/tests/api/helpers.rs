@@ -87,6 +87,7 @@ impl TestApp {
                 group_commit: opts.group_commit.unwrap_or_default(),
                 shutdown_grace: Duration::from_secs(5),
                 source_refresh: Duration::from_secs(1),
+                tls: None,
             },
             listener,
         )

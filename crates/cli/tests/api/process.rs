@@ -22,13 +22,26 @@ struct Server {
     base: String,
 }
 
+impl Drop for Server {
+    /// A failed assertion must not leave the child running (it would hold the test's pipes).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `switchyard serve` on port 0 and waits for its start-up line to learn the address.
 fn start(db_url: &str, dir: &Path, master_key: &str) -> Server {
+    start_with(db_url, dir, master_key, &[])
+}
+
+fn start_with(db_url: &str, dir: &Path, master_key: &str, extra_args: &[&str]) -> Server {
     let config = dir.join("config.yaml");
     std::fs::write(&config, "sources:\n  - name: crash\n    verify: {scheme: none}\n").unwrap();
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
+        .args(extra_args)
         .env("SWITCHYARD_DATABASE_URL", db_url)
         .env("SWITCHYARD_BOOTSTRAP_KEY", ADMIN_KEY)
         .env("SWITCHYARD_MASTER_KEY", master_key)
@@ -327,4 +340,69 @@ async fn cli_keys_and_events_work_against_a_running_server() {
     );
     assert!(!out.status.success(), "a revoked key stops working at once");
     assert!(terminate(&mut server).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_pem_files_and_hsts() {
+    switchyard::install_crypto_provider();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let (cert, key) = (fixtures.join("cert.pem"), fixtures.join("key.pem"));
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tls.db").display());
+    let args = ["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()];
+    let mut server = start_with(&url, dir.path(), &MasterKey::generate_base64(), &args);
+    let https = server.base.replace("http://127.0.0.1", "https://localhost");
+    let root = reqwest::Certificate::from_pem(&std::fs::read(fixtures.join("ca.pem")).unwrap()).unwrap();
+    let client = reqwest::Client::builder().add_root_certificate(root).build().unwrap();
+    let resp = client
+        .get(format!("{https}/healthz"))
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
+    let resp = client
+        .post(format!("{https}/in/crash"))
+        .json(&json!({"over": "tls"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    assert!(reqwest::get(format!("{}/healthz", server.base)).await.is_err());
+    assert!(terminate(&mut server).success());
+
+    let out = run(
+        &["serve", "--listen", "127.0.0.1:0", "--tls-cert", cert.to_str().unwrap()],
+        &[],
+        dir.path(),
+    );
+    assert!(!out.status.success(), "a certificate without its key is refused");
+    let bogus = dir.path().join("bogus.pem");
+    std::fs::write(&bogus, "not a pem").unwrap();
+    let out = run(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            bogus.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+        &[],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("TLS certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

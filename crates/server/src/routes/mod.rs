@@ -18,8 +18,11 @@ use crate::AppState;
 /// Upper bound on handling one request.
 const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// HSTS for HTTPS deployments: one year, as browsers and scanners expect.
+const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+pub fn router(state: AppState, https: bool) -> Router {
+    let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/in/{source}", post(intake::receive))
@@ -42,6 +45,19 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
-        .layer(axum::middleware::from_fn(crate::request_id::middleware))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(crate::request_id::middleware));
+    let router = if https {
+        router.layer(axum::middleware::map_response(
+            |mut resp: axum::response::Response| async move {
+                resp.headers_mut().insert(
+                    axum::http::header::STRICT_TRANSPORT_SECURITY,
+                    axum::http::HeaderValue::from_static(HSTS),
+                );
+                resp
+            },
+        ))
+    } else {
+        router
+    };
+    router.with_state(state)
 }

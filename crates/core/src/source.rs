@@ -12,8 +12,7 @@ pub const MAX_BODY_BYTES_LIMIT: u64 = 16 * 1024 * 1024;
 /// Default dedup window: 7 days.
 pub const DEFAULT_DEDUP_WINDOW_SECONDS: u64 = 7 * 24 * 3600;
 
-/// Verification schemes named by the contract. Only `none`, `token` and `basic` are implemented
-/// in this build; the others are recognised so a request for them gets a precise answer.
+/// Verification schemes named by the contract (SPEC §6); see `verify` for each one's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
@@ -37,12 +36,9 @@ pub enum Scheme {
 }
 
 impl Scheme {
-    pub fn is_implemented(self) -> bool {
+    /// Schemes that can be verified before the body is read.
+    pub fn header_only(self) -> bool {
         matches!(self, Scheme::None | Scheme::Token | Scheme::Basic)
-    }
-
-    pub fn needs_secrets(self) -> bool {
-        !matches!(self, Scheme::None)
     }
 }
 
@@ -157,51 +153,7 @@ impl SourceSpec {
         if !is_valid_source_name(&self.name) {
             errs.push(err("name", "must match [a-z0-9_-]{1,64} and not start with src_"));
         }
-        let v = &self.verify;
-        if !v.scheme.is_implemented() {
-            errs.push(err(
-                "verify.scheme",
-                "this scheme is part of the contract but not yet available in this build; use none, token or basic",
-            ));
-        } else if v.scheme.needs_secrets() && v.secrets.is_empty() {
-            errs.push(err("verify.secrets", "at least one secret is required for this scheme"));
-        }
-        if v.secrets.len() > 10 {
-            errs.push(err("verify.secrets", "at most 10 active secrets"));
-        }
-        for (i, s) in v.secrets.iter().enumerate() {
-            if s.is_empty() || s.len() > 4096 {
-                errs.push(err(&format!("verify.secrets[{i}]"), "must be 1 to 4096 characters"));
-            }
-            if v.scheme == Scheme::Basic && !s.contains(':') {
-                errs.push(err(
-                    &format!("verify.secrets[{i}]"),
-                    "basic secrets are written user:password",
-                ));
-            }
-        }
-        if v.scheme == Scheme::None && !v.secrets.is_empty() {
-            errs.push(err("verify.secrets", "scheme none takes no secrets"));
-        }
-        if v.scheme == Scheme::Token {
-            match v.options.get("header") {
-                None => {}
-                Some(Value::String(h)) if is_header_name(h) => {}
-                Some(_) => errs.push(err("verify.header", "must be a valid HTTP header name")),
-            }
-        }
-        if v.tolerance_seconds.is_some() && v.scheme.is_implemented() {
-            errs.push(err(
-                "verify.tolerance_seconds",
-                "this scheme carries no timestamp, so a tolerance means nothing",
-            ));
-        }
-        let allowed_options: &[&str] = if v.scheme == Scheme::Token { &["header"] } else { &[] };
-        for k in v.options.keys() {
-            if !allowed_options.contains(&k.as_str()) {
-                errs.push(err(&format!("verify.{k}"), "unknown option for this scheme"));
-            }
-        }
+        errs.extend(crate::verify::check_spec(&self.verify));
         if self.schema.as_ref().is_some_and(|s| !s.is_null()) {
             errs.push(err(
                 "schema",
@@ -238,13 +190,6 @@ impl SourceSpec {
         s.verify.secrets = vec!["********".to_string(); secret_count];
         s
     }
-}
-
-fn is_header_name(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 128
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -284,9 +229,20 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_schemes_and_options_are_refused() {
-        let s = spec(json!({"name": "s", "verify": {"scheme": "stripe", "secrets": ["whsec_x"]}}));
-        assert_eq!(s.validate().unwrap_err()[0].field, "verify.scheme");
+    fn scheme_settings_are_checked() {
+        let s =
+            spec(json!({"name": "s", "verify": {"scheme": "stripe", "secrets": ["whsec_x"], "tolerance_seconds": 60}}));
+        assert!(s.validate().is_ok());
+        let s = spec(json!({"name": "s", "verify": {"scheme": "twilio", "secrets": ["t"]}}));
+        assert_eq!(s.validate().unwrap_err()[0].field, "verify.url");
+        let s = spec(json!({"name": "s", "verify": {"scheme": "standard-webhooks", "secrets": ["whsec_!!"]}}));
+        assert_eq!(s.validate().unwrap_err()[0].field, "verify.secrets[0]");
+        let s = spec(json!({"name": "s", "verify": {"scheme": "github", "secrets": ["x"], "tolerance_seconds": 60}}));
+        assert_eq!(s.validate().unwrap_err()[0].field, "verify.tolerance_seconds");
+        let s = spec(
+            json!({"name": "s", "verify": {"scheme": "hmac", "secrets": ["x"], "header": "X-Sig", "template": "{nope}"}}),
+        );
+        assert_eq!(s.validate().unwrap_err()[0].field, "verify");
         let s = spec(json!({"name": "s", "verify": {"scheme": "basic", "secrets": ["nocolon"]}}));
         assert_eq!(s.validate().unwrap_err()[0].field, "verify.secrets[0]");
         let s = spec(json!({"name": "s", "verify": {"scheme": "token", "secrets": ["t"], "hedaer": "x"}}));

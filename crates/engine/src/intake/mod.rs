@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use switchyard_core::headers::{REDACTED, is_secret_header};
 use switchyard_core::ids::{IdKind, new_id};
-use switchyard_core::source::{Accept, Scheme};
+use switchyard_core::source::{Accept, Scheme, SourceSpec};
 use switchyard_core::time::now_micros;
-use switchyard_core::verify::{VerifyFailure, verify};
+use switchyard_core::verify::{SignedRequest, VerifyFailure, verify};
 use switchyard_store::{IntakeWrite, NewEvent, Receipt};
 
 pub use writer::{CommitError, GroupCommit, IntakeWriter, WriterCloser};
@@ -22,6 +22,9 @@ use crate::sources::{Source, SourceCatalog};
 #[derive(Debug)]
 pub struct Inbound {
     pub request_id: String,
+    pub method: String,
+    /// Path and query as received (`/in/stripe?x=1`).
+    pub path_and_query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -114,7 +117,21 @@ impl Intake {
     /// Authenticates, checks and durably stores one request.
     pub async fn accept(&self, source: &Source, req: Inbound) -> Result<Accepted, IntakeError> {
         let spec = &source.spec;
-        if let Err(e) = verify(&spec.verify, &spec.verify.secrets, |h| req.header(h)) {
+        // In its own scope: the request view borrows a non-Send closure that must not live across
+        // the commit's await.
+        let verified = {
+            let url = public_url(spec, &req);
+            let lookup = |h: &str| req.header(h);
+            let signed = SignedRequest {
+                method: &req.method,
+                url: Some(&url),
+                body: &req.body,
+                now: now_micros().div_euclid(1_000_000),
+                header: &lookup,
+            };
+            verify(&spec.verify, &spec.verify.secrets, &signed)
+        };
+        if let Err(e) = verified {
             return Err(self.reject(&spec.name, Some(source), &req.request_id, e.into()));
         }
         let content_type = req.header("content-type").map(str::to_string);
@@ -202,6 +219,26 @@ impl Intake {
             self.writer.record(IntakeWrite::Receipt(receipt));
         }
         err
+    }
+}
+
+/// The URL the provider signed: the source's configured public URL (proxies rewrite what we see)
+/// plus the request's query string, or else what the request itself says.
+fn public_url(spec: &SourceSpec, req: &Inbound) -> String {
+    let query = req.path_and_query.split_once('?').map(|(_, q)| q);
+    match spec.verify.options.get("url").and_then(|u| u.as_str()) {
+        Some(base) => match query {
+            Some(q) if !base.contains('?') => format!("{base}?{q}"),
+            _ => base.to_string(),
+        },
+        None => {
+            let proto = req.header("x-forwarded-proto").unwrap_or("https");
+            let host = req
+                .header("x-forwarded-host")
+                .or_else(|| req.header("host"))
+                .unwrap_or("localhost");
+            format!("{proto}://{host}{}", req.path_and_query)
+        }
     }
 }
 

@@ -20,6 +20,8 @@ use crate::request_id::current_request_id;
 pub async fn receive(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -60,16 +62,18 @@ pub async fn receive(
             )
         })
         .collect();
-    let accepted = intake
-        .accept(
-            &source,
-            Inbound {
-                request_id,
-                headers,
-                body,
-            },
-        )
-        .await?;
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| uri.path().to_string());
+    let inbound = Inbound {
+        request_id,
+        method: method.to_string(),
+        path_and_query,
+        headers,
+        body,
+    };
+    let accepted = intake.accept(&source, inbound).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(json!({"id": accepted.id, "status": accepted.status})),

@@ -45,6 +45,42 @@ pub enum Command {
     /// Inspect events on a running server.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Send a correctly signed test webhook to a URL, for any supported scheme.
+    Send(SendArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// Verification scheme to sign for (none, token, basic, standard-webhooks, stripe, github, …).
+    #[arg(long)]
+    pub scheme: String,
+    /// The secret to sign with (for basic: user:password; for standard-webhooks: whsec_… or whsk_…).
+    #[arg(long, env = "SWITCHYARD_SEND_SECRET", hide_env_values = true, default_value = "")]
+    pub secret: String,
+    /// Where to send it, e.g. http://127.0.0.1:8080/in/stripe. URL-signing schemes sign this URL.
+    #[arg(long)]
+    pub url: String,
+    /// Body: inline text, or @FILE to read a file.
+    #[arg(long, default_value = "{\"type\":\"switchyard.test\",\"data\":{}}")]
+    pub data: String,
+    /// Extra header `name:value` (repeatable).
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// Scheme option `key=value` as in a source's verify block, e.g. header=X-Token (repeatable).
+    #[arg(long = "option")]
+    pub options: Vec<String>,
+    /// Content-Type of the body.
+    #[arg(long, default_value = "application/json")]
+    pub content_type: String,
+    /// Message id for schemes that carry one (default: a fresh msg_… id).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Unix timestamp to sign (default: now).
+    #[arg(long)]
+    pub timestamp: Option<i64>,
+    /// Print the request and answer as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

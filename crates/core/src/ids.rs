@@ -11,6 +11,7 @@ pub enum IdKind {
     Receipt,
     ApiKey,
     Request,
+    Message,
 }
 
 impl IdKind {
@@ -21,6 +22,7 @@ impl IdKind {
             IdKind::Receipt => "rcp_",
             IdKind::ApiKey => "key_",
             IdKind::Request => "req_",
+            IdKind::Message => "msg_",
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod events;
 mod keys;
+mod send;
 mod serve;
 
 use std::path::PathBuf;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> Result<(), CmdError> {
         }
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Events(cmd) => events::run(cmd).await,
+        Command::Send(args) => send::run(args).await,
     }
 }
 

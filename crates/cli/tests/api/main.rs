@@ -7,3 +7,4 @@ mod intake;
 mod management;
 mod outage;
 mod process;
+mod signatures;

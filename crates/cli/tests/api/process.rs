@@ -406,3 +406,81 @@ async fn https_with_pem_files_and_hsts() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_signs_for_a_source_that_verifies() {
+    switchyard::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("send.db").display());
+    let mut server = start(&db, dir.path(), &MasterKey::generate_base64());
+    let http = reqwest::Client::new();
+    for (name, verify) in [
+        ("st", json!({"scheme": "stripe", "secrets": ["whsec_send_test"]})),
+        (
+            "gl",
+            json!({"scheme": "token", "header": "X-Gitlab-Token", "secrets": ["whsec_send_test"]}),
+        ),
+    ] {
+        let resp = http
+            .post(format!("{}/v1/sources", server.base))
+            .bearer_auth(ADMIN_KEY)
+            .json(&json!({"name": name, "verify": verify}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201);
+    }
+    let url = format!("{}/in/st", server.base);
+    let out = run(
+        &[
+            "send",
+            "--scheme",
+            "stripe",
+            "--secret",
+            "whsec_send_test",
+            "--url",
+            &url,
+            "--json",
+        ],
+        &[],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], 202);
+    assert!(
+        report["signed_headers"]["stripe-signature"]
+            .as_str()
+            .unwrap()
+            .starts_with("t=")
+    );
+
+    let out = run(
+        &["send", "--scheme", "stripe", "--secret", "whsec_wrong", "--url", &url],
+        &[],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("401"));
+
+    let gl = format!("{}/in/gl", server.base);
+    let body = dir.path().join("push.json");
+    std::fs::write(&body, r#"{"object_kind":"push"}"#).unwrap();
+    let data = format!("@{}", body.display());
+    let args = [
+        "send",
+        "--scheme",
+        "token",
+        "--option",
+        "header=X-Gitlab-Token",
+        "--secret",
+        "whsec_send_test",
+        "--url",
+        &gl,
+        "--data",
+        &data,
+    ];
+    let out = run(&args, &[], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(terminate(&mut server).success());
+}

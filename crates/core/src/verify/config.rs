@@ -102,10 +102,10 @@ pub fn check(v: &VerifySpec) -> Vec<FieldError> {
             )),
         }
     }
-    if v.scheme == Scheme::Hmac {
-        if let Err(e) = generic::Options::from_spec(v) {
-            errs.push(err("verify", e.to_string()));
-        }
+    if v.scheme == Scheme::Hmac
+        && let Err(e) = generic::Options::from_spec(v)
+    {
+        errs.push(err("verify", e.to_string()));
     }
     if v.tolerance_seconds.is_some() && !has_timestamp(v) {
         errs.push(err(

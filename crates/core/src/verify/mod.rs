@@ -7,6 +7,7 @@ mod config;
 mod crypto;
 mod generic;
 mod providers;
+mod sign;
 mod standard_webhooks;
 mod url_signed;
 
@@ -17,6 +18,7 @@ use subtle::ConstantTimeEq;
 
 pub use config::{check as check_spec, is_header_name};
 pub use crypto::Algorithm;
+pub use sign::{Outgoing, sign, twilio_json_url};
 pub use standard_webhooks::sign as sign_standard_webhooks;
 pub use url_signed::twilio_sign;
 

@@ -179,7 +179,8 @@ where
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
-/// Periodic upkeep that must never touch the intake path: forgetting expired idempotency keys.
+/// Periodic upkeep that must never touch the intake path: forgetting expired idempotency and
+/// dedup keys.
 fn spawn_housekeeping(store: Arc<dyn Store>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(600));
@@ -190,6 +191,11 @@ fn spawn_housekeeping(store: Arc<dyn Store>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "expired idempotency keys removed"),
                 Err(e) => tracing::warn!(error = %e, "idempotency key cleanup failed"),
+            }
+            match store.purge_dedup_keys(switchyard_core::time::now_micros()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired dedup keys removed"),
+                Err(e) => tracing::warn!(error = %e, "dedup key cleanup failed"),
             }
         }
     });

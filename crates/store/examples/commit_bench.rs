@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use switchyard_store::{IntakeWrite, NewEvent, StoreOptions, connect};
+use switchyard_store::{DedupKey, IntakeWrite, NewEvent, StoreOptions, connect};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -38,6 +38,11 @@ async fn main() {
                         .into(),
                     payload: format!(r#"{{"type":"bench.event","id":"{id}","pad":"{pad}"}}"#).into_bytes(),
                     request_id: format!("req_{id}"),
+                    // Every intake write carries a dedup key, as in production.
+                    dedup: Some(DedupKey {
+                        key: format!("sha256:{id}"),
+                        expires_at: switchyard_core::time::now_micros() + 7 * 86_400_000_000,
+                    }),
                 })
             })
             .collect();

@@ -3,6 +3,7 @@
 //! queries (see `queries.rs`) and differ only where the databases do: how intake batches keep
 //! commit order, how readiness is probed, and migrations.
 
+mod dedup;
 mod error;
 mod model;
 mod postgres;
@@ -68,7 +69,11 @@ pub trait Store: Send + Sync + 'static {
     /// Succeeds only when the store can take writes.
     async fn ping(&self) -> StoreResult<()>;
 
-    async fn commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<()>;
+    /// Stores a batch atomically and says, per write, what happened (events with a dedup key
+    /// already taken inside its window become duplicate receipts instead of events).
+    async fn commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>>;
+    /// Forgets dedup keys whose window ended before `now`; returns how many.
+    async fn purge_dedup_keys(&self, now: i64) -> StoreResult<u64>;
     async fn list_events(&self, filter: &EventFilter) -> StoreResult<Page<EventSummary>>;
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
     /// Receipts that refer to an event after its creation (e.g. duplicate deliveries), oldest first.

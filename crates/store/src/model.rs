@@ -15,6 +15,27 @@ pub struct NewEvent {
     pub headers: String,
     pub payload: Vec<u8>,
     pub request_id: String,
+    /// The delivery's identity within its source; a second event with the same key inside the
+    /// window is a duplicate and is not stored.
+    pub dedup: Option<DedupKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupKey {
+    pub key: String,
+    /// Until when (microseconds) a repeat of this key counts as a duplicate.
+    pub expires_at: i64,
+}
+
+/// What happened to one write of an intake batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// The event was stored.
+    Stored,
+    /// An event with the same dedup key was stored first; this one was not.
+    Duplicate { first_event_id: String },
+    /// A receipt was stored.
+    Recorded,
 }
 
 /// A receipt: the trace one inbound request leaves. Stored rows are for requests that created no

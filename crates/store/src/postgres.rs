@@ -8,8 +8,9 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows, split_batch};
-use crate::{IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
+use crate::dedup;
+use crate::queries::{INSERT_CHUNK, impl_store, push_dedup_upsert, push_event_rows, push_receipt_rows};
+use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
 
 /// Advisory lock id serialising event inserts ("SWYD" + 1).
 const EVENT_ORDER_LOCK: i64 = 0x5357_5944_0000_0001;
@@ -51,25 +52,33 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<()> {
+    async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
         let mut tx = self.write.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(EVENT_ORDER_LOCK)
             .execute(&mut *tx)
             .await?;
-        let (events, receipts) = split_batch(batch);
-        for chunk in events.chunks(INSERT_CHUNK) {
+        let mut winners = dedup::Winners::new();
+        let now = switchyard_core::time::now_micros();
+        for chunk in dedup::candidates(batch).chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            push_dedup_upsert!(qb, chunk, now);
+            let rows: Vec<(String, String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            winners.extend(rows.into_iter().map(|(source, key, event)| ((source, key), event)));
+        }
+        let plan = dedup::plan(batch, &winners);
+        for chunk in plan.events.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_event_rows!(qb, chunk);
             qb.build().execute(&mut *tx).await?;
         }
-        for chunk in receipts.chunks(INSERT_CHUNK) {
+        for chunk in plan.receipts.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_receipt_rows!(qb, chunk);
             qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(plan.outcomes)
     }
 }
 

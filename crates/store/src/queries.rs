@@ -11,19 +11,6 @@ pub(crate) const EVENT_SUMMARY_COLUMNS: &str =
 pub(crate) const SOURCE_COLUMNS: &str = "id, name, config, secrets, enabled, created_at, updated_at";
 pub(crate) const KEY_COLUMNS: &str = "id, name, scope, hash, hint, created_at, revoked_at";
 
-/// Separates a batch into the events and the stored receipts it holds.
-pub(crate) fn split_batch(batch: &[crate::IntakeWrite]) -> (Vec<&crate::NewEvent>, Vec<&crate::Receipt>) {
-    let mut events = Vec::with_capacity(batch.len());
-    let mut receipts = Vec::new();
-    for w in batch {
-        match w {
-            crate::IntakeWrite::Event(e) => events.push(e),
-            crate::IntakeWrite::Receipt(r) => receipts.push(r),
-        }
-    }
-    (events, receipts)
-}
-
 /// Trims the extra row fetched to learn whether another page follows.
 pub(crate) fn into_page<T>(mut items: Vec<T>, limit: i64) -> crate::Page<T> {
     let has_more = items.len() as i64 > limit;
@@ -74,6 +61,29 @@ macro_rules! push_receipt_rows {
     };
 }
 
+/// Appends the dedup upsert for `chunk` (a slice of `&NewEvent` that all carry a key): a key
+/// already held by an event whose window has not ended keeps that event; an expired one is taken
+/// over. `RETURNING` tells which event holds each key afterwards.
+macro_rules! push_dedup_upsert {
+    ($qb:expr, $chunk:expr, $now:expr) => {
+        $qb.push("INSERT INTO dedup_keys (source_id, key, event_id, expires_at) ");
+        $qb.push_values($chunk, |mut b, e| {
+            let d = e.dedup.as_ref().expect("dedup candidates carry a key");
+            b.push_bind(e.source_id.clone().unwrap_or_default())
+                .push_bind(d.key.clone())
+                .push_bind(e.id.clone())
+                .push_bind(d.expires_at);
+        });
+        $qb.push(" ON CONFLICT (source_id, key) DO UPDATE SET event_id = CASE WHEN dedup_keys.expires_at <= ");
+        $qb.push_bind($now);
+        $qb.push(
+            " THEN excluded.event_id ELSE dedup_keys.event_id END, expires_at = CASE WHEN dedup_keys.expires_at <= ",
+        );
+        $qb.push_bind($now);
+        $qb.push(" THEN excluded.expires_at ELSE dedup_keys.expires_at END RETURNING source_id, key, event_id");
+    };
+}
+
 macro_rules! impl_store {
     ($ty:ty, $db:ty) => {
         #[async_trait::async_trait]
@@ -91,12 +101,21 @@ macro_rules! impl_store {
                 self.backend_ping().await
             }
 
-            async fn commit_intake(&self, batch: &[$crate::IntakeWrite]) -> $crate::StoreResult<()> {
+            async fn commit_intake(
+                &self,
+                batch: &[$crate::IntakeWrite],
+            ) -> $crate::StoreResult<Vec<$crate::IntakeOutcome>> {
                 if batch.is_empty() {
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
                 self.check_writable()?;
                 self.backend_commit_intake(batch).await
+            }
+
+            async fn purge_dedup_keys(&self, now: i64) -> $crate::StoreResult<u64> {
+                self.check_writable()?;
+                let done = sqlx::query("DELETE FROM dedup_keys WHERE expires_at <= $1").bind(now).execute(&self.write).await?;
+                Ok(done.rows_affected())
             }
 
             async fn list_events(
@@ -443,4 +462,4 @@ macro_rules! impl_store {
     };
 }
 
-pub(crate) use {impl_store, push_event_rows, push_receipt_rows};
+pub(crate) use {impl_store, push_dedup_upsert, push_event_rows, push_receipt_rows};

@@ -12,8 +12,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, QueryBuilder, Sqlite};
 
-use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows, split_batch};
-use crate::{IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
+use crate::dedup;
+use crate::queries::{INSERT_CHUNK, impl_store, push_dedup_upsert, push_event_rows, push_receipt_rows};
+use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
 
 pub struct SqliteStore {
     pub(crate) read: SqlitePool,
@@ -76,35 +77,54 @@ impl SqliteStore {
         }
     }
 
-    /// The whole batch — `BEGIN IMMEDIATE`, multi-row inserts, `COMMIT` — goes to SQLite's worker
-    /// thread as one multi-statement command. Sent statement by statement, each step would wait for
-    /// the async writer task to be scheduled again among thousands of request tasks; that round trip,
-    /// not SQLite, was the cost of a commit under load.
-    async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<()> {
-        let (events, receipts) = split_batch(batch);
-        let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
-        for chunk in events.chunks(INSERT_CHUNK) {
-            push_event_rows!(qb, chunk);
-            qb.push("; ");
-        }
-        for chunk in receipts.chunks(INSERT_CHUNK) {
-            push_receipt_rows!(qb, chunk);
-            qb.push("; ");
-        }
-        qb.push("COMMIT");
-        // Held across both statements so the ROLLBACK reaches the connection that ran the batch.
+    /// The batch — `BEGIN IMMEDIATE`, multi-row inserts, `COMMIT` — goes to SQLite's worker thread
+    /// as one multi-statement command (two when dedup keys must be settled first). Sent statement
+    /// by statement, each step would wait for the async writer task to be scheduled again among
+    /// thousands of request tasks; that round trip, not SQLite, was the cost of a commit under load.
+    async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
+        // Held across every statement so the ROLLBACK reaches the connection that ran the batch.
         let mut conn = self.write.acquire().await?;
         let conn: &mut sqlx::SqliteConnection = &mut conn;
-        match conn.execute(qb.build()).await {
-            Ok(_) => Ok(()),
+        match commit_on(conn, batch).await {
+            Ok(outcomes) => Ok(outcomes),
             Err(e) => {
                 // The transaction may still be open after a failed statement; close it so the next
                 // batch can begin. An error here only means SQLite already rolled back.
                 let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
-                Err(e.into())
+                Err(e)
             }
         }
     }
+}
+
+async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
+    let candidates = dedup::candidates(batch);
+    let mut winners = dedup::Winners::new();
+    let mut begun = false;
+    if !candidates.is_empty() {
+        let now = switchyard_core::time::now_micros();
+        let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+        for chunk in candidates.chunks(INSERT_CHUNK) {
+            push_dedup_upsert!(qb, chunk, now);
+            qb.push("; ");
+        }
+        let rows: Vec<(String, String, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+        begun = true;
+        winners.extend(rows.into_iter().map(|(source, key, event)| ((source, key), event)));
+    }
+    let plan = dedup::plan(batch, &winners);
+    let mut qb = QueryBuilder::<Sqlite>::new(if begun { "" } else { "BEGIN IMMEDIATE; " });
+    for chunk in plan.events.chunks(INSERT_CHUNK) {
+        push_event_rows!(qb, chunk);
+        qb.push("; ");
+    }
+    for chunk in plan.receipts.chunks(INSERT_CHUNK) {
+        push_receipt_rows!(qb, chunk);
+        qb.push("; ");
+    }
+    qb.push("COMMIT");
+    conn.execute(qb.build()).await?;
+    Ok(plan.outcomes)
 }
 
 impl_store!(SqliteStore, Sqlite);

@@ -69,6 +69,8 @@ contract!(
     api_keys_are_found_by_hash_and_revoked_once,
     idempotency_reserves_then_replays,
     receipts_list_newest_first,
+    duplicates_are_answered_with_the_first_event,
+    concurrent_duplicates_store_exactly_one_event,
 );
 
 fn event(id: &str, source: &str, at: i64, payload: &[u8]) -> NewEvent {
@@ -83,8 +85,20 @@ fn event(id: &str, source: &str, at: i64, payload: &[u8]) -> NewEvent {
         headers: r#"{"x-a":"1"}"#.into(),
         payload: payload.to_vec(),
         request_id: format!("req_{id}"),
+        dedup: None,
     }
 }
+
+fn keyed(id: &str, source: &str, key: &str, expires_at: i64) -> IntakeWrite {
+    let mut e = event(id, source, 1, b"{}");
+    e.dedup = Some(DedupKey {
+        key: key.into(),
+        expires_at,
+    });
+    IntakeWrite::Event(e)
+}
+
+const FOREVER: i64 = i64::MAX / 2;
 
 fn receipt(id: &str, source: &str, status: i32, event_id: Option<&str>) -> Receipt {
     Receipt {
@@ -440,4 +454,88 @@ async fn receipts_list_newest_first(store: Arc<dyn Store>) {
             .filter(|r| r.status_code != 202)
             .all(|r| r.event_id.is_none() && r.reason.is_some())
     );
+}
+
+async fn duplicates_are_answered_with_the_first_event(store: Arc<dyn Store>) {
+    let first = store
+        .commit_intake(&[
+            keyed("e1", "a", "id:evt_1", FOREVER),
+            keyed("e2", "a", "id:evt_1", FOREVER),
+            keyed("e3", "b", "id:evt_1", FOREVER),
+        ])
+        .await
+        .unwrap();
+    let dup = |id: &str| IntakeOutcome::Duplicate {
+        first_event_id: id.into(),
+    };
+    assert_eq!(
+        first,
+        [IntakeOutcome::Stored, dup("e1"), IntakeOutcome::Stored],
+        "keys are per source"
+    );
+    let later = store
+        .commit_intake(&[keyed("e4", "a", "id:evt_1", FOREVER), rejected("r1", "a", 5, 401)])
+        .await
+        .unwrap();
+    assert_eq!(later, [dup("e1"), IntakeOutcome::Recorded]);
+    assert!(store.get_event("e2").await.unwrap().is_none() && store.get_event("e4").await.unwrap().is_none());
+    let timeline = store.event_receipts("e1").await.unwrap();
+    assert_eq!(
+        timeline
+            .iter()
+            .map(|r| (r.status_code, r.outcome.as_str()))
+            .collect::<Vec<_>>(),
+        [(200, "duplicate"), (200, "duplicate")]
+    );
+    // A key whose window has ended is free again.
+    store.commit_intake(&[keyed("e5", "a", "id:old", 1)]).await.unwrap();
+    assert_eq!(
+        store
+            .commit_intake(&[keyed("e6", "a", "id:old", FOREVER)])
+            .await
+            .unwrap(),
+        [IntakeOutcome::Stored]
+    );
+    assert_eq!(
+        store
+            .commit_intake(&[keyed("e7", "a", "id:old", FOREVER)])
+            .await
+            .unwrap(),
+        [dup("e6")]
+    );
+    assert_eq!(store.purge_dedup_keys(FOREVER - 1).await.unwrap(), 0);
+    assert_eq!(store.purge_dedup_keys(FOREVER).await.unwrap(), 3);
+}
+
+async fn concurrent_duplicates_store_exactly_one_event(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .commit_intake(&[keyed(&format!("c{i:02}"), "a", "id:same", FOREVER)])
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut stored = Vec::new();
+    let mut firsts = std::collections::HashSet::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap().remove(0) {
+            IntakeOutcome::Stored => stored.push(format!("c{i:02}")),
+            IntakeOutcome::Duplicate { first_event_id } => {
+                firsts.insert(first_event_id);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(stored.len(), 1, "exactly one delivery wins");
+    assert_eq!(
+        firsts.into_iter().collect::<Vec<_>>(),
+        stored,
+        "every duplicate names the winner"
+    );
+    let page = store.list_events(&filter(100)).await.unwrap();
+    assert_eq!(page.items.len(), 1);
 }

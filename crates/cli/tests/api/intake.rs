@@ -14,6 +14,7 @@ backend_tests!(
     any_content_is_accepted_when_the_source_allows_it,
     token_and_basic_sources_authenticate,
     every_request_leaves_a_receipt,
+    duplicate_deliveries_are_answered_with_the_first_event,
 );
 
 async fn accepted_webhooks_are_stored_with_redacted_headers(app: TestApp) {
@@ -78,7 +79,7 @@ async fn unknown_and_disabled_sources_are_404(app: TestApp) {
         .send()
         .await
         .unwrap();
-    assert_eq!(app.send("off", &json!({})).await.status(), 202);
+    assert_eq!(app.send("off", &json!({"again": true})).await.status(), 202);
     app.stop().await;
 }
 
@@ -206,7 +207,11 @@ async fn any_content_is_accepted_when_the_source_allows_it(app: TestApp) {
 async fn token_and_basic_sources_authenticate(app: TestApp) {
     app.create_source(json!({"name": "gitlab", "verify": {"scheme": "token", "header": "X-Gitlab-Token", "secrets": ["old-t", "new-t"]}})).await;
     let with = |header: Option<(&'static str, String)>| {
-        let mut req = app.http.post(app.url("/in/gitlab")).json(&json!({"x": 1}));
+        // Distinct bodies: identical ones would be answered as duplicates (body-hash dedup).
+        let mut req = app
+            .http
+            .post(app.url("/in/gitlab"))
+            .json(&json!({"x": ulid::Ulid::new().to_string()}));
         if let Some((k, v)) = header {
             req = req.header(k, v);
         }
@@ -328,5 +333,59 @@ async fn every_request_leaves_a_receipt(app: TestApp) {
             assert!(r["reason"].as_str().is_some());
         }
     }
+    app.stop().await;
+}
+
+/// SPEC §2: a repeated delivery is answered 200 with the first event's id, and stored once, even
+/// when the repeats race each other.
+async fn duplicate_deliveries_are_answered_with_the_first_event(app: TestApp) {
+    app.create_source(json!({"name": "gh", "verify": {"scheme": "token", "secrets": ["t"]}}))
+        .await;
+    let body = json!({"action": "opened", "number": 7});
+    let send = || app.http.post(app.url("/in/gh")).bearer_auth("t").json(&body).send();
+    let results = futures::future::join_all((0..100).map(|_| send())).await;
+    let mut created = Vec::new();
+    let mut duplicates = Vec::new();
+    for r in results {
+        let r = r.unwrap();
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap();
+        match (status, v["status"].as_str().unwrap()) {
+            (202, "received") => created.push(v["id"].as_str().unwrap().to_string()),
+            (200, "duplicate") => duplicates.push(v["id"].as_str().unwrap().to_string()),
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!(created.len(), 1, "exactly one event");
+    assert_eq!(duplicates.len(), 99, "99 duplicate answers");
+    assert!(
+        duplicates.iter().all(|d| d == &created[0]),
+        "each names the first event"
+    );
+    let page: Value = app.api_get("/v1/events?source=gh").await.json().await.unwrap();
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    let event: Value = app
+        .api_get(&format!("/v1/events/{}", created[0]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let timeline = event["timeline"].as_array().unwrap();
+    assert_eq!(timeline.len(), 100, "the first receipt and 99 duplicate receipts");
+    assert!(
+        timeline[1..]
+            .iter()
+            .all(|t| t["state"] == "duplicate" && t["status_code"] == 200)
+    );
+    // A different body is a different delivery.
+    let other = app
+        .http
+        .post(app.url("/in/gh"))
+        .bearer_auth("t")
+        .json(&json!({"action": "closed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 202);
     app.stop().await;
 }

@@ -257,8 +257,8 @@ async fn event_pages_are_exact_under_concurrent_inserts(app: TestApp) {
         let (http, url) = (app.http.clone(), app.url("/in/p"));
         tokio::spawn(async move {
             let mut n = 0;
-            for _ in 0..20 {
-                let sends = (0..10).map(|i| http.post(&url).json(&json!({"late": i})).send());
+            for round in 0..20 {
+                let sends = (0..10).map(|i| http.post(&url).json(&json!({"late": i, "round": round})).send());
                 n += futures::future::join_all(sends)
                     .await
                     .into_iter()

@@ -3,6 +3,7 @@
 //! [`Intake::accept`] returns `Ok` only after the event is durably committed; every rejection
 //! leaves a receipt without the body.
 
+mod dedup_key;
 mod writer;
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::source::{Accept, Scheme, SourceSpec};
 use switchyard_core::time::now_micros;
 use switchyard_core::verify::{SignedRequest, VerifyFailure, verify};
-use switchyard_store::{IntakeWrite, NewEvent, Receipt};
+use switchyard_store::{DedupKey, IntakeOutcome, IntakeWrite, NewEvent, Receipt};
 
 pub use writer::{CommitError, GroupCommit, IntakeWriter, WriterCloser};
 
@@ -135,17 +136,30 @@ impl Intake {
             return Err(self.reject(&spec.name, Some(source), &req.request_id, e.into()));
         }
         let content_type = req.header("content-type").map(str::to_string);
-        let mut event_type = None;
+        let is_json = content_type.as_deref().is_some_and(is_json_media_type);
+        let mut json = None;
         if spec.accept == Accept::Json {
-            if !content_type.as_deref().is_some_and(is_json_media_type) {
+            if !is_json {
                 let err = IntakeError::UnsupportedMediaType(content_type.unwrap_or_default());
                 return Err(self.reject(&spec.name, Some(source), &req.request_id, err));
             }
-            match probe_json(&req.body) {
-                Ok(t) => event_type = t,
+            match parse_json(&req.body) {
+                Ok(v) => json = Some(v),
                 Err(e) => return Err(self.reject(&spec.name, Some(source), &req.request_id, e)),
             }
+        } else if is_json {
+            // `accept: any` stores whatever arrives; JSON only helps find the type and id.
+            json = parse_json(&req.body).ok();
         }
+        let event_type = json
+            .as_ref()
+            .and_then(|v| v.get("type"))
+            .and_then(|t| t.as_str())
+            .map(|s| s.chars().take(200).collect());
+        let dedup = DedupKey {
+            key: dedup_key::dedup_key(spec, |h| req.header(h), json.as_ref(), &req.body),
+            expires_at: now_micros().saturating_add((spec.dedup.window_seconds as i64).saturating_mul(1_000_000)),
+        };
         let now = now_micros();
         let event_id = new_id(IdKind::Event);
         let extra_secret_headers = if spec.verify.scheme == Scheme::Token {
@@ -164,17 +178,27 @@ impl Intake {
             headers: headers_json(&req.headers, &extra_secret_headers),
             payload: req.body,
             request_id: req.request_id,
+            dedup: Some(dedup),
         };
         // The event row is also this request's receipt (see the store's schema).
         let request_id = event.request_id.clone();
-        if let Err(e) = self.writer.commit(IntakeWrite::Event(event)).await {
-            return Err(self.reject(&spec.name, Some(source), &request_id, e.into()));
+        match self.writer.commit(IntakeWrite::Event(event)).await {
+            Ok(IntakeOutcome::Duplicate { first_event_id }) => {
+                tracing::info!(request_id, first_event_id = %first_event_id, source = %spec.name, "duplicate delivery");
+                Ok(Accepted {
+                    id: first_event_id,
+                    status: "duplicate",
+                })
+            }
+            Ok(_) => {
+                tracing::debug!(request_id, event_id = %event_id, source = %spec.name, "event received");
+                Ok(Accepted {
+                    id: event_id,
+                    status: "received",
+                })
+            }
+            Err(e) => Err(self.reject(&spec.name, Some(source), &request_id, e.into())),
         }
-        tracing::debug!(request_id, event_id = %event_id, source = %spec.name, "event received");
-        Ok(Accepted {
-            id: event_id,
-            status: "received",
-        })
     }
 
     /// What the caller is told; the same as the receipt's reason except where that would reveal
@@ -248,14 +272,9 @@ fn is_json_media_type(ct: &str) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Checks the body is JSON and reads a top-level string `type`. The whole document is parsed:
-/// a shortcut that stops at the first field would accept trailing garbage.
-fn probe_json(body: &[u8]) -> Result<Option<String>, IntakeError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| IntakeError::InvalidJson(e.to_string()))?;
-    Ok(value
-        .get("type")
-        .and_then(|t| t.as_str())
-        .map(|s| s.chars().take(200).collect()))
+/// Parses the whole body as JSON (a shortcut that stopped early would accept trailing garbage).
+fn parse_json(body: &[u8]) -> Result<serde_json::Value, IntakeError> {
+    serde_json::from_slice(body).map_err(|e| IntakeError::InvalidJson(e.to_string()))
 }
 
 /// Headers as a JSON object, secrets replaced before they are ever stored.
@@ -295,13 +314,12 @@ mod tests {
 
     #[test]
     fn probes_type_and_rejects_broken_json() {
-        assert_eq!(probe_json(br#"{"type":"a.b","x":[1]}"#).unwrap(), Some("a.b".into()));
-        assert_eq!(probe_json(br#"{"type":5}"#).unwrap(), None);
-        assert_eq!(probe_json(b"[1,2]").unwrap(), None);
-        assert!(matches!(probe_json(b"{\"a\":"), Err(IntakeError::InvalidJson(_))));
-        assert!(matches!(probe_json(b""), Err(IntakeError::InvalidJson(_))));
-        assert!(matches!(probe_json(b"5 garbage"), Err(IntakeError::InvalidJson(_))));
-        assert!(matches!(probe_json(b"[1,2] x"), Err(IntakeError::InvalidJson(_))));
+        assert!(parse_json(br#"{"type":"a.b","x":[1]}"#).is_ok());
+        assert!(parse_json(b"[1,2]").is_ok());
+        assert!(matches!(parse_json(b"{\"a\":"), Err(IntakeError::InvalidJson(_))));
+        assert!(matches!(parse_json(b""), Err(IntakeError::InvalidJson(_))));
+        assert!(matches!(parse_json(b"5 garbage"), Err(IntakeError::InvalidJson(_))));
+        assert!(matches!(parse_json(b"[1,2] x"), Err(IntakeError::InvalidJson(_))));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use switchyard_store::{IntakeWrite, Store, StoreError};
+use switchyard_store::{IntakeOutcome, IntakeWrite, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -53,7 +53,7 @@ impl From<&StoreError> for CommitError {
 
 struct Pending {
     write: IntakeWrite,
-    done: Option<oneshot::Sender<Result<(), CommitError>>>,
+    done: Option<oneshot::Sender<Result<IntakeOutcome, CommitError>>>,
 }
 
 /// Handle to the writer task; cheap to clone. The task ends once every handle is dropped and
@@ -82,8 +82,8 @@ impl IntakeWriter {
         (IntakeWriter { tx }, WriterCloser(close_tx), task)
     }
 
-    /// Stores `write` and returns once it is durable.
-    pub async fn commit(&self, write: IntakeWrite) -> Result<(), CommitError> {
+    /// Stores `write` and returns once it is durable, with what became of it.
+    pub async fn commit(&self, write: IntakeWrite) -> Result<IntakeOutcome, CommitError> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Pending {
@@ -144,7 +144,7 @@ async fn run(
             waiters.push(p.done);
         }
         let started = std::time::Instant::now();
-        let outcome = store.commit_intake(&writes).await.map_err(|e| {
+        let outcomes = store.commit_intake(&writes).await.map_err(|e| {
             tracing::error!(error = %e, batch = writes.len(), "intake commit failed");
             CommitError::from(&e)
         });
@@ -154,9 +154,18 @@ async fn run(
             "intake batch committed"
         );
         writes.clear();
-        for done in waiters.into_iter().flatten() {
+        for (i, done) in waiters.into_iter().enumerate() {
             // The requester may have gone away (client disconnected); nothing to tell then.
-            let _ = done.send(outcome.clone());
+            if let Some(done) = done {
+                let answer = match &outcomes {
+                    Ok(all) => all
+                        .get(i)
+                        .cloned()
+                        .ok_or_else(|| CommitError::Failed("the store lost a write's outcome".into())),
+                    Err(e) => Err(e.clone()),
+                };
+                let _ = done.send(answer);
+            }
         }
     }
     tracing::debug!("intake writer drained and stopped");

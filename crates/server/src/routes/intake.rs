@@ -74,8 +74,14 @@ pub async fn receive(
         body,
     };
     let accepted = intake.accept(&source, inbound).await?;
+    // SPEC §2: a duplicate is 200 with the first event's id; a new event is 202.
+    let status = if accepted.status == "duplicate" {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok((
-        StatusCode::ACCEPTED,
+        status,
         axum::Json(json!({"id": accepted.id, "status": accepted.status})),
     )
         .into_response())

@@ -78,6 +78,10 @@ impl VerifySpec {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DedupSpec {
+    /// On by default (SPEC §2). Off only for sources whose deliveries can never repeat, or to
+    /// measure intake without the cost of the dedup index.
+    #[serde(default = "yes")]
+    pub enabled: bool,
     #[serde(default)]
     pub key: Option<String>,
     #[serde(default = "default_window")]
@@ -87,6 +91,7 @@ pub struct DedupSpec {
 impl Default for DedupSpec {
     fn default() -> Self {
         DedupSpec {
+            enabled: true,
             key: None,
             window_seconds: DEFAULT_DEDUP_WINDOW_SECONDS,
         }

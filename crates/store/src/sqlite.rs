@@ -12,9 +12,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, QueryBuilder, Sqlite};
 
-use crate::dedup;
-use crate::queries::{INSERT_CHUNK, impl_store, push_dedup_upsert, push_event_rows, push_receipt_rows};
-use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
+use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
+use crate::{IntakeOutcome, IntakeWrite, NewEvent, Receipt, StoreError, StoreKind, StoreOptions, StoreResult};
 
 pub struct SqliteStore {
     pub(crate) read: SqlitePool,
@@ -32,7 +31,8 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
         let path = conn.get_filename().to_path_buf();
         // The writer connects first so the file (and WAL mode) exist before readers open it.
         let write = SqlitePoolOptions::new()
@@ -77,8 +77,8 @@ impl SqliteStore {
         }
     }
 
-    /// The batch — `BEGIN IMMEDIATE`, multi-row inserts, `COMMIT` — goes to SQLite's worker thread
-    /// as one multi-statement command (two when dedup keys must be settled first). Sent statement
+    /// The batch — `BEGIN IMMEDIATE`, staging, dedup, inserts, `COMMIT` — goes to SQLite's worker
+    /// thread as one multi-statement command. Sent statement
     /// by statement, each step would wait for the async writer task to be scheduled again among
     /// thousands of request tasks; that round trip, not SQLite, was the cost of a commit under load.
     async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
@@ -97,23 +97,10 @@ impl SqliteStore {
     }
 }
 
-async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
-    let candidates = dedup::candidates(batch);
-    let mut winners = dedup::Winners::new();
-    let mut begun = false;
-    if !candidates.is_empty() {
-        let now = switchyard_core::time::now_micros();
-        let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
-        for chunk in candidates.chunks(INSERT_CHUNK) {
-            push_dedup_upsert!(qb, chunk, now);
-            qb.push("; ");
-        }
-        let rows: Vec<(String, String, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
-        begun = true;
-        winners.extend(rows.into_iter().map(|(source, key, event)| ((source, key), event)));
-    }
-    let plan = dedup::plan(batch, &winners);
-    let mut qb = QueryBuilder::<Sqlite>::new(if begun { "" } else { "BEGIN IMMEDIATE; " });
+/// A batch without dedup keys: straight multi-row inserts, no staging.
+async fn commit_plain(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
+    let plan = crate::dedup::plan(batch, &crate::dedup::Winners::new());
+    let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
     for chunk in plan.events.chunks(INSERT_CHUNK) {
         push_event_rows!(qb, chunk);
         qb.push("; ");
@@ -125,6 +112,117 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
     qb.push("COMMIT");
     conn.execute(qb.build()).await?;
     Ok(plan.outcomes)
+}
+
+/// Staging table for one batch, private to the writer connection (temp tables live in memory,
+/// see `temp_store`). Dedup is decided in SQL against it, so the batch stays one command.
+const STAGE_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS intake_batch (\
+    ord INTEGER PRIMARY KEY, id TEXT NOT NULL, source_id TEXT, source_name TEXT, event_type TEXT, \
+    status TEXT NOT NULL, received_at INTEGER NOT NULL, content_type TEXT, headers TEXT NOT NULL, \
+    payload BLOB NOT NULL, request_id TEXT NOT NULL, dedup_key TEXT, expires_at INTEGER); ";
+
+const EVENT_COLUMNS: &str =
+    "id, source_id, source_name, event_type, status, received_at, content_type, headers, payload, request_id";
+
+async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
+    let now = switchyard_core::time::now_micros();
+    let staged: Vec<(usize, &NewEvent)> = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| match w {
+            IntakeWrite::Event(e) => Some((i, e)),
+            IntakeWrite::Receipt(_) => None,
+        })
+        .collect();
+    let receipts: Vec<&Receipt> = batch
+        .iter()
+        .filter_map(|w| match w {
+            IntakeWrite::Receipt(r) => Some(r),
+            IntakeWrite::Event(_) => None,
+        })
+        .collect();
+    if staged.iter().all(|(_, e)| e.dedup.is_none()) {
+        return commit_plain(conn, batch).await;
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new(STAGE_TABLE);
+    qb.push("BEGIN IMMEDIATE; ");
+    for chunk in staged.chunks(INSERT_CHUNK) {
+        qb.push("INSERT INTO temp.intake_batch (ord, ");
+        qb.push(EVENT_COLUMNS).push(", dedup_key, expires_at) ");
+        qb.push_values(chunk, |mut b, (ord, e)| {
+            b.push_bind(*ord as i64)
+                .push_bind(e.id.clone())
+                .push_bind(e.source_id.clone())
+                .push_bind(e.source_name.clone())
+                .push_bind(e.event_type.clone())
+                .push_bind(e.status.clone())
+                .push_bind(e.received_at)
+                .push_bind(e.content_type.clone())
+                .push_bind(e.headers.clone())
+                .push_bind(e.payload.clone())
+                .push_bind(e.request_id.clone())
+                .push_bind(e.dedup.as_ref().map(|d| d.key.clone()))
+                .push_bind(e.dedup.as_ref().map(|d| d.expires_at));
+        });
+        qb.push("; ");
+    }
+    if !staged.is_empty() {
+        // Rows are offered in batch order, so within a batch the first delivery of a key wins; an
+        // existing key keeps its event until its window ends. (`WHERE` keeps SQLite's parser from
+        // reading ON CONFLICT as a join constraint.)
+        qb.push(
+            "INSERT INTO dedup_keys (source_id, key, event_id, expires_at) \
+             SELECT source_id, dedup_key, id, expires_at FROM temp.intake_batch WHERE dedup_key IS NOT NULL ORDER BY ord \
+             ON CONFLICT (source_id, key) DO UPDATE SET \
+             event_id = CASE WHEN dedup_keys.expires_at <= ",
+        );
+        qb.push_bind(now);
+        qb.push(
+            " THEN excluded.event_id ELSE dedup_keys.event_id END, expires_at = CASE WHEN dedup_keys.expires_at <= ",
+        );
+        qb.push_bind(now);
+        qb.push(" THEN excluded.expires_at ELSE dedup_keys.expires_at END; ");
+        // Winners become events; everyone else leaves a duplicate receipt on the winner's timeline.
+        qb.push("INSERT INTO events (")
+            .push(EVENT_COLUMNS)
+            .push(") SELECT ")
+            .push(EVENT_COLUMNS);
+        qb.push(
+            " FROM temp.intake_batch b WHERE b.dedup_key IS NULL OR EXISTS (SELECT 1 FROM dedup_keys d \
+             WHERE d.source_id = b.source_id AND d.key = b.dedup_key AND d.event_id = b.id) ORDER BY b.ord; \
+             INSERT INTO receipts (id, at, source_name, source_id, request_id, status_code, outcome, reason, event_id) \
+             SELECT 'rcp_' || substr(b.id, 5), b.received_at, COALESCE(b.source_name, ''), b.source_id, b.request_id, 200, \
+             'duplicate', 'duplicate of ' || d.event_id || ' (dedup key ' || b.dedup_key || ')', d.event_id \
+             FROM temp.intake_batch b JOIN dedup_keys d ON d.source_id = b.source_id AND d.key = b.dedup_key \
+             WHERE d.event_id <> b.id ORDER BY b.ord; ",
+        );
+    }
+    for chunk in receipts.chunks(INSERT_CHUNK) {
+        push_receipt_rows!(qb, chunk);
+        qb.push("; ");
+    }
+    if !staged.is_empty() {
+        qb.push(
+            "SELECT b.ord, d.event_id FROM temp.intake_batch b JOIN dedup_keys d \
+             ON d.source_id = b.source_id AND d.key = b.dedup_key WHERE d.event_id <> b.id; \
+             DELETE FROM temp.intake_batch; ",
+        );
+    }
+    qb.push("COMMIT");
+    let duplicates: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let mut outcomes: Vec<IntakeOutcome> = batch
+        .iter()
+        .map(|w| match w {
+            IntakeWrite::Event(_) => IntakeOutcome::Stored,
+            IntakeWrite::Receipt(_) => IntakeOutcome::Recorded,
+        })
+        .collect();
+    for (ord, first_event_id) in duplicates {
+        if let Some(o) = outcomes.get_mut(ord as usize) {
+            *o = IntakeOutcome::Duplicate { first_event_id };
+        }
+    }
+    Ok(outcomes)
 }
 
 impl_store!(SqliteStore, Sqlite);

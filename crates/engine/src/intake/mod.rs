@@ -156,10 +156,10 @@ impl Intake {
             .and_then(|v| v.get("type"))
             .and_then(|t| t.as_str())
             .map(|s| s.chars().take(200).collect());
-        let dedup = DedupKey {
+        let dedup = spec.dedup.enabled.then(|| DedupKey {
             key: dedup_key::dedup_key(spec, |h| req.header(h), json.as_ref(), &req.body),
             expires_at: now_micros().saturating_add((spec.dedup.window_seconds as i64).saturating_mul(1_000_000)),
-        };
+        });
         let now = now_micros();
         let event_id = new_id(IdKind::Event);
         let extra_secret_headers = if spec.verify.scheme == Scheme::Token {
@@ -178,7 +178,7 @@ impl Intake {
             headers: headers_json(&req.headers, &extra_secret_headers),
             payload: req.body,
             request_id: req.request_id,
-            dedup: Some(dedup),
+            dedup,
         };
         // The event row is also this request's receipt (see the store's schema).
         let request_id = event.request_id.clone();

@@ -8,7 +8,10 @@ use switchyard_core::verify::{Outgoing, sign, twilio_json_url};
 use crate::backend_tests;
 use crate::helpers::{TestApp, assert_envelope};
 
-backend_tests!(each_scheme_accepts_authentic_and_refuses_forged);
+backend_tests!(
+    each_scheme_accepts_authentic_and_refuses_forged,
+    handshakes_are_answered_and_create_no_event
+);
 
 fn now() -> i64 {
     switchyard_core::time::now_micros() / 1_000_000
@@ -146,5 +149,93 @@ async fn each_scheme_accepts_authentic_and_refuses_forged(app: TestApp) {
     let id = ok.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let event = app.api_get(&format!("/v1/events/{id}")).await.text().await.unwrap();
     assert!(event.contains(r#""x-twilio-signature":"[redacted]""#), "{event}");
+    app.stop().await;
+}
+
+async fn handshakes_are_answered_and_create_no_event(app: TestApp) {
+    let slack = json!({"scheme": "slack"});
+    app.create_source(json!({"name": "slack", "verify": {"scheme": "slack", "secrets": ["ss"]}}))
+        .await;
+    let challenge = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let resp = deliver(&app, "slack", &slack, "ss", challenge, now(), "application/json").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap(),
+        json!({"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"})
+    );
+    let forged = deliver(&app, "slack", &slack, "not-ss", challenge, now(), "application/json").await;
+    assert_envelope(forged, 401, "unauthenticated").await;
+
+    let zoom = json!({"scheme": "zoom"});
+    app.create_source(json!({"name": "zoom", "verify": {"scheme": "zoom", "secrets": ["zs"]}}))
+        .await;
+    let body = br#"{"payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1654503849680,"event":"endpoint.url_validation"}"#;
+    let resp = deliver(&app, "zoom", &zoom, "zs", body, now(), "application/json").await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
+    assert_eq!(
+        v["encryptedToken"],
+        switchyard_core::verify::hmac_sha256_hex(b"zs", b"qgg8vlvZRS6UYooatFL8Aw")
+    );
+
+    app.create_source(
+        json!({"name": "meta", "verify": {"scheme": "meta", "secrets": ["app"], "verify_token": "vt-1"}}),
+    )
+    .await;
+    let ok = app
+        .http
+        .get(app.url("/in/meta?hub.mode=subscribe&hub.verify_token=vt-1&hub.challenge=1158201444"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    let bad = app
+        .http
+        .get(app.url("/in/meta?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(bad, 403, "handshake_refused").await;
+
+    app.create_source(json!({"name": "graph"})).await;
+    let g = app
+        .http
+        .post(app.url("/in/graph?validationToken=Validation%3A%20Testing%20client"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(g.status(), 200);
+    assert!(g.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert_eq!(g.text().await.unwrap(), "Validation: Testing client");
+    assert_envelope(
+        app.http.get(app.url("/in/graph")).send().await.unwrap(),
+        405,
+        "method_not_allowed",
+    )
+    .await;
+
+    let events: Value = app.api_get("/v1/events").await.json().await.unwrap();
+    assert!(
+        events["data"].as_array().unwrap().is_empty(),
+        "handshakes create no event"
+    );
+    let mut handshakes = 0;
+    for _ in 0..50 {
+        let receipts: Value = app.api_get("/v1/receipts").await.json().await.unwrap();
+        handshakes = receipts["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["outcome"] == "handshake")
+            .count();
+        if handshakes == 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(handshakes, 4, "each answered handshake leaves a receipt");
     app.stop().await;
 }

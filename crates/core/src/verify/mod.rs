@@ -19,6 +19,11 @@ use subtle::ConstantTimeEq;
 pub use config::{check as check_spec, is_header_name};
 pub use crypto::Algorithm;
 pub use sign::{Outgoing, sign, twilio_json_url};
+
+/// Hex HMAC-SHA256, for handshakes that prove knowledge of the secret (Zoom).
+pub fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
+    hex::encode(crypto::hmac_sha256(key, &[data]))
+}
 pub use standard_webhooks::sign as sign_standard_webhooks;
 pub use url_signed::twilio_sign;
 

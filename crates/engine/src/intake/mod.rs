@@ -4,6 +4,7 @@
 //! leaves a receipt without the body.
 
 mod dedup_key;
+mod handshake;
 mod writer;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use switchyard_core::time::now_micros;
 use switchyard_core::verify::{SignedRequest, VerifyFailure, verify};
 use switchyard_store::{DedupKey, IntakeOutcome, IntakeWrite, NewEvent, Receipt};
 
+pub use handshake::HandshakeReply;
 pub use writer::{CommitError, GroupCommit, IntakeWriter, WriterCloser};
 
 use crate::sources::{Source, SourceCatalog};
@@ -54,6 +56,10 @@ pub enum IntakeError {
     BodyUnreadable(String),
     #[error("the request body did not arrive within {0} seconds")]
     BodyTimeout(u64),
+    #[error("handshake refused: {0}")]
+    HandshakeRefused(&'static str),
+    #[error("this source answers no GET handshake; providers deliver with POST")]
+    NoHandshake,
     #[error("authentication failed: {0}")]
     Unauthenticated(#[from] VerifyFailure),
     #[error("the event could not be stored: {0}")]
@@ -68,6 +74,8 @@ impl IntakeError {
             IntakeError::UnsupportedMediaType(_) => 415,
             IntakeError::InvalidJson(_) | IntakeError::BodyUnreadable(_) => 400,
             IntakeError::BodyTimeout(_) => 408,
+            IntakeError::HandshakeRefused(_) => 403,
+            IntakeError::NoHandshake => 405,
             IntakeError::Unauthenticated(_) => 401,
             IntakeError::Storage(_) => 503,
         }
@@ -83,6 +91,8 @@ impl IntakeError {
             IntakeError::InvalidJson(_) => "invalid_json",
             IntakeError::BodyUnreadable(_) => "body_read_failed",
             IntakeError::BodyTimeout(_) => "request_timeout",
+            IntakeError::HandshakeRefused(_) => "handshake_refused",
+            IntakeError::NoHandshake => "method_not_allowed",
             IntakeError::Unauthenticated(_) => "unauthenticated",
             IntakeError::Storage(_) => "storage_unavailable",
         }
@@ -91,9 +101,11 @@ impl IntakeError {
 
 /// What the caller is told on success.
 #[derive(Debug, Clone)]
-pub struct Accepted {
-    pub id: String,
-    pub status: &'static str,
+pub enum Answer {
+    /// An event was stored (`received`), or the delivery repeats one (`duplicate`, with its id).
+    Event { id: String, status: &'static str },
+    /// A provider handshake, answered in the provider's format; no event was created.
+    Handshake(HandshakeReply),
 }
 
 pub struct Intake {
@@ -116,8 +128,15 @@ impl Intake {
     }
 
     /// Authenticates, checks and durably stores one request.
-    pub async fn accept(&self, source: &Source, req: Inbound) -> Result<Accepted, IntakeError> {
+    pub async fn accept(&self, source: &Source, req: Inbound) -> Result<Answer, IntakeError> {
         let spec = &source.spec;
+        let query = req.path_and_query.split_once('?').map(|(_, q)| q);
+        // Graph's validation carries no body and no credentials: it only asks for an echo.
+        if req.body.is_empty()
+            && let Some(reply) = handshake::post(spec, query, None, &req.body)
+        {
+            return Ok(Answer::Handshake(self.handshake_done(source, &req.request_id, reply)));
+        }
         // In its own scope: the request view borrows a non-Send closure that must not live across
         // the commit's await.
         let verified = {
@@ -150,6 +169,9 @@ impl Intake {
         } else if is_json {
             // `accept: any` stores whatever arrives; JSON only helps find the type and id.
             json = parse_json(&req.body).ok();
+        }
+        if let Some(reply) = handshake::post(spec, query, json.as_ref(), &req.body) {
+            return Ok(Answer::Handshake(self.handshake_done(source, &req.request_id, reply)));
         }
         let event_type = json
             .as_ref()
@@ -185,20 +207,52 @@ impl Intake {
         match self.writer.commit(IntakeWrite::Event(event)).await {
             Ok(IntakeOutcome::Duplicate { first_event_id }) => {
                 tracing::info!(request_id, first_event_id = %first_event_id, source = %spec.name, "duplicate delivery");
-                Ok(Accepted {
+                Ok(Answer::Event {
                     id: first_event_id,
                     status: "duplicate",
                 })
             }
             Ok(_) => {
                 tracing::debug!(request_id, event_id = %event_id, source = %spec.name, "event received");
-                Ok(Accepted {
+                Ok(Answer::Event {
                     id: event_id,
                     status: "received",
                 })
             }
             Err(e) => Err(self.reject(&spec.name, Some(source), &request_id, e.into())),
         }
+    }
+
+    /// `GET /in/{source}`: the GET handshakes (Meta's subscription check).
+    pub fn get_handshake(&self, source: &Source, query: &str, request_id: &str) -> Result<HandshakeReply, IntakeError> {
+        match handshake::get(&source.spec, query) {
+            Some(Ok(reply)) => Ok(self.handshake_done(source, request_id, reply)),
+            Some(Err(why)) => Err(self.reject(
+                &source.spec.name,
+                Some(source),
+                request_id,
+                IntakeError::HandshakeRefused(why),
+            )),
+            None => Err(self.reject(&source.spec.name, Some(source), request_id, IntakeError::NoHandshake)),
+        }
+    }
+
+    /// Records a handshake's receipt (no event) and passes the reply through.
+    fn handshake_done(&self, source: &Source, request_id: &str, reply: HandshakeReply) -> HandshakeReply {
+        tracing::info!(request_id, source = %source.spec.name, kind = reply.kind, "handshake answered");
+        let receipt = Receipt {
+            id: new_id(IdKind::Receipt),
+            at: now_micros(),
+            source_name: source.spec.name.clone(),
+            source_id: Some(source.id.clone()),
+            request_id: request_id.to_string(),
+            status_code: i32::from(reply.status),
+            outcome: "handshake".into(),
+            reason: Some(reply.kind.to_string()),
+            event_id: None,
+        };
+        self.writer.record(IntakeWrite::Receipt(receipt));
+        reply
     }
 
     /// What the caller is told; the same as the receipt's reason except where that would reveal

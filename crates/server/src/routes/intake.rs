@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use serde_json::json;
-use switchyard_engine::intake::{Inbound, IntakeError};
+use switchyard_engine::intake::{Answer, HandshakeReply, Inbound, IntakeError};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -73,18 +73,43 @@ pub async fn receive(
         headers,
         body,
     };
-    let accepted = intake.accept(&source, inbound).await?;
-    // SPEC §2: a duplicate is 200 with the first event's id; a new event is 202.
-    let status = if accepted.status == "duplicate" {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok((
-        status,
-        axum::Json(json!({"id": accepted.id, "status": accepted.status})),
-    )
-        .into_response())
+    match intake.accept(&source, inbound).await? {
+        Answer::Event { id, status } => {
+            // SPEC §2: a duplicate is 200 with the first event's id; a new event is 202.
+            let code = if status == "duplicate" {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            Ok((code, axum::Json(json!({"id": id, "status": status}))).into_response())
+        }
+        Answer::Handshake(reply) => Ok(handshake_response(reply)),
+    }
+}
+
+/// `GET /in/{source}`: provider handshakes that arrive as GET (Meta's subscription check).
+pub async fn handshake(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
+    let intake = &state.intake;
+    let request_id = current_request_id();
+    let source = intake
+        .source(&name)
+        .map_err(|e| intake.reject(&name, None, &request_id, e))?;
+    let reply = intake.get_handshake(&source, uri.query().unwrap_or(""), &request_id)?;
+    Ok(handshake_response(reply))
+}
+
+fn handshake_response(reply: HandshakeReply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, reply.content_type),
+        // The body echoes what the caller sent: never let a browser sniff it into HTML.
+        (axum::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ];
+    (status, headers, reply.body).into_response()
 }
 
 enum ReadError {

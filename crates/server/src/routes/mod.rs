@@ -25,7 +25,7 @@ pub fn router(state: AppState, https: bool) -> Router {
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/in/{source}", post(intake::receive))
+        .route("/in/{source}", post(intake::receive).get(intake::handshake))
         .route("/v1/sources", get(sources::list).post(sources::create))
         .route(
             "/v1/sources/{id}",

@@ -125,6 +125,30 @@ pub struct SourceSpec {
     pub accept: Accept,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Event types to accept (`*` at the end matches a prefix); others get a receipt and a 200
+    /// "ignored" answer, and no event. `null` accepts every type.
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// Intake rate limit per node; over it, `429` with `Retry-After`.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_second: f64,
+    /// Requests allowed at once above the steady rate (default: one second's worth).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+/// True when `event_type` is allowed by `patterns` (exact, or prefix with a trailing `*`).
+pub fn type_allowed(patterns: &[String], event_type: &str) -> bool {
+    patterns.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => event_type.starts_with(prefix),
+        None => p == event_type,
+    })
 }
 
 /// One reason a definition was refused, aimed at the field to fix.
@@ -174,6 +198,31 @@ impl SourceSpec {
         if self.dedup.window_seconds == 0 || self.dedup.window_seconds > 366 * 24 * 3600 {
             errs.push(err("dedup.window_seconds", "must be between 1 second and 366 days"));
         }
+        if let Some(types) = &self.event_types {
+            if types.is_empty() || types.len() > 500 {
+                errs.push(err(
+                    "event_types",
+                    "list 1 to 500 types, or use null to accept every type",
+                ));
+            }
+            if types
+                .iter()
+                .any(|t| t.is_empty() || t.len() > 200 || t.trim_end_matches('*').contains('*'))
+            {
+                errs.push(err(
+                    "event_types",
+                    "each type is 1 to 200 characters, with * allowed only at the end",
+                ));
+            }
+        }
+        if let Some(r) = &self.rate_limit
+            && !(r.per_second.is_finite() && r.per_second > 0.0 && r.per_second <= 1_000_000.0)
+        {
+            errs.push(err(
+                "rate_limit.per_second",
+                "must be a number above 0 and at most 1,000,000",
+            ));
+        }
         if self.max_body_bytes == 0 || self.max_body_bytes > MAX_BODY_BYTES_LIMIT {
             errs.push(err(
                 "max_body_bytes",
@@ -215,6 +264,17 @@ mod tests {
         assert!(s.enabled);
         assert_eq!(s.accept, Accept::Json);
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn type_patterns() {
+        let p = vec!["charge.succeeded".to_string(), "customer.*".to_string()];
+        assert!(type_allowed(&p, "charge.succeeded"));
+        assert!(type_allowed(&p, "customer.created"));
+        assert!(!type_allowed(&p, "charge.failed"));
+        let bad = spec(json!({"name": "s", "event_types": ["a*b"], "rate_limit": {"per_second": 0}}));
+        let fields: Vec<_> = bad.validate().unwrap_err().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["event_types", "rate_limit.per_second"]);
     }
 
     #[test]

@@ -46,7 +46,11 @@ impl FromRequestParts<AppState> for Principal {
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.split_once(' ')
+                    .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, k)| k)
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 512)
             .ok_or_else(|| unauthenticated("invalid_api_key", "the Authorization header must be Bearer <key>"))?;

@@ -15,6 +15,7 @@ backend_tests!(
     token_and_basic_sources_authenticate,
     every_request_leaves_a_receipt,
     duplicate_deliveries_are_answered_with_the_first_event,
+    event_type_allow_list_and_rate_limit,
 );
 
 async fn accepted_webhooks_are_stored_with_redacted_headers(app: TestApp) {
@@ -387,5 +388,70 @@ async fn duplicate_deliveries_are_answered_with_the_first_event(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(other.status(), 202);
+    app.stop().await;
+}
+
+async fn event_type_allow_list_and_rate_limit(app: TestApp) {
+    app.create_source(json!({"name": "shop", "event_types": ["order.*", "refund.created"]}))
+        .await;
+    assert_eq!(
+        app.send("shop", &json!({"type": "order.created", "n": 1}))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(app.send("shop", &json!({"type": "refund.created"})).await.status(), 202);
+    let ignored = app.send("shop", &json!({"type": "customer.updated"})).await;
+    assert_eq!(ignored.status(), 200);
+    assert_eq!(
+        ignored.json::<Value>().await.unwrap(),
+        json!({"status": "ignored", "type": "customer.updated"})
+    );
+    assert_eq!(
+        app.send("shop", &json!({"no": "type"})).await.status(),
+        200,
+        "untyped events are not in the list"
+    );
+    let page: Value = app.api_get("/v1/events?source=shop").await.json().await.unwrap();
+    assert_eq!(
+        page["data"].as_array().unwrap().len(),
+        2,
+        "ignored deliveries create no event"
+    );
+
+    app.create_source(json!({"name": "slow", "rate_limit": {"per_second": 0.5, "burst": 2}}))
+        .await;
+    assert_eq!(app.send("slow", &json!({"i": 1})).await.status(), 202);
+    assert_eq!(app.send("slow", &json!({"i": 2})).await.status(), 202);
+    let limited = app.send("slow", &json!({"i": 3})).await;
+    assert_eq!(limited.status(), 429, "third request within the burst window");
+    let retry = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "retry after {retry}");
+    assert_envelope(limited, 429, "rate_limited").await;
+    let mut outcomes = Vec::new();
+    for _ in 0..50 {
+        let r: Value = app.api_get("/v1/receipts").await.json().await.unwrap();
+        outcomes = r["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["status_code"].as_i64().unwrap(),
+                    x["outcome"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        if outcomes.len() >= 7 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(outcomes.contains(&(429, "rejected".into())), "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| o.1 == "ignored").count(), 2);
     app.stop().await;
 }

@@ -4,7 +4,9 @@
 //! leaves a receipt without the body.
 
 mod dedup_key;
+mod event_type;
 mod handshake;
+mod rate_limit;
 mod writer;
 
 use std::sync::Arc;
@@ -56,6 +58,8 @@ pub enum IntakeError {
     BodyUnreadable(String),
     #[error("the request body did not arrive within {0} seconds")]
     BodyTimeout(u64),
+    #[error("this source's intake rate limit is exceeded; retry in {0} s")]
+    RateLimited(u64),
     #[error("handshake refused: {0}")]
     HandshakeRefused(&'static str),
     #[error("this source answers no GET handshake; providers deliver with POST")]
@@ -75,6 +79,7 @@ impl IntakeError {
             IntakeError::InvalidJson(_) | IntakeError::BodyUnreadable(_) => 400,
             IntakeError::BodyTimeout(_) => 408,
             IntakeError::HandshakeRefused(_) => 403,
+            IntakeError::RateLimited(_) => 429,
             IntakeError::NoHandshake => 405,
             IntakeError::Unauthenticated(_) => 401,
             IntakeError::Storage(_) => 503,
@@ -92,6 +97,7 @@ impl IntakeError {
             IntakeError::BodyUnreadable(_) => "body_read_failed",
             IntakeError::BodyTimeout(_) => "request_timeout",
             IntakeError::HandshakeRefused(_) => "handshake_refused",
+            IntakeError::RateLimited(_) => "rate_limited",
             IntakeError::NoHandshake => "method_not_allowed",
             IntakeError::Unauthenticated(_) => "unauthenticated",
             IntakeError::Storage(_) => "storage_unavailable",
@@ -106,16 +112,23 @@ pub enum Answer {
     Event { id: String, status: &'static str },
     /// A provider handshake, answered in the provider's format; no event was created.
     Handshake(HandshakeReply),
+    /// Authentic, but of a type the source does not accept: a receipt and no event.
+    Ignored(Option<String>),
 }
 
 pub struct Intake {
     writer: IntakeWriter,
     catalog: Arc<SourceCatalog>,
+    limiter: rate_limit::RateLimiter,
 }
 
 impl Intake {
     pub fn new(writer: IntakeWriter, catalog: Arc<SourceCatalog>) -> Self {
-        Intake { writer, catalog }
+        Intake {
+            writer,
+            catalog,
+            limiter: rate_limit::RateLimiter::default(),
+        }
     }
 
     /// The enabled source called `name`.
@@ -123,6 +136,11 @@ impl Intake {
         let source = self.catalog.lookup(name).ok_or(IntakeError::UnknownSource)?;
         if !source.spec.enabled {
             return Err(IntakeError::Disabled);
+        }
+        if let Some(limit) = &source.spec.rate_limit {
+            self.limiter
+                .admit(&source.id, limit, std::time::Instant::now())
+                .map_err(IntakeError::RateLimited)?;
         }
         Ok(source)
     }
@@ -173,11 +191,18 @@ impl Intake {
         if let Some(reply) = handshake::post(spec, query, json.as_ref(), &req.body) {
             return Ok(Answer::Handshake(self.handshake_done(source, &req.request_id, reply)));
         }
-        let event_type = json
-            .as_ref()
-            .and_then(|v| v.get("type"))
-            .and_then(|t| t.as_str())
-            .map(|s| s.chars().take(200).collect());
+        let event_type = event_type::event_type(spec.verify.scheme, |h| req.header(h), json.as_ref());
+        if let Some(allowed) = &spec.event_types
+            && !event_type
+                .as_deref()
+                .is_some_and(|t| switchyard_core::source::type_allowed(allowed, t))
+        {
+            return Ok(Answer::Ignored(self.ignored(
+                source,
+                &req.request_id,
+                event_type.as_deref(),
+            )));
+        }
         let dedup = spec.dedup.enabled.then(|| DedupKey {
             key: dedup_key::dedup_key(spec, |h| req.header(h), json.as_ref(), &req.body),
             expires_at: now_micros().saturating_add((spec.dedup.window_seconds as i64).saturating_mul(1_000_000)),
@@ -235,6 +260,26 @@ impl Intake {
             )),
             None => Err(self.reject(&source.spec.name, Some(source), request_id, IntakeError::NoHandshake)),
         }
+    }
+
+    /// Records the receipt of an authentic delivery whose type the source does not accept.
+    fn ignored(&self, source: &Source, request_id: &str, event_type: Option<&str>) -> Option<String> {
+        let receipt = Receipt {
+            id: new_id(IdKind::Receipt),
+            at: now_micros(),
+            source_name: source.spec.name.clone(),
+            source_id: Some(source.id.clone()),
+            request_id: request_id.to_string(),
+            status_code: 200,
+            outcome: "ignored".into(),
+            reason: Some(format!(
+                "event type {} is not in the source's event_types",
+                event_type.unwrap_or("(none)")
+            )),
+            event_id: None,
+        };
+        self.writer.record(IntakeWrite::Receipt(receipt));
+        event_type.map(str::to_string)
     }
 
     /// Records a handshake's receipt (no event) and passes the reply through.

@@ -84,6 +84,12 @@ pub async fn receive(
             Ok((code, axum::Json(json!({"id": id, "status": status}))).into_response())
         }
         Answer::Handshake(reply) => Ok(handshake_response(reply)),
+        // 2xx so the provider does not retry something we will never want.
+        Answer::Ignored(event_type) => Ok((
+            StatusCode::OK,
+            axum::Json(json!({"status": "ignored", "type": event_type})),
+        )
+            .into_response()),
     }
 }
 

@@ -194,6 +194,17 @@ pub enum EventsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Release quarantined events: one by id, or a source's backlog with --source.
+    Release {
+        /// The quarantined event to release.
+        #[arg(required_unless_present = "source", conflicts_with = "source")]
+        id: Option<String>,
+        /// Release every quarantined event of this source (name or src_ id).
+        #[arg(long)]
+        source: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 /// Runs the command line; errors are printed once, plainly, and give exit code 1.

@@ -46,11 +46,18 @@ impl ApiClient {
     /// GET `path` with `query`, returning the JSON body of a 2xx answer.
     pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
+        self.send(self.http.get(&url).query(query), url).await
+    }
+
+    /// POST `body` as JSON to `path`, returning the JSON body of a 2xx answer.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        self.send(self.http.post(&url).json(body), url).await
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, url: String) -> Result<Value, ClientError> {
+        let resp = req
             .bearer_auth(&self.key)
-            .query(query)
             .send()
             .await
             .map_err(|source| ClientError::Unreachable {

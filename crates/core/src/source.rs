@@ -183,11 +183,12 @@ impl SourceSpec {
             errs.push(err("name", "must match [a-z0-9_-]{1,64} and not start with src_"));
         }
         errs.extend(crate::verify::check_spec(&self.verify));
-        if self.schema.as_ref().is_some_and(|s| !s.is_null()) {
-            errs.push(err(
-                "schema",
-                "JSON Schema validation is not yet available in this build",
-            ));
+        if self
+            .schema
+            .as_ref()
+            .is_some_and(|s| !s.is_object() && !s.is_boolean() && !s.is_null())
+        {
+            errs.push(err("schema", "a JSON Schema is an object (or true/false)"));
         }
         if self.dedup.key.is_some() {
             errs.push(err(

@@ -43,6 +43,7 @@ async fn main() {
                         key: format!("sha256:{id}"),
                         expires_at: switchyard_core::time::now_micros() + 7 * 86_400_000_000,
                     }),
+                    validation_errors: None,
                 })
             })
             .collect();

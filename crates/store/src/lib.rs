@@ -72,6 +72,15 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch atomically and says, per write, what happened (events with a dedup key
     /// already taken inside its window become duplicate receipts instead of events).
     async fn commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>>;
+    /// Moves an event from status `from` to `to` (recording or clearing its validation errors);
+    /// false when it is not in `from` — so concurrent releases apply exactly once.
+    async fn set_event_status(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        validation_errors: Option<&str>,
+    ) -> StoreResult<bool>;
     /// Forgets dedup keys whose window ended before `now`; returns how many.
     async fn purge_dedup_keys(&self, now: i64) -> StoreResult<u64>;
     async fn list_events(&self, filter: &EventFilter) -> StoreResult<Page<EventSummary>>;

@@ -18,6 +18,8 @@ pub struct NewEvent {
     /// The delivery's identity within its source; a second event with the same key inside the
     /// window is a duplicate and is not stored.
     pub dedup: Option<DedupKey>,
+    /// For a `quarantined` event: why it failed the source's schema (JSON array of messages).
+    pub validation_errors: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +97,7 @@ pub struct EventRecord {
     pub headers: String,
     pub payload: Vec<u8>,
     pub request_id: String,
+    pub validation_errors: Option<String>,
 }
 
 /// Filters of `GET /v1/events`. `before_seq` is the decoded cursor.

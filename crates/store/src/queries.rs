@@ -23,7 +23,7 @@ macro_rules! push_event_rows {
     ($qb:expr, $chunk:expr) => {
         $qb.push(
             "INSERT INTO events (id, source_id, source_name, event_type, status, received_at, \
-             content_type, headers, payload, request_id) ",
+             content_type, headers, payload, request_id, validation_errors) ",
         );
         $qb.push_values($chunk, |mut b, e| {
             b.push_bind(e.id.clone())
@@ -35,7 +35,8 @@ macro_rules! push_event_rows {
                 .push_bind(e.content_type.clone())
                 .push_bind(e.headers.clone())
                 .push_bind(e.payload.clone())
-                .push_bind(e.request_id.clone());
+                .push_bind(e.request_id.clone())
+                .push_bind(e.validation_errors.clone());
         });
     };
 }
@@ -112,6 +113,24 @@ macro_rules! impl_store {
                 self.backend_commit_intake(batch).await
             }
 
+            async fn set_event_status(
+                &self,
+                id: &str,
+                from: &str,
+                to: &str,
+                validation_errors: Option<&str>,
+            ) -> $crate::StoreResult<bool> {
+                self.check_writable()?;
+                let done = sqlx::query("UPDATE events SET status = $3, validation_errors = $4 WHERE id = $1 AND status = $2")
+                    .bind(id)
+                    .bind(from)
+                    .bind(to)
+                    .bind(validation_errors)
+                    .execute(&self.write)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn purge_dedup_keys(&self, now: i64) -> $crate::StoreResult<u64> {
                 self.check_writable()?;
                 let done = sqlx::query("DELETE FROM dedup_keys WHERE expires_at <= $1").bind(now).execute(&self.write).await?;
@@ -169,7 +188,7 @@ macro_rules! impl_store {
             async fn get_event(&self, id: &str) -> $crate::StoreResult<Option<$crate::EventRecord>> {
                 Ok(sqlx::query_as::<_, $crate::EventRecord>(
                     "SELECT seq, id, source_id, source_name, event_type, status, received_at, content_type, \
-                     headers, payload, request_id FROM events WHERE id = $1",
+                     headers, payload, request_id, validation_errors FROM events WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.read)

@@ -119,10 +119,9 @@ async fn commit_plain(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) 
 const STAGE_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS intake_batch (\
     ord INTEGER PRIMARY KEY, id TEXT NOT NULL, source_id TEXT, source_name TEXT, event_type TEXT, \
     status TEXT NOT NULL, received_at INTEGER NOT NULL, content_type TEXT, headers TEXT NOT NULL, \
-    payload BLOB NOT NULL, request_id TEXT NOT NULL, dedup_key TEXT, expires_at INTEGER); ";
+    payload BLOB NOT NULL, request_id TEXT NOT NULL, validation_errors TEXT, dedup_key TEXT, expires_at INTEGER); ";
 
-const EVENT_COLUMNS: &str =
-    "id, source_id, source_name, event_type, status, received_at, content_type, headers, payload, request_id";
+const EVENT_COLUMNS: &str = "id, source_id, source_name, event_type, status, received_at, content_type, headers, payload, request_id, validation_errors";
 
 async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
     let now = switchyard_core::time::now_micros();
@@ -161,6 +160,7 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
                 .push_bind(e.headers.clone())
                 .push_bind(e.payload.clone())
                 .push_bind(e.request_id.clone())
+                .push_bind(e.validation_errors.clone())
                 .push_bind(e.dedup.as_ref().map(|d| d.key.clone()))
                 .push_bind(e.dedup.as_ref().map(|d| d.expires_at));
         });

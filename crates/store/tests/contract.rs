@@ -86,6 +86,7 @@ fn event(id: &str, source: &str, at: i64, payload: &[u8]) -> NewEvent {
         payload: payload.to_vec(),
         request_id: format!("req_{id}"),
         dedup: None,
+        validation_errors: None,
     }
 }
 

@@ -53,6 +53,27 @@ pub async fn run(cmd: EventsCommand) -> Result<(), CmdError> {
             }
             Ok(())
         }
+        EventsCommand::Release { id, source, server } => {
+            let client = ApiClient::new(&server)?;
+            let answer = match (id, source) {
+                (Some(id), _) => client.post(&format!("/v1/events/{id}/release"), &Value::Null).await?,
+                (None, Some(source)) => {
+                    client
+                        .post("/v1/events/release", &serde_json::json!({"source": source}))
+                        .await?
+                }
+                (None, None) => return Err(CmdError::Message("give an event id or --source".into())),
+            };
+            if server.json {
+                println!("{answer}");
+            } else if let Some(released) = answer["released"].as_array() {
+                let still = answer["still_invalid"].as_array().map(Vec::len).unwrap_or(0);
+                println!("released {}, still invalid {still}", released.len());
+            } else {
+                println!("{} {}", text(&answer["id"]), text(&answer["status"]));
+            }
+            Ok(())
+        }
         EventsCommand::Show { id, server } => {
             let client = ApiClient::new(&server)?;
             let e = client.get(&format!("/v1/events/{id}"), &[]).await?;

@@ -24,6 +24,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/v1/events", "read"),
     ("GET", "/v1/events/evt_01ARZ3NDEKTSV4RRFFQ69G5FAV", "read"),
     ("GET", "/v1/receipts", "read"),
+    ("POST", "/v1/events/release", "write"),
+    ("POST", "/v1/events/evt_01ARZ3NDEKTSV4RRFFQ69G5FAV/release", "write"),
     ("GET", "/v1/keys", "admin"),
     ("POST", "/v1/keys", "admin"),
     ("DELETE", "/v1/keys/key_x", "admin"),

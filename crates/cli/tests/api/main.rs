@@ -7,4 +7,5 @@ mod intake;
 mod management;
 mod outage;
 mod process;
+mod quarantine;
 mod signatures;

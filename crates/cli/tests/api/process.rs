@@ -484,3 +484,65 @@ async fn send_signs_for_a_source_that_verifies() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(terminate(&mut server).success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_releases_quarantined_events() {
+    switchyard::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("q.db").display());
+    let mut server = start(&db, dir.path(), &MasterKey::generate_base64());
+    let http = reqwest::Client::new();
+    let schema = json!({"type": "object", "required": ["ok"]});
+    let resp = http
+        .post(format!("{}/v1/sources", server.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"name": "strict", "schema": schema}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let q: Value = http
+        .post(format!("{}/in/strict", server.base))
+        .json(&json!({"no": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(q["status"], "quarantined");
+    let id = q["id"].as_str().unwrap().to_string();
+    let out = run(
+        &["events", "release", &id, "--url", &server.base, "--key", ADMIN_KEY],
+        &[],
+        dir.path(),
+    );
+    assert!(!out.status.success(), "still invalid");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("still_invalid"));
+    http.patch(format!("{}/v1/sources/strict", server.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"schema": null}))
+        .send()
+        .await
+        .unwrap();
+    let out = run(
+        &[
+            "events",
+            "release",
+            "--source",
+            "strict",
+            "--url",
+            &server.base,
+            "--key",
+            ADMIN_KEY,
+        ],
+        &[],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "released 1, still invalid 0"
+    );
+    assert!(terminate(&mut server).success());
+}

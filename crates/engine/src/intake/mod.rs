@@ -203,6 +203,19 @@ impl Intake {
                 event_type.as_deref(),
             )));
         }
+        // An authentic payload that fails the schema is kept, quarantined: visible, nothing runs on
+        // it, releasable once the schema (or the sender) is fixed.
+        let violations = match (&source.schema, &json) {
+            (None, _) => Vec::new(),
+            (Some(schema), Some(v)) => schema.violations(v),
+            (Some(_), None) => vec!["/: the body is not JSON, so it cannot match the source's schema".to_string()],
+        };
+        let status: &'static str = if violations.is_empty() {
+            "received"
+        } else {
+            "quarantined"
+        };
+        let validation_errors = (!violations.is_empty()).then(|| serde_json::Value::from(violations).to_string());
         let dedup = spec.dedup.enabled.then(|| DedupKey {
             key: dedup_key::dedup_key(spec, |h| req.header(h), json.as_ref(), &req.body),
             expires_at: now_micros().saturating_add((spec.dedup.window_seconds as i64).saturating_mul(1_000_000)),
@@ -219,13 +232,14 @@ impl Intake {
             source_id: Some(source.id.clone()),
             source_name: Some(spec.name.clone()),
             event_type,
-            status: "received".into(),
+            status: status.into(),
             received_at: now,
             content_type,
             headers: headers_json(&req.headers, &extra_secret_headers),
             payload: req.body,
             request_id: req.request_id,
             dedup,
+            validation_errors,
         };
         // The event row is also this request's receipt (see the store's schema).
         let request_id = event.request_id.clone();
@@ -238,11 +252,8 @@ impl Intake {
                 })
             }
             Ok(_) => {
-                tracing::debug!(request_id, event_id = %event_id, source = %spec.name, "event received");
-                Ok(Answer::Event {
-                    id: event_id,
-                    status: "received",
-                })
+                tracing::debug!(request_id, event_id = %event_id, source = %spec.name, status, "event stored");
+                Ok(Answer::Event { id: event_id, status })
             }
             Err(e) => Err(self.reject(&spec.name, Some(source), &request_id, e.into())),
         }

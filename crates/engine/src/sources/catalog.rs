@@ -14,12 +14,15 @@ use switchyard_core::time::now_micros;
 use switchyard_store::{Page, SourceRow, Store, StoreError};
 
 use super::merge::merge_patch;
+use super::schema::CompiledSchema;
 
 /// A source with its secrets opened, as intake and the API need it.
 #[derive(Debug, Clone)]
 pub struct Source {
     pub id: String,
     pub spec: SourceSpec,
+    /// `spec.schema`, compiled.
+    pub schema: Option<CompiledSchema>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -94,11 +97,12 @@ impl SourceCatalog {
     }
 
     pub async fn create(&self, spec: SourceSpec) -> Result<Source, CatalogError> {
-        spec.validate().map_err(CatalogError::Invalid)?;
+        let schema = checked(&spec)?;
         let now = now_micros();
         let source = Source {
             id: new_id(IdKind::Source),
             spec,
+            schema,
             created_at: now,
             updated_at: now,
         };
@@ -154,9 +158,10 @@ impl SourceCatalog {
     }
 
     async fn replace(&self, current: Source, spec: SourceSpec) -> Result<Source, CatalogError> {
-        spec.validate().map_err(CatalogError::Invalid)?;
+        let schema = checked(&spec)?;
         let updated = Source {
             spec,
+            schema,
             updated_at: now_micros(),
             ..current
         };
@@ -199,12 +204,43 @@ impl SourceCatalog {
                 .map_err(|e| StoreError::Corrupt(format!("source {} secrets: {e}", row.id)))?;
         }
         spec.enabled = row.enabled;
+        let schema = match spec.schema.as_ref().filter(|s| !s.is_null()) {
+            Some(s) => Some(
+                CompiledSchema::compile(s)
+                    .map_err(|e| StoreError::Corrupt(format!("source {} schema: {e}", row.id)))?,
+            ),
+            None => None,
+        };
         Ok(Source {
             id: row.id,
             spec,
+            schema,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
+    }
+}
+
+/// Validates a definition and compiles its schema, reporting every problem at once.
+fn checked(spec: &SourceSpec) -> Result<Option<CompiledSchema>, CatalogError> {
+    let mut errs = spec.validate().err().unwrap_or_default();
+    let schema = match spec.schema.as_ref().filter(|s| !s.is_null()) {
+        Some(s) => match CompiledSchema::compile(s) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                errs.push(FieldError {
+                    field: "schema".into(),
+                    message: format!("not a usable JSON Schema: {e}"),
+                });
+                None
+            }
+        },
+        None => None,
+    };
+    if errs.is_empty() {
+        Ok(schema)
+    } else {
+        Err(CatalogError::Invalid(errs))
     }
 }
 

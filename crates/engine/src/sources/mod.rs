@@ -3,6 +3,8 @@
 
 mod catalog;
 mod merge;
+mod schema;
 
 pub use catalog::{CatalogError, Source, SourceCatalog};
 pub use merge::merge_patch;
+pub use schema::CompiledSchema;

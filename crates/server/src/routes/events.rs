@@ -117,6 +117,7 @@ pub async fn show(
         "request_id": event.request_id,
         "headers": shown_headers(&event.headers),
         "timeline": timeline,
+        "validation_errors": event.validation_errors.as_deref().and_then(|v| serde_json::from_str::<Value>(v).ok()),
     });
     let (payload, encoding) = shown_payload(&event);
     v["payload"] = payload;

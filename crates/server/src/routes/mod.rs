@@ -5,6 +5,7 @@ mod health;
 mod intake;
 mod keys;
 mod receipts;
+mod release;
 mod sources;
 
 use axum::Router;
@@ -35,6 +36,8 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/v1/sources/{id}/enable", post(sources::enable))
         .route("/v1/events", get(events::list))
         .route("/v1/events/{id}", get(events::show))
+        .route("/v1/events/release", post(release::bulk))
+        .route("/v1/events/{id}/release", post(release::one))
         .route("/v1/receipts", get(receipts::list))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))

@@ -94,6 +94,22 @@ impl Params {
     }
 }
 
+/// A list response (`{"data": [...], "next_cursor": ...}`, SPEC §4): `position` gives the cursor
+/// of the last item when more follow, `view` renders each item.
+pub fn page_response<T>(
+    page: &switchyard_store::Page<T>,
+    position: impl Fn(&T) -> String,
+    view: impl Fn(&T) -> serde_json::Value,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let next = page
+        .has_more
+        .then(|| page.items.last().map(|last| encode_cursor(&position(last))))
+        .flatten();
+    let data: Vec<serde_json::Value> = page.items.iter().map(view).collect();
+    axum::Json(json!({"data": data, "next_cursor": next})).into_response()
+}
+
 /// Cursors are opaque to clients: base64url of the position they continue after.
 pub fn encode_cursor(position: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1:{position}"))

@@ -275,39 +275,50 @@ impl Intake {
 
     /// Records the receipt of an authentic delivery whose type the source does not accept.
     fn ignored(&self, source: &Source, request_id: &str, event_type: Option<&str>) -> Option<String> {
+        let reason = format!(
+            "event type {} is not in the source's event_types",
+            event_type.unwrap_or("(none)")
+        );
+        self.record(&source.spec.name, Some(source), request_id, 200, "ignored", reason);
+        event_type.map(str::to_string)
+    }
+
+    /// Queues a receipt for a request that created no event (fire-and-forget, see
+    /// [`IntakeWriter::record`]).
+    fn record(
+        &self,
+        source_name: &str,
+        source: Option<&Source>,
+        request_id: &str,
+        status: u16,
+        outcome: &str,
+        reason: String,
+    ) {
         let receipt = Receipt {
             id: new_id(IdKind::Receipt),
             at: now_micros(),
-            source_name: source.spec.name.clone(),
-            source_id: Some(source.id.clone()),
+            source_name: source_name.chars().take(64).collect(),
+            source_id: source.map(|s| s.id.clone()),
             request_id: request_id.to_string(),
-            status_code: 200,
-            outcome: "ignored".into(),
-            reason: Some(format!(
-                "event type {} is not in the source's event_types",
-                event_type.unwrap_or("(none)")
-            )),
+            status_code: i32::from(status),
+            outcome: outcome.into(),
+            reason: Some(reason),
             event_id: None,
         };
         self.writer.record(IntakeWrite::Receipt(receipt));
-        event_type.map(str::to_string)
     }
 
     /// Records a handshake's receipt (no event) and passes the reply through.
     fn handshake_done(&self, source: &Source, request_id: &str, reply: HandshakeReply) -> HandshakeReply {
         tracing::info!(request_id, source = %source.spec.name, kind = reply.kind, "handshake answered");
-        let receipt = Receipt {
-            id: new_id(IdKind::Receipt),
-            at: now_micros(),
-            source_name: source.spec.name.clone(),
-            source_id: Some(source.id.clone()),
-            request_id: request_id.to_string(),
-            status_code: i32::from(reply.status),
-            outcome: "handshake".into(),
-            reason: Some(reply.kind.to_string()),
-            event_id: None,
-        };
-        self.writer.record(IntakeWrite::Receipt(receipt));
+        self.record(
+            &source.spec.name,
+            Some(source),
+            request_id,
+            reply.status,
+            "handshake",
+            reply.kind.to_string(),
+        );
         reply
     }
 
@@ -339,18 +350,14 @@ impl Intake {
         );
         // A storage failure cannot be recorded in the storage that just failed.
         if !matches!(err, IntakeError::Storage(_)) {
-            let receipt = Receipt {
-                id: new_id(IdKind::Receipt),
-                at: now_micros(),
-                source_name: source_name.chars().take(64).collect(),
-                source_id: source.map(|s| s.id.clone()),
-                request_id: request_id.to_string(),
-                status_code: i32::from(err.status()),
-                outcome: "rejected".into(),
-                reason: Some(err.to_string()),
-                event_id: None,
-            };
-            self.writer.record(IntakeWrite::Receipt(receipt));
+            self.record(
+                source_name,
+                source,
+                request_id,
+                err.status(),
+                "rejected",
+                err.to_string(),
+            );
         }
         err
     }

@@ -16,7 +16,7 @@ use switchyard_store::{EventFilter, EventRecord, EventSummary};
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{Params, encode_cursor};
+use crate::extract::{Params, page_response};
 
 const STATUSES: &[&str] = &["received", "processed", "failed", "quarantined"];
 
@@ -65,12 +65,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
         limit: params.limit()?,
     };
     let page = state.store.list_events(&filter).await?;
-    let next = page
-        .has_more
-        .then(|| page.items.last().map(|e| encode_cursor(&e.seq.to_string())))
-        .flatten();
-    let data: Vec<Value> = page.items.iter().map(summary).collect();
-    Ok(axum::Json(json!({"data": data, "next_cursor": next})).into_response())
+    Ok(page_response(&page, |e| e.seq.to_string(), summary))
 }
 
 pub async fn show(

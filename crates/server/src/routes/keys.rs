@@ -14,7 +14,7 @@ use switchyard_store::ApiKeyRow;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Params, encode_cursor};
+use crate::extract::{ApiJson, Params, page_response};
 use crate::idempotency;
 
 #[derive(Deserialize)]
@@ -77,12 +77,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
     let limit = params.limit()?;
     let cursor = params.cursor()?;
     let page = state.store.list_api_keys(cursor.as_deref(), limit).await?;
-    let next = page
-        .has_more
-        .then(|| page.items.last().map(|k| encode_cursor(&k.id)))
-        .flatten();
-    let data: Vec<Value> = page.items.iter().map(key_view).collect();
-    Ok(axum::Json(json!({"data": data, "next_cursor": next})).into_response())
+    Ok(page_response(&page, |k| k.id.clone(), key_view))
 }
 
 pub async fn revoke(

@@ -3,8 +3,8 @@
 //! accepted request's receipt is its event, so its `id` is the event id.
 
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use axum::response::Response;
+use serde_json::json;
 use switchyard_core::apikey::Scope;
 use switchyard_core::time::to_rfc3339;
 use switchyard_store::ReceiptCursor;
@@ -12,7 +12,7 @@ use switchyard_store::ReceiptCursor;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{Params, encode_cursor};
+use crate::extract::{Params, page_response};
 
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
@@ -33,14 +33,10 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
         .store
         .list_receipts(params.get("source"), cursor.as_ref(), params.limit()?)
         .await?;
-    let next = page
-        .has_more
-        .then(|| page.items.last().map(|r| encode_cursor(&format!("{}:{}", r.at, r.id))))
-        .flatten();
-    let data: Vec<Value> = page
-        .items
-        .iter()
-        .map(|r| {
+    Ok(page_response(
+        &page,
+        |r| format!("{}:{}", r.at, r.id),
+        |r| {
             json!({
                 "id": r.id,
                 "at": to_rfc3339(r.at),
@@ -52,7 +48,6 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
                 "reason": r.reason,
                 "event_id": r.event_id,
             })
-        })
-        .collect();
-    Ok(axum::Json(json!({"data": data, "next_cursor": next})).into_response())
+        },
+    ))
 }

@@ -13,7 +13,7 @@ use switchyard_engine::sources::Source;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, Params, encode_cursor};
+use crate::extract::{ApiJson, Params, page_response};
 use crate::idempotency;
 
 /// The API view of a source; `reveal` shows the secrets (creation only).
@@ -53,12 +53,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
     let limit = params.limit()?;
     let cursor = params.cursor()?;
     let page = state.catalog.list(cursor.as_deref(), limit).await?;
-    let next = page
-        .has_more
-        .then(|| page.items.last().map(|s| encode_cursor(&s.id)))
-        .flatten();
-    let data: Vec<Value> = page.items.iter().map(|s| view(s, false)).collect();
-    Ok(axum::Json(json!({"data": data, "next_cursor": next})).into_response())
+    Ok(page_response(&page, |s| s.id.clone(), |s| view(s, false)))
 }
 
 pub async fn show(

@@ -132,6 +132,10 @@ pub struct SourceSpec {
     /// Intake rate limit per node; over it, `429` with `Retry-After`.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// JSON paths hidden in every view of this source's payloads (see `redact`); the stored raw
+    /// payload keeps them for flows and replays.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redact: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,6 +218,14 @@ impl SourceSpec {
                     "event_types",
                     "each type is 1 to 200 characters, with * allowed only at the end",
                 ));
+            }
+        }
+        if self.redact.len() > crate::redact::MAX_PATHS {
+            errs.push(err("redact", format!("at most {} paths", crate::redact::MAX_PATHS)));
+        }
+        for (i, p) in self.redact.iter().enumerate() {
+            if let Err(why) = crate::redact::check_path(p) {
+                errs.push(err(&format!("redact[{i}]"), why));
             }
         }
         if let Some(r) = &self.rate_limit

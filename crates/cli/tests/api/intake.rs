@@ -16,6 +16,7 @@ backend_tests!(
     every_request_leaves_a_receipt,
     duplicate_deliveries_are_answered_with_the_first_event,
     event_type_allow_list_and_rate_limit,
+    redacted_paths_are_hidden_in_views_but_kept_raw,
 );
 
 async fn accepted_webhooks_are_stored_with_redacted_headers(app: TestApp) {
@@ -453,5 +454,34 @@ async fn event_type_allow_list_and_rate_limit(app: TestApp) {
     }
     assert!(outcomes.contains(&(429, "rejected".into())), "{outcomes:?}");
     assert_eq!(outcomes.iter().filter(|o| o.1 == "ignored").count(), 2);
+    app.stop().await;
+}
+
+async fn redacted_paths_are_hidden_in_views_but_kept_raw(app: TestApp) {
+    app.create_source(json!({"name": "pii", "redact": ["email", "data.object.card", "items.ssn"]}))
+        .await;
+    let body = json!({"email": "jane@example.com", "data": {"object": {"card": {"number": "4242424242424242"}, "amount": 7}},
+                      "items": [{"ssn": "078-05-1120", "n": 1}]});
+    let id = app.send("pii", &body).await.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = app.api_get(&format!("/v1/events/{id}")).await.text().await.unwrap();
+    for secret in ["jane@example.com", "4242424242424242", "078-05-1120"] {
+        assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+    }
+    let v: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["payload"]["data"]["object"]["amount"], 7);
+    assert_eq!(v["payload"]["email"], "[redacted]");
+    let stored = app.store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&stored.payload).unwrap(),
+        body,
+        "flows see the raw payload"
+    );
+    let bad = app
+        .api_post("/v1/sources", &json!({"name": "bad", "redact": ["a..b"]}))
+        .await;
+    assert_envelope(bad, 422, "validation_failed").await;
     app.stop().await;
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use switchyard_core::apikey::Scope;
 use switchyard_core::headers::{REDACTED, is_secret_header};
 use switchyard_core::ids::{IdKind, is_id_of};
+use switchyard_core::redact::redact_paths;
 use switchyard_core::time::{parse_rfc3339, to_rfc3339};
 use switchyard_store::{EventFilter, EventRecord, EventSummary};
 
@@ -114,7 +115,11 @@ pub async fn show(
         "timeline": timeline,
         "validation_errors": event.validation_errors.as_deref().and_then(|v| serde_json::from_str::<Value>(v).ok()),
     });
-    let (payload, encoding) = shown_payload(&event);
+    let (mut payload, encoding) = shown_payload(&event);
+    // The source's redaction paths hide fields in views; the stored payload keeps them.
+    if let Some(source) = event.source_name.as_deref().and_then(|n| state.catalog.lookup(n)) {
+        redact_paths(&mut payload, &source.spec.redact);
+    }
     v["payload"] = payload;
     v["payload_encoding"] = json!(encoding);
     Ok(axum::Json(v).into_response())

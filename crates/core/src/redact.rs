@@ -1,0 +1,99 @@
+//! Redaction of configured JSON paths in what Switchyard shows (API views), while the stored raw
+//! payload — what flows and replays use — stays intact. Paths are dotted from the root
+//! (`data.object.card`); `*` matches any key; arrays are walked element by element, so
+//! `items.card` reaches `items[i].card`.
+
+use serde_json::Value;
+
+use crate::headers::REDACTED;
+
+/// Most paths a source may configure.
+pub const MAX_PATHS: usize = 50;
+
+/// Checks a configured path; `Err` says what is wrong with it.
+pub fn check_path(path: &str) -> Result<(), &'static str> {
+    if path.is_empty() || path.len() > 256 {
+        return Err("must be 1 to 256 characters");
+    }
+    if path.split('.').any(str::is_empty) {
+        return Err("segments separated by dots must not be empty");
+    }
+    Ok(())
+}
+
+/// Replaces every value at `paths` with `"[redacted]"`.
+pub fn redact_paths(value: &mut Value, paths: &[String]) {
+    for p in paths {
+        let segments: Vec<&str> = p.split('.').collect();
+        redact_at(value, &segments);
+    }
+}
+
+fn redact_at(value: &mut Value, segments: &[&str]) {
+    let Some((first, rest)) = segments.split_first() else {
+        return;
+    };
+    match value {
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_at(v, segments)),
+        Value::Object(map) => {
+            let keys: Vec<String> = if *first == "*" {
+                map.keys().cloned().collect()
+            } else {
+                map.contains_key(*first)
+                    .then(|| first.to_string())
+                    .into_iter()
+                    .collect()
+            };
+            for k in keys {
+                if let Some(child) = map.get_mut(&k) {
+                    if rest.is_empty() {
+                        *child = Value::String(REDACTED.into());
+                    } else {
+                        redact_at(child, rest);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_wildcards_and_arrays() {
+        let mut v = json!({
+            "email": "a@b.c",
+            "data": {"object": {"card": {"last4": "4242"}, "amount": 5}},
+            "items": [{"card": "x", "sku": 1}, {"card": "y"}],
+            "meta": {"a": {"token": 1}, "b": {"token": 2}}
+        });
+        redact_paths(
+            &mut v,
+            &[
+                "email".into(),
+                "data.object.card".into(),
+                "items.card".into(),
+                "meta.*.token".into(),
+                "nope.x".into(),
+            ],
+        );
+        assert_eq!(v["email"], "[redacted]");
+        assert_eq!(v["data"]["object"]["card"], "[redacted]");
+        assert_eq!(v["data"]["object"]["amount"], 5);
+        assert_eq!(
+            v["items"],
+            json!([{"card": "[redacted]", "sku": 1}, {"card": "[redacted]"}])
+        );
+        assert_eq!(
+            v["meta"],
+            json!({"a": {"token": "[redacted]"}, "b": {"token": "[redacted]"}})
+        );
+        assert!(check_path("a..b").is_err());
+        assert!(check_path("").is_err());
+        assert!(check_path("data.object.card").is_ok());
+    }
+}

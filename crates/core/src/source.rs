@@ -136,6 +136,17 @@ pub struct SourceSpec {
     /// payload keeps them for flows and replays.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redact: Vec<String>,
+    /// Days an event (raw payload included) and the source's receipts are kept; older ones are
+    /// deleted in small batches by housekeeping.
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+}
+
+/// Default retention of raw payloads: 30 days.
+pub const DEFAULT_RETENTION_DAYS: u32 = 30;
+
+fn default_retention() -> u32 {
+    DEFAULT_RETENTION_DAYS
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -219,6 +230,9 @@ impl SourceSpec {
                     "each type is 1 to 200 characters, with * allowed only at the end",
                 ));
             }
+        }
+        if !(1..=3650).contains(&self.retention_days) {
+            errs.push(err("retention_days", "must be between 1 and 3650"));
         }
         if self.redact.len() > crate::redact::MAX_PATHS {
             errs.push(err("redact", format!("at most {} paths", crate::redact::MAX_PATHS)));

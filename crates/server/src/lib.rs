@@ -192,6 +192,7 @@ fn spawn_housekeeping(store: Arc<dyn Store>) {
                 Ok(n) => tracing::info!(removed = n, "expired idempotency keys removed"),
                 Err(e) => tracing::warn!(error = %e, "idempotency key cleanup failed"),
             }
+            purge_expired_payloads(store.as_ref()).await;
             match store.purge_dedup_keys(switchyard_core::time::now_micros()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "expired dedup keys removed"),
@@ -199,6 +200,43 @@ fn spawn_housekeeping(store: Arc<dyn Store>) {
             }
         }
     });
+}
+
+/// Rows deleted per retention statement.
+const RETENTION_BATCH: i64 = 500;
+
+/// Applies every source's `retention_days`, a small batch at a time with a pause between batches,
+/// so the writer serves intake in between.
+async fn purge_expired_payloads(store: &dyn Store) {
+    let sources = match store.all_sources().await {
+        Ok(s) => s,
+        Err(e) => return tracing::warn!(error = %e, "retention: cannot list sources"),
+    };
+    for row in sources {
+        let days = serde_json::from_str::<SourceSpec>(&row.config)
+            .map(|s| s.retention_days)
+            .unwrap_or(switchyard_core::source::DEFAULT_RETENTION_DAYS);
+        let before = switchyard_core::time::now_micros() - i64::from(days) * 86_400_000_000;
+        let mut removed = 0;
+        loop {
+            match store.purge_expired(&row.id, before, RETENTION_BATCH).await {
+                Ok(n) => {
+                    removed += n;
+                    if n < RETENTION_BATCH as u64 {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, source = %row.name, "retention cleanup failed");
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if removed > 0 {
+            tracing::info!(source = %row.name, removed, days, "expired events and receipts removed");
+        }
+    }
 }
 
 /// Makes sure an admin key with exactly `key` exists (idempotent across restarts).

@@ -81,6 +81,10 @@ pub trait Store: Send + Sync + 'static {
         to: &str,
         validation_errors: Option<&str>,
     ) -> StoreResult<bool>;
+    /// Deletes up to `batch` events of `source_id` received before `before`, and up to `batch` of
+    /// its receipts from before then; returns how many rows went. Small batches keep each write
+    /// short, so intake is never stalled behind retention.
+    async fn purge_expired(&self, source_id: &str, before: i64, batch: i64) -> StoreResult<u64>;
     /// Forgets dedup keys whose window ended before `now`; returns how many.
     async fn purge_dedup_keys(&self, now: i64) -> StoreResult<u64>;
     async fn list_events(&self, filter: &EventFilter) -> StoreResult<Page<EventSummary>>;

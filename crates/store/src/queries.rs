@@ -131,6 +131,29 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn purge_expired(&self, source_id: &str, before: i64, batch: i64) -> $crate::StoreResult<u64> {
+                self.check_writable()?;
+                let events = sqlx::query(
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_at < $2 AND source_id = $1 \
+                     ORDER BY received_at LIMIT $3)",
+                )
+                .bind(source_id)
+                .bind(before)
+                .bind(batch)
+                .execute(&self.write)
+                .await?;
+                let receipts = sqlx::query(
+                    "DELETE FROM receipts WHERE seq IN (SELECT seq FROM receipts WHERE at < $2 AND source_id = $1 \
+                     ORDER BY at LIMIT $3)",
+                )
+                .bind(source_id)
+                .bind(before)
+                .bind(batch)
+                .execute(&self.write)
+                .await?;
+                Ok(events.rows_affected() + receipts.rows_affected())
+            }
+
             async fn purge_dedup_keys(&self, now: i64) -> $crate::StoreResult<u64> {
                 self.check_writable()?;
                 let done = sqlx::query("DELETE FROM dedup_keys WHERE expires_at <= $1").bind(now).execute(&self.write).await?;

@@ -385,8 +385,8 @@ def shopify():
     ]
     generated_by = ("documentation (shopify.dev, Verify webhooks): base64 HMAC-SHA256(client secret, raw body) computed "
                     "in generate.py with python hashlib/hmac; no official Shopify library verifies webhooks in Python "
-                    f"(ShopifyAPI {pkg_version('ShopifyAPI')} only validates OAuth query-string hmac); checked with the "
-                    "docs' own Python verification snippet")
+                    "(the ShopifyAPI package only validates the OAuth query-string hmac); checked with a verifier "
+                    "written after the docs' Python example")
     write("shopify", generated_by, cases, verify, BASE_REQUIRED)
 
 

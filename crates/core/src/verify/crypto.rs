@@ -89,6 +89,18 @@ pub fn check_timestamp(header: &str, raw: &str, now: i64, tolerance: i64) -> Res
     Ok(ts)
 }
 
+/// Only the past bound: Stripe's and HubSpot's own libraries accept timestamps ahead of the
+/// clock, so verifying "exactly as the provider does" means doing the same for them.
+pub fn check_not_stale(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyFailure> {
+    if now - ts > tolerance {
+        return Err(VerifyFailure::OutsideTolerance {
+            skew_seconds: now - ts,
+            tolerance_seconds: tolerance,
+        });
+    }
+    Ok(())
+}
+
 pub fn check_window(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyFailure> {
     if (now - ts).abs() > tolerance {
         return Err(VerifyFailure::OutsideTolerance {

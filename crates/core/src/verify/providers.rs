@@ -1,7 +1,7 @@
 //! Providers that sign the body (and sometimes a timestamp) with HMAC-SHA256 under the shared
 //! secret used as raw bytes: Stripe, GitHub and Meta, Shopify, Typeform, Slack, Zoom and Paddle.
 
-use super::crypto::{any_mac_eq, check_timestamp, from_b64, from_hex, hmac_sha256};
+use super::crypto::{any_mac_eq, check_not_stale, check_timestamp, from_b64, from_hex, hmac_sha256};
 use super::{SignedRequest, VerifyFailure};
 
 fn macs(secrets: &[String], parts: &[&[u8]]) -> Vec<Vec<u8>> {
@@ -34,7 +34,11 @@ pub fn stripe(secrets: &[String], req: &SignedRequest<'_>, tolerance: i64) -> Re
     if v1.is_empty() {
         return Err(VerifyFailure::Malformed(H.into(), "no v1= signature".into()));
     }
-    check_timestamp(H, t, req.now, tolerance)?;
+    let ts: i64 = t
+        .trim()
+        .parse()
+        .map_err(|_| VerifyFailure::Malformed(H.into(), "t= is not an integer".into()))?;
+    check_not_stale(ts, req.now, tolerance)?;
     matched(any_mac_eq(&macs(secrets, &[t.as_bytes(), b".", req.body]), &v1), H)
 }
 

@@ -2,7 +2,7 @@
 //! URL is the one the provider was configured with (a source option), because proxies rewrite the
 //! host and scheme Switchyard itself sees.
 
-use super::crypto::{Algorithm, any_mac_eq, b64, check_window, from_b64, hmac, hmac_sha256, mac_eq, sha256_hex};
+use super::crypto::{Algorithm, any_mac_eq, b64, check_not_stale, from_b64, hmac, hmac_sha256, mac_eq, sha256_hex};
 use super::{SignedRequest, VerifyFailure};
 
 fn public_url<'a>(req: &SignedRequest<'a>) -> Result<&'a str, VerifyFailure> {
@@ -117,7 +117,7 @@ pub fn hubspot(secrets: &[String], req: &SignedRequest<'_>, tolerance: i64) -> R
     let ts_ms: i64 = ts_raw
         .parse()
         .map_err(|_| VerifyFailure::Malformed(T.into(), "not an integer".into()))?;
-    check_window(ts_ms.div_euclid(1000), req.now, tolerance)?;
+    check_not_stale(ts_ms.div_euclid(1000), req.now, tolerance)?;
     let mut uri = public_url(req)?.to_string();
     for (from, to) in HUBSPOT_DECODE {
         uri = uri.replace(from, to).replace(&from.to_lowercase(), to);

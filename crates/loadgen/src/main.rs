@@ -16,6 +16,8 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use switchyard_core::source::{Scheme, VerifySpec};
+use switchyard_core::verify::{Outgoing, sign};
 use tokio::sync::Mutex;
 
 #[derive(Parser)]
@@ -53,6 +55,9 @@ enum Cmd {
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Sign every request as Stripe does (`Stripe-Signature`) with this secret.
+        #[arg(long)]
+        sign_stripe: Option<String>,
     },
 }
 
@@ -80,6 +85,7 @@ fn main() {
             headers,
             rss_pid,
             json,
+            sign_stripe,
         } => rt.block_on(intake(
             url,
             concurrency,
@@ -89,6 +95,7 @@ fn main() {
             headers,
             rss_pid,
             json,
+            sign_stripe,
         )),
     }
 }
@@ -103,6 +110,7 @@ async fn intake(
     headers: Vec<String>,
     rss_pid: Option<u32>,
     json: bool,
+    sign_stripe: Option<String>,
 ) {
     let uri: hyper::Uri = url.parse().expect("a valid --url");
     let authority = uri.authority().expect("--url needs host:port").to_string();
@@ -128,6 +136,7 @@ async fn intake(
     let run_id = std::process::id();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
+            let stripe = sign_stripe.clone();
             let (authority, path, shared, pad, extra) = (
                 authority.clone(),
                 path.clone(),
@@ -145,6 +154,26 @@ async fn intake(
                     let mut req = hyper::Request::post(path.as_str())
                         .header("host", authority.as_str())
                         .header("content-type", "application/json");
+                    if let Some(secret) = &stripe {
+                        let spec = VerifySpec {
+                            scheme: Scheme::Stripe,
+                            ..VerifySpec::default()
+                        };
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs() as i64)
+                            .unwrap_or_default();
+                        let out = Outgoing {
+                            body: body.as_bytes(),
+                            timestamp: now,
+                            id: "",
+                            url: "",
+                            method: "POST",
+                        };
+                        for (k, v) in sign(&spec, secret, &out).expect("stripe signing cannot fail") {
+                            req = req.header(k, v);
+                        }
+                    }
                     for (k, v) in &extra {
                         req = req.header(k.as_str(), v.as_str());
                     }

@@ -6,5 +6,5 @@ CREATE TABLE dedup_keys (
     event_id    TEXT NOT NULL,
     expires_at  INTEGER NOT NULL,
     PRIMARY KEY (source_id, key)
-);
+) WITHOUT ROWID;  -- the key is the table: one B-tree insert per key, not a table row plus an index entry
 CREATE INDEX dedup_keys_by_expiry ON dedup_keys (expires_at);

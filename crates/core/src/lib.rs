@@ -5,6 +5,7 @@
 pub mod apikey;
 pub mod headers;
 pub mod ids;
+pub mod network;
 pub mod redact;
 pub mod secrets;
 pub mod source;

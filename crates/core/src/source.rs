@@ -140,6 +140,12 @@ pub struct SourceSpec {
     /// deleted in small batches by housekeeping.
     #[serde(default = "default_retention")]
     pub retention_days: u32,
+    /// CIDR blocks allowed to deliver (empty: anyone); others get `403`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_ips: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed when finding the client address.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Default retention of raw payloads: 30 days.
@@ -229,6 +235,19 @@ impl SourceSpec {
                     "event_types",
                     "each type is 1 to 200 characters, with * allowed only at the end",
                 ));
+            }
+        }
+        for (field, list) in [
+            ("allow_ips", &self.allow_ips),
+            ("trusted_proxies", &self.trusted_proxies),
+        ] {
+            if list.len() > 200 {
+                errs.push(err(field, "at most 200 blocks"));
+            }
+            for (i, b) in list.iter().enumerate() {
+                if let Err(why) = crate::network::Cidr::parse(b) {
+                    errs.push(err(&format!("{field}[{i}]"), why));
+                }
             }
         }
         if !(1..=3650).contains(&self.retention_days) {

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod extract;
 mod idempotency;
+mod peer;
 mod request_id;
 mod routes;
 pub mod tls;
@@ -153,13 +154,16 @@ async fn serve<L>(
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
+    peer::PeerAddr: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         let _ = fired_tx.send(());
     };
-    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    // Connect info gives intake the peer address for IP allow-lists.
+    let server = axum::serve(listener, router.into_make_service_with_connect_info::<peer::PeerAddr>())
+        .with_graceful_shutdown(signal);
     let deadline = async move {
         if fired_rx.await.is_ok() {
             tokio::time::sleep(grace).await;

@@ -17,6 +17,7 @@ backend_tests!(
     duplicate_deliveries_are_answered_with_the_first_event,
     event_type_allow_list_and_rate_limit,
     redacted_paths_are_hidden_in_views_but_kept_raw,
+    ip_allow_list_trusts_forwarded_for_only_from_proxies,
 );
 
 async fn accepted_webhooks_are_stored_with_redacted_headers(app: TestApp) {
@@ -481,6 +482,41 @@ async fn redacted_paths_are_hidden_in_views_but_kept_raw(app: TestApp) {
     );
     let bad = app
         .api_post("/v1/sources", &json!({"name": "bad", "redact": ["a..b"]}))
+        .await;
+    assert_envelope(bad, 422, "validation_failed").await;
+    app.stop().await;
+}
+
+async fn ip_allow_list_trusts_forwarded_for_only_from_proxies(app: TestApp) {
+    let post = |source: &'static str, xff: Option<&'static str>| {
+        let mut req = app
+            .http
+            .post(app.url(&format!("/in/{source}")))
+            .json(&json!({"n": ulid::Ulid::new().to_string()}));
+        if let Some(x) = xff {
+            req = req.header("x-forwarded-for", x);
+        }
+        req.send()
+    };
+    app.create_source(json!({"name": "office", "allow_ips": ["10.0.0.0/8"]}))
+        .await;
+    assert_envelope(post("office", None).await.unwrap(), 403, "ip_not_allowed").await;
+    // Without a trusted proxy the header is the client's word: ignored.
+    assert_envelope(post("office", Some("10.1.2.3")).await.unwrap(), 403, "ip_not_allowed").await;
+    app.create_source(json!({"name": "proxied", "allow_ips": ["10.0.0.0/8"], "trusted_proxies": ["127.0.0.1/32"]}))
+        .await;
+    assert_eq!(post("proxied", Some("10.1.2.3")).await.unwrap().status(), 202);
+    assert_envelope(
+        post("proxied", Some("10.1.2.3, 8.8.8.8")).await.unwrap(),
+        403,
+        "ip_not_allowed",
+    )
+    .await;
+    app.create_source(json!({"name": "local", "allow_ips": ["127.0.0.0/8", "::1"]}))
+        .await;
+    assert_eq!(post("local", None).await.unwrap().status(), 202);
+    let bad = app
+        .api_post("/v1/sources", &json!({"name": "bad", "allow_ips": ["10.0.0.0/40"]}))
         .await;
     assert_envelope(bad, 422, "validation_failed").await;
     app.stop().await;

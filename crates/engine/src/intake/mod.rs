@@ -60,6 +60,8 @@ pub enum IntakeError {
     BodyTimeout(u64),
     #[error("this source's intake rate limit is exceeded; retry in {0} s")]
     RateLimited(u64),
+    #[error("deliveries from {0} are not allowed for this source")]
+    IpNotAllowed(std::net::IpAddr),
     #[error("handshake refused: {0}")]
     HandshakeRefused(&'static str),
     #[error("this source answers no GET handshake; providers deliver with POST")]
@@ -78,7 +80,7 @@ impl IntakeError {
             IntakeError::UnsupportedMediaType(_) => 415,
             IntakeError::InvalidJson(_) | IntakeError::BodyUnreadable(_) => 400,
             IntakeError::BodyTimeout(_) => 408,
-            IntakeError::HandshakeRefused(_) => 403,
+            IntakeError::HandshakeRefused(_) | IntakeError::IpNotAllowed(_) => 403,
             IntakeError::RateLimited(_) => 429,
             IntakeError::NoHandshake => 405,
             IntakeError::Unauthenticated(_) => 401,
@@ -97,6 +99,7 @@ impl IntakeError {
             IntakeError::BodyUnreadable(_) => "body_read_failed",
             IntakeError::BodyTimeout(_) => "request_timeout",
             IntakeError::HandshakeRefused(_) => "handshake_refused",
+            IntakeError::IpNotAllowed(_) => "ip_not_allowed",
             IntakeError::RateLimited(_) => "rate_limited",
             IntakeError::NoHandshake => "method_not_allowed",
             IntakeError::Unauthenticated(_) => "unauthenticated",
@@ -256,6 +259,24 @@ impl Intake {
                 Ok(Answer::Event { id: event_id, status })
             }
             Err(e) => Err(self.reject(&spec.name, Some(source), &request_id, e.into())),
+        }
+    }
+
+    /// Checks the client address (see `core::network::client_ip`) against the source's allow-list.
+    pub fn check_ip(
+        &self,
+        source: &Source,
+        peer: std::net::IpAddr,
+        forwarded_for: Option<&str>,
+    ) -> Result<(), IntakeError> {
+        if source.allow_ips.is_empty() {
+            return Ok(());
+        }
+        let client = switchyard_core::network::client_ip(peer, forwarded_for, &source.trusted_proxies);
+        if switchyard_core::network::allowed(&source.allow_ips, client) {
+            Ok(())
+        } else {
+            Err(IntakeError::IpNotAllowed(client))
         }
     }
 

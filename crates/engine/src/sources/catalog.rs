@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use switchyard_core::ids::{IdKind, new_id};
+use switchyard_core::network::Cidr;
 use switchyard_core::secrets::{MasterKey, SecretError};
 use switchyard_core::source::{FieldError, SourceSpec};
 use switchyard_core::time::now_micros;
@@ -23,6 +24,9 @@ pub struct Source {
     pub spec: SourceSpec,
     /// `spec.schema`, compiled.
     pub schema: Option<CompiledSchema>,
+    /// `spec.allow_ips` and `spec.trusted_proxies`, parsed.
+    pub allow_ips: Vec<Cidr>,
+    pub trusted_proxies: Vec<Cidr>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -99,10 +103,13 @@ impl SourceCatalog {
     pub async fn create(&self, spec: SourceSpec) -> Result<Source, CatalogError> {
         let schema = checked(&spec)?;
         let now = now_micros();
+        let (allow_ips, trusted_proxies) = networks(&spec);
         let source = Source {
             id: new_id(IdKind::Source),
             spec,
             schema,
+            allow_ips,
+            trusted_proxies,
             created_at: now,
             updated_at: now,
         };
@@ -159,9 +166,12 @@ impl SourceCatalog {
 
     async fn replace(&self, current: Source, spec: SourceSpec) -> Result<Source, CatalogError> {
         let schema = checked(&spec)?;
+        let (allow_ips, trusted_proxies) = networks(&spec);
         let updated = Source {
             spec,
             schema,
+            allow_ips,
+            trusted_proxies,
             updated_at: now_micros(),
             ..current
         };
@@ -211,14 +221,23 @@ impl SourceCatalog {
             ),
             None => None,
         };
+        let (allow_ips, trusted_proxies) = networks(&spec);
         Ok(Source {
             id: row.id,
             spec,
             schema,
+            allow_ips,
+            trusted_proxies,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
     }
+}
+
+/// The parsed network lists (validation already refused unparsable entries).
+fn networks(spec: &SourceSpec) -> (Vec<Cidr>, Vec<Cidr>) {
+    let parse = |list: &[String]| list.iter().filter_map(|b| Cidr::parse(b).ok()).collect();
+    (parse(&spec.allow_ips), parse(&spec.trusted_proxies))
 }
 
 /// Validates a definition and compiles its schema, reporting every problem at once.

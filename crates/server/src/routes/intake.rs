@@ -6,7 +6,7 @@
 //! sent: answering mid-upload makes many clients see a broken pipe instead of the 413.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
@@ -15,11 +15,13 @@ use switchyard_engine::intake::{Answer, HandshakeReply, Inbound, IntakeError};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::peer::PeerAddr;
 use crate::request_id::current_request_id;
 
 pub async fn receive(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
@@ -30,6 +32,10 @@ pub async fn receive(
     let source = intake
         .source(&name)
         .map_err(|e| intake.reject(&name, None, &request_id, e))?;
+    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    if let Err(e) = intake.check_ip(&source, peer.ip(), forwarded_for) {
+        return Err(intake.reject(&name, Some(&source), &request_id, e).into());
+    }
     let limit = source.spec.max_body_bytes;
     let read = tokio::time::timeout(BODY_DEADLINE, read_limited(body, limit)).await;
     let body = match read.unwrap_or(Err(ReadError::TimedOut)) {

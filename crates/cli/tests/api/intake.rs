@@ -515,6 +515,16 @@ async fn ip_allow_list_trusts_forwarded_for_only_from_proxies(app: TestApp) {
     app.create_source(json!({"name": "local", "allow_ips": ["127.0.0.0/8", "::1"]}))
         .await;
     assert_eq!(post("local", None).await.unwrap().status(), 202);
+    // GET handshakes pass the same gate as deliveries.
+    let meta = json!({"name": "meta", "allow_ips": ["10.0.0.0/8"], "verify": {"scheme": "meta", "secrets": ["s"], "verify_token": "vt"}});
+    app.create_source(meta).await;
+    let get = app
+        .http
+        .get(app.url("/in/meta?hub.mode=subscribe&hub.verify_token=vt&hub.challenge=42"))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(get, 403, "ip_not_allowed").await;
     let bad = app
         .api_post("/v1/sources", &json!({"name": "bad", "allow_ips": ["10.0.0.0/40"]}))
         .await;

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub use config::{check as check_spec, is_header_name};
+pub use config::check as check_spec;
 pub use crypto::Algorithm;
 pub use sign::{Outgoing, sign, twilio_json_url};
 
@@ -25,7 +25,6 @@ pub fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
     hex::encode(crypto::hmac_sha256(key, &[data]))
 }
 pub use standard_webhooks::sign as sign_standard_webhooks;
-pub use url_signed::twilio_sign;
 
 use crate::source::{Scheme, VerifySpec};
 

@@ -134,18 +134,41 @@ impl Intake {
         }
     }
 
-    /// The enabled source called `name`.
-    pub fn source(&self, name: &str) -> Result<Arc<Source>, IntakeError> {
-        let source = self.catalog.lookup(name).ok_or(IntakeError::UnknownSource)?;
+    /// The gate every request to `/in/{name}` passes, POST or GET, before its body is read: the
+    /// source exists and is enabled, the client address is allowed, the rate limit has room.
+    /// A refusal is recorded as a receipt and returned.
+    pub fn admit(
+        &self,
+        name: &str,
+        peer: std::net::IpAddr,
+        forwarded_for: Option<&str>,
+        request_id: &str,
+    ) -> Result<Arc<Source>, IntakeError> {
+        let Some(source) = self.catalog.lookup(name) else {
+            return Err(self.reject(name, None, request_id, IntakeError::UnknownSource));
+        };
+        self.check(&source, peer, forwarded_for)
+            .map_err(|e| self.reject(name, Some(&source), request_id, e))?;
+        Ok(source)
+    }
+
+    fn check(&self, source: &Source, peer: std::net::IpAddr, forwarded_for: Option<&str>) -> Result<(), IntakeError> {
         if !source.spec.enabled {
             return Err(IntakeError::Disabled);
+        }
+        // The address is checked before the rate limit, so refused callers spend no tokens.
+        if !source.allow_ips.is_empty() {
+            let client = switchyard_core::network::client_ip(peer, forwarded_for, &source.trusted_proxies);
+            if !switchyard_core::network::allowed(&source.allow_ips, client) {
+                return Err(IntakeError::IpNotAllowed(client));
+            }
         }
         if let Some(limit) = &source.spec.rate_limit {
             self.limiter
                 .admit(&source.id, limit, std::time::Instant::now())
                 .map_err(IntakeError::RateLimited)?;
         }
-        Ok(source)
+        Ok(())
     }
 
     /// Authenticates, checks and durably stores one request.
@@ -161,11 +184,12 @@ impl Intake {
         // In its own scope: the request view borrows a non-Send closure that must not live across
         // the commit's await.
         let verified = {
-            let url = public_url(spec, &req);
+            // Only schemes that sign a URL need it built (not every request on the hot path).
+            let url = needs_url(spec).then(|| public_url(spec, &req));
             let lookup = |h: &str| req.header(h);
             let signed = SignedRequest {
                 method: &req.method,
-                url: Some(&url),
+                url: url.as_deref(),
                 body: &req.body,
                 now: now_micros().div_euclid(1_000_000),
                 header: &lookup,
@@ -259,24 +283,6 @@ impl Intake {
                 Ok(Answer::Event { id: event_id, status })
             }
             Err(e) => Err(self.reject(&spec.name, Some(source), &request_id, e.into())),
-        }
-    }
-
-    /// Checks the client address (see `core::network::client_ip`) against the source's allow-list.
-    pub fn check_ip(
-        &self,
-        source: &Source,
-        peer: std::net::IpAddr,
-        forwarded_for: Option<&str>,
-    ) -> Result<(), IntakeError> {
-        if source.allow_ips.is_empty() {
-            return Ok(());
-        }
-        let client = switchyard_core::network::client_ip(peer, forwarded_for, &source.trusted_proxies);
-        if switchyard_core::network::allowed(&source.allow_ips, client) {
-            Ok(())
-        } else {
-            Err(IntakeError::IpNotAllowed(client))
         }
     }
 
@@ -381,6 +387,19 @@ impl Intake {
             );
         }
         err
+    }
+}
+
+fn needs_url(spec: &SourceSpec) -> bool {
+    match spec.verify.scheme {
+        Scheme::Twilio | Scheme::Square | Scheme::Hubspot => true,
+        Scheme::Hmac => spec
+            .verify
+            .options
+            .get("template")
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t.contains("{url}")),
+        _ => false,
     }
 }
 

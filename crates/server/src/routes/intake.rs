@@ -29,13 +29,8 @@ pub async fn receive(
 ) -> Result<Response, ApiError> {
     let intake = &state.intake;
     let request_id = current_request_id();
-    let source = intake
-        .source(&name)
-        .map_err(|e| intake.reject(&name, None, &request_id, e))?;
     let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    if let Err(e) = intake.check_ip(&source, peer.ip(), forwarded_for) {
-        return Err(intake.reject(&name, Some(&source), &request_id, e).into());
-    }
+    let source = intake.admit(&name, peer.ip(), forwarded_for, &request_id)?;
     let limit = source.spec.max_body_bytes;
     let read = tokio::time::timeout(BODY_DEADLINE, read_limited(body, limit)).await;
     let body = match read.unwrap_or(Err(ReadError::TimedOut)) {
@@ -103,13 +98,15 @@ pub async fn receive(
 pub async fn handshake(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
     uri: axum::http::Uri,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let intake = &state.intake;
     let request_id = current_request_id();
-    let source = intake
-        .source(&name)
-        .map_err(|e| intake.reject(&name, None, &request_id, e))?;
+    // The same gate as POST: a GET handshake is refused to callers a delivery would be refused to.
+    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let source = intake.admit(&name, peer.ip(), forwarded_for, &request_id)?;
     let reply = intake.get_handshake(&source, uri.query().unwrap_or(""), &request_id)?;
     Ok(handshake_response(reply))
 }

@@ -75,10 +75,19 @@ impl SourceCatalog {
     /// Reloads every source from the store.
     pub async fn refresh(&self) -> Result<(), CatalogError> {
         let rows = self.store.all_sources().await?;
+        let current = self.by_name.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut map = SourceMap::with_capacity(rows.len());
         for row in rows {
-            let s = self.open(row)?;
-            map.insert(s.spec.name.clone(), Arc::new(s));
+            // An unchanged source keeps its opened secrets and compiled schema: a refresh then
+            // costs one query, not a decryption and a schema compile per source every tick.
+            let unchanged = current
+                .get(&row.name)
+                .filter(|s| s.id == row.id && s.updated_at == row.updated_at && s.spec.enabled == row.enabled);
+            let s = match unchanged {
+                Some(s) => s.clone(),
+                None => Arc::new(self.open(row)?),
+            };
+            map.insert(s.spec.name.clone(), s);
         }
         *self.by_name.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
         Ok(())

@@ -211,11 +211,10 @@ impl SourceSpec {
         {
             errs.push(err("schema", "a JSON Schema is an object (or true/false)"));
         }
-        if self.dedup.key.is_some() {
-            errs.push(err(
-                "dedup.key",
-                "custom dedup keys are not yet available in this build",
-            ));
+        if let Some(code) = &self.dedup.key
+            && let Err(e) = switchyard_jq::validate(code)
+        {
+            errs.push(err("dedup.key", e.to_string()));
         }
         if self.dedup.window_seconds == 0 || self.dedup.window_seconds > 366 * 24 * 3600 {
             errs.push(err("dedup.window_seconds", "must be between 1 second and 366 days"));

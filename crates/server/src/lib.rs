@@ -21,6 +21,7 @@ use switchyard_core::secrets::MasterKey;
 use switchyard_core::source::SourceSpec;
 use switchyard_engine::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
 use switchyard_engine::sources::{CatalogError, SourceCatalog};
+use switchyard_jq::Jq;
 use switchyard_store::{ApiKeyRow, Store, StoreError};
 use tokio::net::TcpListener;
 
@@ -85,7 +86,11 @@ impl Application {
         }
         catalog.spawn_refresher(cfg.source_refresh);
         let (writer, writer_closer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
-        let intake = Arc::new(Intake::new(writer, catalog.clone()));
+        let intake = Arc::new(Intake::new(
+            writer,
+            catalog.clone(),
+            Jq::new(2, switchyard_jq::DEFAULT_BUDGET),
+        ));
         let state = AppState {
             store: cfg.store,
             master_key: cfg.master_key,

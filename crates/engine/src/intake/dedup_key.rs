@@ -2,9 +2,12 @@
 //! id where its scheme has one (retries of one event carry the same id), else the SHA-256 of the
 //! body. Keys are namespaced (`id:` / `sha256:`) so an id can never collide with a hash.
 
-use serde_json::Value;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use switchyard_core::source::{Scheme, SourceSpec};
+use switchyard_jq::Jq;
 
 /// Longest provider id used as is; longer ones are hashed to bound the index.
 const MAX_ID_LEN: usize = 200;
@@ -49,9 +52,45 @@ pub fn dedup_key<'h>(
             .map(str::to_string),
         IdFrom::None => None,
     };
+    namespaced("id", id, body)
+}
+
+/// The key from the source's `dedup.key` expression, evaluated over `{headers, body}` (header
+/// names lower-case; a body that is not JSON is a string). An expression that yields nothing,
+/// `null` or an error falls back to the body's SHA-256: an authentic delivery is never refused
+/// because its key could not be computed.
+pub async fn custom_dedup_key(
+    jq: &Jq,
+    code: &str,
+    headers: &[(String, String)],
+    json: Option<&Value>,
+    body: &[u8],
+) -> String {
+    let mut hdrs = Map::new();
+    for (k, v) in headers {
+        hdrs.entry(k.clone()).or_insert_with(|| Value::String(v.clone()));
+    }
+    let body_value = match json {
+        Some(v) => v.clone(),
+        None => Value::String(String::from_utf8_lossy(body).into_owned()),
+    };
+    let input = serde_json::json!({"headers": hdrs, "body": body_value});
+    let id = match jq.first(&Arc::from(code), input).await {
+        Ok(Some(Value::Null)) | Ok(None) => None,
+        Ok(Some(Value::String(s))) => Some(s),
+        Ok(Some(other)) => Some(other.to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "dedup.key expression failed; using the body hash");
+            None
+        }
+    };
+    namespaced("jq", id, body)
+}
+
+fn namespaced(kind: &str, id: Option<String>, body: &[u8]) -> String {
     match id.filter(|i| !i.is_empty()) {
-        Some(i) if i.len() <= MAX_ID_LEN => format!("id:{i}"),
-        Some(i) => format!("id-sha256:{}", hex::encode(Sha256::digest(i.as_bytes()))),
+        Some(i) if i.len() <= MAX_ID_LEN => format!("{kind}:{i}"),
+        Some(i) => format!("{kind}-sha256:{}", hex::encode(Sha256::digest(i.as_bytes()))),
         None => format!("sha256:{}", hex::encode(Sha256::digest(body))),
     }
 }
@@ -87,5 +126,36 @@ mod tests {
         );
         let long = "x".repeat(500);
         assert!(dedup_key(&spec("github"), |_| Some(long.as_str()), None, body).starts_with("id-sha256:"));
+    }
+
+    #[tokio::test]
+    async fn custom_expression_then_body_hash() {
+        let jq = Jq::new(1, std::time::Duration::from_secs(5));
+        let body = br#"{"data":{"id":"o_1","version":3}}"#;
+        let v: Value = serde_json::from_slice(body).unwrap();
+        let headers = vec![("x-topic".to_string(), "orders".to_string())];
+        let code = r#""\(.headers["x-topic"]):\(.body.data.id):\(.body.data.version)""#;
+        assert_eq!(
+            custom_dedup_key(&jq, code, &headers, Some(&v), body).await,
+            "jq:orders:o_1:3"
+        );
+        assert_eq!(
+            custom_dedup_key(&jq, ".body.data.version", &headers, Some(&v), body).await,
+            "jq:3"
+        );
+        let fallback = format!("sha256:{}", hex::encode(Sha256::digest(body)));
+        assert_eq!(
+            custom_dedup_key(&jq, ".body.missing", &headers, Some(&v), body).await,
+            fallback
+        );
+        assert_eq!(
+            custom_dedup_key(&jq, "error(\"x\")", &headers, Some(&v), body).await,
+            fallback
+        );
+        assert_eq!(custom_dedup_key(&jq, "empty", &headers, Some(&v), body).await, fallback);
+        assert_eq!(
+            custom_dedup_key(&jq, ".body", &headers, None, b"plain").await,
+            "jq:plain"
+        );
     }
 }

@@ -16,6 +16,7 @@ use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::source::{Accept, Scheme, SourceSpec};
 use switchyard_core::time::now_micros;
 use switchyard_core::verify::{SignedRequest, VerifyFailure, verify};
+use switchyard_jq::Jq;
 use switchyard_store::{DedupKey, IntakeOutcome, IntakeWrite, NewEvent, Receipt};
 
 pub use handshake::HandshakeReply;
@@ -123,13 +124,15 @@ pub struct Intake {
     writer: IntakeWriter,
     catalog: Arc<SourceCatalog>,
     limiter: rate_limit::RateLimiter,
+    jq: Jq,
 }
 
 impl Intake {
-    pub fn new(writer: IntakeWriter, catalog: Arc<SourceCatalog>) -> Self {
+    pub fn new(writer: IntakeWriter, catalog: Arc<SourceCatalog>, jq: Jq) -> Self {
         Intake {
             writer,
             catalog,
+            jq,
             limiter: rate_limit::RateLimiter::default(),
         }
     }
@@ -243,10 +246,18 @@ impl Intake {
             "quarantined"
         };
         let validation_errors = (!violations.is_empty()).then(|| serde_json::Value::from(violations).to_string());
-        let dedup = spec.dedup.enabled.then(|| DedupKey {
-            key: dedup_key::dedup_key(spec, |h| req.header(h), json.as_ref(), &req.body),
-            expires_at: now_micros().saturating_add((spec.dedup.window_seconds as i64).saturating_mul(1_000_000)),
-        });
+        let dedup = if spec.dedup.enabled {
+            let key = match &spec.dedup.key {
+                Some(code) => dedup_key::custom_dedup_key(&self.jq, code, &req.headers, json.as_ref(), &req.body).await,
+                None => dedup_key::dedup_key(spec, |h| req.header(h), json.as_ref(), &req.body),
+            };
+            Some(DedupKey {
+                key,
+                expires_at: now_micros().saturating_add((spec.dedup.window_seconds as i64).saturating_mul(1_000_000)),
+            })
+        } else {
+            None
+        };
         let now = now_micros();
         let event_id = new_id(IdKind::Event);
         let extra_secret_headers = if spec.verify.scheme == Scheme::Token {

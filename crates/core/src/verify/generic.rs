@@ -105,6 +105,11 @@ impl Options {
             return Err(bad("{id} needs id_header".into()));
         }
         let prefix = text("prefix").unwrap_or("").to_string();
+        // HTTP strips leading whitespace from header values and forbids control characters, so
+        // such a prefix could never be matched (found by the `generic_template` fuzz target).
+        if prefix.starts_with(char::is_whitespace) || prefix.chars().any(char::is_control) {
+            return Err(bad("prefix must not start with whitespace or contain control characters".into()));
+        }
         Ok(Options {
             header,
             algorithm,
@@ -215,5 +220,10 @@ mod tests {
         let no_ts: VerifySpec =
             serde_json::from_value(json!({"scheme": "hmac", "header": "X", "template": "{timestamp}"})).unwrap();
         assert!(Options::from_spec(&no_ts).is_err());
+        for prefix in ["\u{b}", " v0=", "v0=\n"] {
+            let unmatchable: VerifySpec =
+                serde_json::from_value(json!({"scheme": "hmac", "header": "X", "prefix": prefix})).unwrap();
+            assert!(Options::from_spec(&unmatchable).is_err(), "{prefix:?}");
+        }
     }
 }

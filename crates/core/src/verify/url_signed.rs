@@ -42,36 +42,61 @@ pub fn twilio(secrets: &[String], req: &SignedRequest<'_>) -> Result<(), VerifyF
     let body_hash = form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "bodySHA256")
         .map(|(_, v)| v);
-    let mut signed_params = String::new();
-    match body_hash {
+    let signed_params = match body_hash {
         Some(expected) => {
             if !mac_eq(expected.as_bytes(), sha256_hex(req.body).as_bytes()) {
                 return Err(VerifyFailure::Mismatch("bodySHA256".into()));
             }
+            String::new()
         }
-        None => {
-            let mut pairs: Vec<(String, String)> = form_urlencoded::parse(req.body).into_owned().collect();
-            pairs.sort();
-            pairs.dedup();
-            for (k, v) in pairs {
-                signed_params.push_str(&k);
-                signed_params.push_str(&v);
-            }
-        }
-    }
+        None => twilio_params(req.body),
+    };
+    let algorithm = twilio_algorithm(req)?;
     let params = signed_params.as_bytes();
     let expected: Vec<Vec<u8>> = port_variants(url)
         .iter()
         .flat_map(|u| {
             secrets
                 .iter()
-                .map(move |s| hmac(Algorithm::Sha1, s.as_bytes(), &[u.as_bytes(), params]))
+                .map(move |s| hmac(algorithm, s.as_bytes(), &[u.as_bytes(), params]))
         })
         .collect();
     if any_mac_eq(&expected, &[presented]) {
         Ok(())
     } else {
         Err(VerifyFailure::Mismatch(H.into()))
+    }
+}
+
+/// The sorted form parameters as Twilio signs them: `name` + `value`, names then values in
+/// order, duplicates once.
+fn twilio_params(form_body: &[u8]) -> String {
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(form_body).into_owned().collect();
+    pairs.sort();
+    pairs.dedup();
+    pairs.into_iter().flat_map(|(k, v)| [k, v]).collect()
+}
+
+/// HMAC-SHA1 unless `X-Twilio-Webhooks-Signature-Settings` (`key=…,algorithm=HMAC_SHA256`, sent
+/// with webhook signing keys) selects SHA-256. Both are HMACs under the configured secret, so a
+/// sender choosing the algorithm gains nothing without the key.
+fn twilio_algorithm(req: &SignedRequest<'_>) -> Result<Algorithm, VerifyFailure> {
+    const H: &str = "x-twilio-webhooks-signature-settings";
+    let Some(settings) = (req.header)(H) else {
+        return Ok(Algorithm::Sha1);
+    };
+    let algorithm = settings
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("algorithm"))
+        .map(|(_, v)| v.trim());
+    match algorithm {
+        None | Some("HMAC_SHA1") => Ok(Algorithm::Sha1),
+        Some("HMAC_SHA256") => Ok(Algorithm::Sha256),
+        Some(other) => Err(VerifyFailure::Malformed(
+            H.into(),
+            format!("unknown algorithm {other:?}; expected HMAC_SHA1 or HMAC_SHA256"),
+        )),
     }
 }
 
@@ -140,16 +165,7 @@ pub fn hubspot(secrets: &[String], req: &SignedRequest<'_>, tolerance: i64) -> R
 
 /// Base64 Twilio signature, for `switchyard send` and tests.
 pub fn twilio_sign(secret: &str, url: &str, form_body: Option<&[u8]>) -> String {
-    let mut params = String::new();
-    if let Some(body) = form_body {
-        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-        pairs.sort();
-        pairs.dedup();
-        for (k, v) in pairs {
-            params.push_str(&k);
-            params.push_str(&v);
-        }
-    }
+    let params = form_body.map(twilio_params).unwrap_or_default();
     b64(&hmac(
         Algorithm::Sha1,
         secret.as_bytes(),

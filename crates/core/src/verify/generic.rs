@@ -108,7 +108,9 @@ impl Options {
         // HTTP strips leading whitespace from header values and forbids control characters, so
         // such a prefix could never be matched (found by the `generic_template` fuzz target).
         if prefix.starts_with(char::is_whitespace) || prefix.chars().any(char::is_control) {
-            return Err(bad("prefix must not start with whitespace or contain control characters".into()));
+            return Err(bad(
+                "prefix must not start with whitespace or contain control characters".into(),
+            ));
         }
         Ok(Options {
             header,

@@ -1,0 +1,7 @@
+//! Outbound delivery rules, pure and clock-free so they can be tested with controlled time: when
+//! to try again (`schedule`), what an answer means (`outcome`), and which destination addresses
+//! may be called at all (`destination`).
+
+pub mod destination;
+pub mod outcome;
+pub mod schedule;

@@ -64,3 +64,11 @@ mod tests {
         }
     }
 }
+
+/// An RFC 9110 token of at most 128 bytes: what a configurable header name may be.
+pub fn is_header_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 128
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

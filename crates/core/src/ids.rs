@@ -12,6 +12,9 @@ pub enum IdKind {
     ApiKey,
     Request,
     Message,
+    Endpoint,
+    Delivery,
+    Attempt,
 }
 
 impl IdKind {
@@ -23,6 +26,9 @@ impl IdKind {
             IdKind::ApiKey => "key_",
             IdKind::Request => "req_",
             IdKind::Message => "msg_",
+            IdKind::Endpoint => "ep_",
+            IdKind::Delivery => "dlv_",
+            IdKind::Attempt => "atm_",
         }
     }
 }

@@ -44,13 +44,6 @@ fn has_timestamp(spec: &VerifySpec) -> bool {
     }
 }
 
-pub fn is_header_name(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 128
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 /// Every problem with a source's `verify` block.
 pub fn check(v: &VerifySpec) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -88,7 +81,7 @@ pub fn check(v: &VerifySpec) -> Vec<FieldError> {
     }
     let text = |k: &str| v.options.get(k).and_then(Value::as_str);
     for k in ["header", "timestamp_header", "id_header"] {
-        if text(k).is_some_and(|h| !is_header_name(h)) {
+        if text(k).is_some_and(|h| !crate::headers::is_header_name(h)) {
             errs.push(err(&format!("verify.{k}"), "must be a valid HTTP header name"));
         }
     }

@@ -1,0 +1,185 @@
+//! An outbound webhook endpoint as its owner defines it (SPEC §6), and the rules it must pass.
+//! The endpoint's signing secrets live beside it, sealed, not in this spec.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::delivery::schedule;
+use crate::source::{FieldError, type_allowed};
+
+/// Per-endpoint concurrency when none is configured.
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 16;
+/// How long an endpoint may fail continuously before it is disabled (SPEC §3: 5 days).
+pub const DEFAULT_DISABLE_AFTER_SECONDS: u64 = 5 * 24 * 3600;
+/// How long a rotated-out secret keeps signing beside the new one.
+pub const DEFAULT_ROTATION_GRACE_SECONDS: u64 = 24 * 3600;
+
+/// Headers an endpoint may not set: they carry the signature, framing or identity.
+const RESERVED_HEADERS: &[&str] = &[
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSpec {
+    pub url: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Types delivered (`*` suffix = prefix match); `null` delivers every type.
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    /// A jq expression over the payload; the event is delivered when it yields `true`.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Delays before each attempt (seconds); `null` uses the Standard Webhooks schedule.
+    #[serde(default)]
+    pub retry_schedule_seconds: Option<Vec<u64>>,
+    #[serde(default)]
+    pub rate_limit_per_second: Option<f64>,
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
+    /// Extra request headers (sealed at rest: they often carry credentials).
+    #[serde(default)]
+    pub headers: Map<String, Value>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub disable_after_seconds: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn err(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+impl EndpointSpec {
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errs = Vec::new();
+        match url::Url::parse(&self.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                if !u.username().is_empty() || u.password().is_some() {
+                    errs.push(err("url", "credentials in the URL are not allowed; use headers"));
+                }
+            }
+            Ok(_) => errs.push(err("url", "must be an http:// or https:// URL with a host")),
+            Err(e) => errs.push(err("url", format!("not a URL: {e}"))),
+        }
+        if self.url.len() > 2048 {
+            errs.push(err("url", "at most 2048 characters"));
+        }
+        if self.description.as_ref().is_some_and(|d| d.len() > 1024) {
+            errs.push(err("description", "at most 1024 characters"));
+        }
+        if let Some(types) = &self.event_types
+            && (types.is_empty() || types.len() > 500 || types.iter().any(|t| t.is_empty() || t.len() > 256))
+        {
+            errs.push(err("event_types", "list 1 to 500 non-empty types, or null for every type"));
+        }
+        if let Some(code) = &self.filter
+            && let Err(e) = switchyard_jq::validate(code)
+        {
+            errs.push(err("filter", e.to_string()));
+        }
+        if let Some(s) = &self.retry_schedule_seconds
+            && let Err(e) = schedule::check(s)
+        {
+            errs.push(err("retry_schedule_seconds", e));
+        }
+        if let Some(r) = self.rate_limit_per_second
+            && !(r > 0.0 && r <= 100_000.0)
+        {
+            errs.push(err("rate_limit_per_second", "between 0 (exclusive) and 100000, or null"));
+        }
+        if self.max_concurrency.is_some_and(|c| c == 0 || c > 1024) {
+            errs.push(err("max_concurrency", "between 1 and 1024"));
+        }
+        if self.disable_after_seconds.is_some_and(|s| s < 60) {
+            errs.push(err("disable_after_seconds", "at least 60"));
+        }
+        if self.headers.len() > 50 {
+            errs.push(err("headers", "at most 50 headers"));
+        }
+        for (name, value) in &self.headers {
+            let lower = name.to_ascii_lowercase();
+            if !crate::headers::is_header_name(name) {
+                errs.push(err("headers", format!("{name:?} is not a valid header name")));
+            } else if RESERVED_HEADERS.contains(&lower.as_str()) {
+                errs.push(err("headers", format!("{name} is set by Switchyard")));
+            }
+            match value.as_str() {
+                Some(v) if !v.chars().any(|c| c.is_control() && c != '\t') && v.len() <= 8192 => {}
+                _ => errs.push(err("headers", format!("{name}: the value must be a string without control characters"))),
+            }
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+
+    /// True when this endpoint subscribes to `event_type` (an untyped event matches only `null`).
+    pub fn wants_type(&self, event_type: Option<&str>) -> bool {
+        match (&self.event_types, event_type) {
+            (None, _) => true,
+            (Some(patterns), Some(t)) => type_allowed(patterns, t),
+            (Some(_), None) => false,
+        }
+    }
+
+    pub fn schedule(&self) -> &[u64] {
+        self.retry_schedule_seconds.as_deref().unwrap_or(schedule::DEFAULT_SCHEDULE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(v: Value) -> EndpointSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn accepts_the_spec_shape() {
+        let s = spec(json!({
+            "url": "https://example.com/hooks", "event_types": ["order.*"], "retry_schedule_seconds": [0, 5],
+            "rate_limit_per_second": 10.0, "headers": {"Authorization": "Bearer x"}, "enabled": true,
+            "filter": ".amount > 100"
+        }));
+        assert_eq!(s.validate(), Ok(()));
+        assert!(s.wants_type(Some("order.created")));
+        assert!(!s.wants_type(Some("user.created")));
+        assert!(!s.wants_type(None));
+        assert_eq!(s.schedule(), &[0, 5]);
+    }
+
+    #[test]
+    fn refuses_bad_definitions() {
+        for (v, field) in [
+            (json!({"url": "ftp://x"}), "url"),
+            (json!({"url": "https://u:p@example.com"}), "url"),
+            (json!({"url": "https://x", "event_types": []}), "event_types"),
+            (json!({"url": "https://x", "filter": "def f: f; f"}), "filter"),
+            (json!({"url": "https://x", "retry_schedule_seconds": []}), "retry_schedule_seconds"),
+            (json!({"url": "https://x", "rate_limit_per_second": 0}), "rate_limit_per_second"),
+            (json!({"url": "https://x", "headers": {"webhook-signature": "x"}}), "headers"),
+            (json!({"url": "https://x", "headers": {"x-a": "a\nb"}}), "headers"),
+            (json!({"url": "https://x", "max_concurrency": 0}), "max_concurrency"),
+        ] {
+            let errs = spec(v.clone()).validate().unwrap_err();
+            assert_eq!(errs[0].field, field, "{v}");
+        }
+    }
+}

@@ -87,7 +87,10 @@ impl EndpointSpec {
         if let Some(types) = &self.event_types
             && (types.is_empty() || types.len() > 500 || types.iter().any(|t| t.is_empty() || t.len() > 256))
         {
-            errs.push(err("event_types", "list 1 to 500 non-empty types, or null for every type"));
+            errs.push(err(
+                "event_types",
+                "list 1 to 500 non-empty types, or null for every type",
+            ));
         }
         if let Some(code) = &self.filter
             && let Err(e) = switchyard_jq::validate(code)
@@ -102,7 +105,10 @@ impl EndpointSpec {
         if let Some(r) = self.rate_limit_per_second
             && !(r > 0.0 && r <= 100_000.0)
         {
-            errs.push(err("rate_limit_per_second", "between 0 (exclusive) and 100000, or null"));
+            errs.push(err(
+                "rate_limit_per_second",
+                "between 0 (exclusive) and 100000, or null",
+            ));
         }
         if self.max_concurrency.is_some_and(|c| c == 0 || c > 1024) {
             errs.push(err("max_concurrency", "between 1 and 1024"));
@@ -122,7 +128,10 @@ impl EndpointSpec {
             }
             match value.as_str() {
                 Some(v) if !v.chars().any(|c| c.is_control() && c != '\t') && v.len() <= 8192 => {}
-                _ => errs.push(err("headers", format!("{name}: the value must be a string without control characters"))),
+                _ => errs.push(err(
+                    "headers",
+                    format!("{name}: the value must be a string without control characters"),
+                )),
             }
         }
         if errs.is_empty() { Ok(()) } else { Err(errs) }
@@ -138,7 +147,9 @@ impl EndpointSpec {
     }
 
     pub fn schedule(&self) -> &[u64] {
-        self.retry_schedule_seconds.as_deref().unwrap_or(schedule::DEFAULT_SCHEDULE)
+        self.retry_schedule_seconds
+            .as_deref()
+            .unwrap_or(schedule::DEFAULT_SCHEDULE)
     }
 }
 
@@ -172,9 +183,18 @@ mod tests {
             (json!({"url": "https://u:p@example.com"}), "url"),
             (json!({"url": "https://x", "event_types": []}), "event_types"),
             (json!({"url": "https://x", "filter": "def f: f; f"}), "filter"),
-            (json!({"url": "https://x", "retry_schedule_seconds": []}), "retry_schedule_seconds"),
-            (json!({"url": "https://x", "rate_limit_per_second": 0}), "rate_limit_per_second"),
-            (json!({"url": "https://x", "headers": {"webhook-signature": "x"}}), "headers"),
+            (
+                json!({"url": "https://x", "retry_schedule_seconds": []}),
+                "retry_schedule_seconds",
+            ),
+            (
+                json!({"url": "https://x", "rate_limit_per_second": 0}),
+                "rate_limit_per_second",
+            ),
+            (
+                json!({"url": "https://x", "headers": {"webhook-signature": "x"}}),
+                "headers",
+            ),
             (json!({"url": "https://x", "headers": {"x-a": "a\nb"}}), "headers"),
             (json!({"url": "https://x", "max_concurrency": 0}), "max_concurrency"),
         ] {

@@ -43,6 +43,14 @@ pub fn is_secret_header(name: &str, extra: &[String]) -> bool {
         || extra.iter().any(|e| e.eq_ignore_ascii_case(&lower))
 }
 
+/// An RFC 9110 token of at most 128 bytes: what a configurable header name may be.
+pub fn is_header_name(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 128
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,12 +71,4 @@ mod tests {
             assert!(!is_secret_header(h, &[]), "{h}");
         }
     }
-}
-
-/// An RFC 9110 token of at most 128 bytes: what a configurable header name may be.
-pub fn is_header_name(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 128
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }

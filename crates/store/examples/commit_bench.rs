@@ -44,6 +44,7 @@ async fn main() {
                         expires_at: switchyard_core::time::now_micros() + 7 * 86_400_000_000,
                     }),
                     validation_errors: None,
+                    deliveries: Vec::new(),
                 })
             })
             .collect();

@@ -32,6 +32,8 @@ fn slot(e: &NewEvent) -> (String, String) {
 /// What to insert once the winners are known.
 pub(crate) struct Plan<'a> {
     pub events: Vec<&'a NewEvent>,
+    /// The deliveries of the stored events (a duplicate's are dropped with it).
+    pub deliveries: Vec<&'a crate::NewDelivery>,
     pub receipts: Vec<Receipt>,
     pub outcomes: Vec<IntakeOutcome>,
 }
@@ -63,8 +65,10 @@ pub(crate) fn plan<'a>(batch: &'a [IntakeWrite], winners: &Winners) -> Plan<'a> 
             }
         }
     }
+    let deliveries = events.iter().flat_map(|e| e.deliveries.iter()).collect();
     Plan {
         events,
+        deliveries,
         receipts,
         outcomes,
     }

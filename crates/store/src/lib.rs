@@ -4,6 +4,7 @@
 //! commit order, how readiness is probed, and migrations.
 
 mod dedup;
+pub(crate) mod delivery;
 mod error;
 mod model;
 mod postgres;
@@ -13,9 +14,13 @@ pub mod testing;
 
 use std::sync::Arc;
 
+pub use delivery::{
+    AttemptResult, AttemptRow, Claimed, DeliveryFilter, DeliveryRow, DeliveryStore, EndpointHealth, EndpointRow,
+    NewDelivery, ReplayScope,
+};
 pub use error::{StoreError, StoreResult};
 pub use model::*;
-pub use postgres::PostgresStore;
+pub use postgres::{DELIVERY_CHANNEL, PostgresStore};
 pub use sqlite::SqliteStore;
 
 /// How long an unfinished `Idempotency-Key` reservation blocks repeats before it is presumed
@@ -63,7 +68,7 @@ impl Default for StoreOptions {
 ///   while new ones arrive;
 /// - errors that mean "cannot write now" are `StoreError::Unavailable`.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DeliveryStore + Send + Sync + 'static {
     fn kind(&self) -> StoreKind;
     async fn migrate(&self) -> StoreResult<()>;
     /// Succeeds only when the store can take writes.

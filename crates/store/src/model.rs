@@ -20,6 +20,8 @@ pub struct NewEvent {
     pub dedup: Option<DedupKey>,
     /// For a `quarantined` event: why it failed the source's schema (JSON array of messages).
     pub validation_errors: Option<String>,
+    /// Outbound deliveries created with the event, in its transaction (none for a duplicate).
+    pub deliveries: Vec<crate::NewDelivery>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::dedup;
+use crate::delivery::queries::push_delivery_rows;
 use crate::queries::{INSERT_CHUNK, impl_store, push_dedup_upsert, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
 
@@ -72,6 +73,18 @@ impl PostgresStore {
             push_event_rows!(qb, chunk);
             qb.build().execute(&mut *tx).await?;
         }
+        for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            push_delivery_rows!(qb, chunk);
+            qb.build().execute(&mut *tx).await?;
+        }
+        if !plan.deliveries.is_empty() {
+            // Delivered at commit: idle dispatchers on every node wake at once.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(DELIVERY_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
         for chunk in plan.receipts.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_receipt_rows!(qb, chunk);
@@ -83,3 +96,6 @@ impl PostgresStore {
 }
 
 impl_store!(PostgresStore, Postgres);
+crate::delivery::queries::impl_delivery_store!(PostgresStore, Postgres, " FOR UPDATE SKIP LOCKED");
+// Wake-ups across nodes: a commit that creates deliveries notifies this channel.
+pub const DELIVERY_CHANNEL: &str = "switchyard_deliveries";

@@ -12,6 +12,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Executor, QueryBuilder, Sqlite};
 
+use crate::delivery::queries::push_delivery_rows;
 use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, NewEvent, Receipt, StoreError, StoreKind, StoreOptions, StoreResult};
 
@@ -103,6 +104,10 @@ async fn commit_plain(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) 
     let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
     for chunk in plan.events.chunks(INSERT_CHUNK) {
         push_event_rows!(qb, chunk);
+        qb.push("; ");
+    }
+    for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
+        push_delivery_rows!(qb, chunk);
         qb.push("; ");
     }
     for chunk in plan.receipts.chunks(INSERT_CHUNK) {
@@ -197,6 +202,22 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
              WHERE d.event_id <> b.id ORDER BY b.ord; ",
         );
     }
+    // Deliveries go in only with an event that was stored (not with a duplicate).
+    let deliveries: Vec<&crate::NewDelivery> = staged.iter().flat_map(|(_, e)| e.deliveries.iter()).collect();
+    for chunk in deliveries.chunks(INSERT_CHUNK) {
+        qb.push(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) \
+             SELECT column1, column2, column3, 'pending', 0, column4, column5, column5 FROM (",
+        );
+        qb.push_values(chunk, |mut b, d| {
+            b.push_bind(d.id.clone())
+                .push_bind(d.event_id.clone())
+                .push_bind(d.endpoint_id.clone())
+                .push_bind(d.next_attempt_at)
+                .push_bind(d.created_at);
+        });
+        qb.push(") v WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = v.column2); ");
+    }
     for chunk in receipts.chunks(INSERT_CHUNK) {
         push_receipt_rows!(qb, chunk);
         qb.push("; ");
@@ -226,3 +247,4 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
 }
 
 impl_store!(SqliteStore, Sqlite);
+crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, "");

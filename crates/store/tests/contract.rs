@@ -3,62 +3,9 @@
 
 use std::sync::Arc;
 
-use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
 use switchyard_store::*;
 
-struct Db {
-    store: Arc<dyn Store>,
-    _dir: Option<tempfile::TempDir>,
-    pg: Option<(String, String)>,
-}
-
-impl Db {
-    async fn sqlite() -> Db {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let store = connect(&url, &StoreOptions::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        Db {
-            store,
-            _dir: Some(dir),
-            pg: None,
-        }
-    }
-
-    async fn postgres() -> Option<Db> {
-        let base = postgres_base_url()?;
-        let url = fresh_postgres_database(&base).await.expect("create a test database");
-        let store = connect(&url, &StoreOptions::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        Some(Db {
-            store,
-            _dir: None,
-            pg: Some((base, url)),
-        })
-    }
-
-    async fn cleanup(self) {
-        drop(self.store);
-        if let Some((base, url)) = self.pg {
-            drop_postgres_database(&base, &url).await;
-        }
-    }
-}
-
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { let db = super::Db::sqlite().await; super::$name(db.store.clone()).await; db.cleanup().await; })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() {
-                let Some(db) = super::Db::postgres().await else { return };
-                super::$name(db.store.clone()).await;
-                db.cleanup().await;
-            })*
-        }
-    };
-}
+mod common;
 
 contract!(
     intake_batches_store_events_and_receipts_intact,
@@ -88,6 +35,7 @@ fn event(id: &str, source: &str, at: i64, payload: &[u8]) -> NewEvent {
         request_id: format!("req_{id}"),
         dedup: None,
         validation_errors: None,
+        deliveries: Vec::new(),
     }
 }
 

@@ -37,7 +37,9 @@ impl TransportError {
 pub enum Verdict {
     Success,
     /// Try again per the schedule; `retry_after_seconds` is the receiver's own request.
-    Retry { retry_after_seconds: Option<u64> },
+    Retry {
+        retry_after_seconds: Option<u64>,
+    },
     /// Never try again.
     Permanent,
     /// 410 Gone: permanent, and the endpoint is disabled.
@@ -70,7 +72,9 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, rate_limit_reset:
             if status == 429 && wait.is_none() {
                 wait = rate_limit_reset.and_then(|v| parse_rate_limit_reset(v, now));
             }
-            Verdict::Retry { retry_after_seconds: wait }
+            Verdict::Retry {
+                retry_after_seconds: wait,
+            }
         }
         _ => Verdict::Permanent,
     }
@@ -81,7 +85,9 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, rate_limit_reset:
 pub fn classify_transport(e: TransportError) -> Verdict {
     match e {
         TransportError::DestinationRefused | TransportError::InvalidRequest => Verdict::Permanent,
-        _ => Verdict::Retry { retry_after_seconds: None },
+        _ => Verdict::Retry {
+            retry_after_seconds: None,
+        },
     }
 }
 
@@ -114,7 +120,9 @@ mod tests {
 
     #[test]
     fn status_codes_per_spec() {
-        let retry = Verdict::Retry { retry_after_seconds: None };
+        let retry = Verdict::Retry {
+            retry_after_seconds: None,
+        };
         for (code, want) in [
             (200, Verdict::Success),
             (204, Verdict::Success),
@@ -133,38 +141,60 @@ mod tests {
         ] {
             assert_eq!(classify_status(code, None, None, NOW), want, "{code}");
         }
-        assert_eq!(Verdict::Permanent.error_class(Some(404), None).as_deref(), Some("http_404"));
+        assert_eq!(
+            Verdict::Permanent.error_class(Some(404), None).as_deref(),
+            Some("http_404")
+        );
         assert_eq!(Verdict::Success.error_class(Some(200), None), None);
-        assert_eq!(retry.error_class(None, Some(TransportError::Timeout)).as_deref(), Some("timeout"));
+        assert_eq!(
+            retry.error_class(None, Some(TransportError::Timeout)).as_deref(),
+            Some("timeout")
+        );
     }
 
     #[test]
     fn retry_after_in_seconds_or_http_date() {
         assert_eq!(parse_retry_after("120", NOW), Some(120));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:30:00 GMT", NOW), Some(120));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", NOW), Some(0), "past dates mean now");
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", NOW),
+            Some(0),
+            "past dates mean now"
+        );
         assert_eq!(parse_retry_after("soon", NOW), None);
         assert_eq!(
             classify_status(503, Some("30"), None, NOW),
-            Verdict::Retry { retry_after_seconds: Some(30) }
+            Verdict::Retry {
+                retry_after_seconds: Some(30)
+            }
         );
         assert_eq!(
             classify_status(429, None, Some(&(NOW + 90).to_string()), NOW),
-            Verdict::Retry { retry_after_seconds: Some(90) },
+            Verdict::Retry {
+                retry_after_seconds: Some(90)
+            },
             "epoch reset"
         );
         assert_eq!(
             classify_status(429, None, Some("15"), NOW),
-            Verdict::Retry { retry_after_seconds: Some(15) },
+            Verdict::Retry {
+                retry_after_seconds: Some(15)
+            },
             "delta reset"
         );
     }
 
     #[test]
     fn transport_failures() {
-        assert!(matches!(classify_transport(TransportError::Timeout), Verdict::Retry { .. }));
+        assert!(matches!(
+            classify_transport(TransportError::Timeout),
+            Verdict::Retry { .. }
+        ));
         assert!(matches!(classify_transport(TransportError::Io), Verdict::Retry { .. }));
         assert!(matches!(classify_transport(TransportError::Dns), Verdict::Retry { .. }));
-        assert_eq!(classify_transport(TransportError::DestinationRefused), Verdict::Permanent);
+        assert_eq!(
+            classify_transport(TransportError::DestinationRefused),
+            Verdict::Permanent
+        );
     }
 }

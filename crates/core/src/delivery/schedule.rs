@@ -29,14 +29,18 @@ pub fn next_attempt(schedule: &[u64], attempts_made: u32, unit: f64, retry_after
     };
     let spread = 1.0 + JITTER * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
     let jittered = (base as f64 * 1000.0 * spread).round() as u64;
-    let asked = retry_after_seconds.map(|s| s.min(MAX_RETRY_AFTER_SECONDS) * 1000).unwrap_or(0);
+    let asked = retry_after_seconds
+        .map(|s| s.min(MAX_RETRY_AFTER_SECONDS) * 1000)
+        .unwrap_or(0);
     Next::RetryInMillis(jittered.max(asked))
 }
 
 /// Checks an endpoint's own schedule.
 pub fn check(schedule: &[u64]) -> Result<(), String> {
     if schedule.is_empty() || schedule.len() > MAX_ATTEMPTS {
-        return Err(format!("list 1 to {MAX_ATTEMPTS} delays (the first is the first attempt)"));
+        return Err(format!(
+            "list 1 to {MAX_ATTEMPTS} delays (the first is the first attempt)"
+        ));
     }
     if schedule.iter().any(|d| *d > MAX_DELAY_SECONDS) {
         return Err(format!("each delay is at most {MAX_DELAY_SECONDS} seconds"));
@@ -53,10 +57,23 @@ mod tests {
         // Attempt 1 failed: the second entry (5 s) applies, jittered within ±20 %.
         assert_eq!(next_attempt(DEFAULT_SCHEDULE, 1, 0.5, None), Next::RetryInMillis(5000));
         assert_eq!(next_attempt(DEFAULT_SCHEDULE, 1, 0.0, None), Next::RetryInMillis(4000));
-        assert_eq!(next_attempt(DEFAULT_SCHEDULE, 1, 0.999_999, None), Next::RetryInMillis(6000));
-        assert_eq!(next_attempt(DEFAULT_SCHEDULE, 2, 0.5, None), Next::RetryInMillis(300_000));
-        assert_eq!(next_attempt(DEFAULT_SCHEDULE, 9, 0.5, None), Next::RetryInMillis(86_400_000));
-        assert_eq!(next_attempt(DEFAULT_SCHEDULE, 10, 0.5, None), Next::Dead, "ten attempts in all");
+        assert_eq!(
+            next_attempt(DEFAULT_SCHEDULE, 1, 0.999_999, None),
+            Next::RetryInMillis(6000)
+        );
+        assert_eq!(
+            next_attempt(DEFAULT_SCHEDULE, 2, 0.5, None),
+            Next::RetryInMillis(300_000)
+        );
+        assert_eq!(
+            next_attempt(DEFAULT_SCHEDULE, 9, 0.5, None),
+            Next::RetryInMillis(86_400_000)
+        );
+        assert_eq!(
+            next_attempt(DEFAULT_SCHEDULE, 10, 0.5, None),
+            Next::Dead,
+            "ten attempts in all"
+        );
         for i in 0..100 {
             let Next::RetryInMillis(ms) = next_attempt(DEFAULT_SCHEDULE, 3, i as f64 / 100.0, None) else {
                 panic!()
@@ -67,14 +84,24 @@ mod tests {
 
     #[test]
     fn retry_after_wins_only_when_longer() {
-        assert_eq!(next_attempt(DEFAULT_SCHEDULE, 1, 0.5, Some(60)), Next::RetryInMillis(60_000));
-        assert_eq!(next_attempt(DEFAULT_SCHEDULE, 2, 0.5, Some(60)), Next::RetryInMillis(300_000));
+        assert_eq!(
+            next_attempt(DEFAULT_SCHEDULE, 1, 0.5, Some(60)),
+            Next::RetryInMillis(60_000)
+        );
+        assert_eq!(
+            next_attempt(DEFAULT_SCHEDULE, 2, 0.5, Some(60)),
+            Next::RetryInMillis(300_000)
+        );
         assert_eq!(
             next_attempt(DEFAULT_SCHEDULE, 1, 0.5, Some(10 * 86_400)),
             Next::RetryInMillis(86_400_000),
             "capped at a day"
         );
-        assert_eq!(next_attempt(&[0], 1, 0.5, Some(60)), Next::Dead, "but never past the schedule");
+        assert_eq!(
+            next_attempt(&[0], 1, 0.5, Some(60)),
+            Next::Dead,
+            "but never past the schedule"
+        );
     }
 
     #[test]

@@ -278,6 +278,7 @@ impl Intake {
             request_id: req.request_id,
             dedup,
             validation_errors,
+            deliveries: Vec::new(),
         };
         // The event row is also this request's receipt (see the store's schema).
         let request_id = event.request_id.clone();

@@ -1,0 +1,46 @@
+-- Outbound delivery: endpoints, one delivery row per (event, endpoint) — the durable job — and
+-- an attempt row per try. Times are integer microseconds.
+
+CREATE TABLE endpoints (
+    id              TEXT PRIMARY KEY,
+    config          TEXT NOT NULL,      -- EndpointSpec as JSON, headers removed
+    sealed          BYTEA NOT NULL,      -- sealed JSON: signing secrets (with expiry) and headers
+    enabled         BOOLEAN NOT NULL,
+    disabled_reason TEXT,
+    failing_since   BIGINT,            -- first failure of the current unbroken failing streak
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL
+);
+
+CREATE TABLE deliveries (
+    seq              BIGSERIAL PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    event_id         TEXT NOT NULL,
+    endpoint_id      TEXT NOT NULL,
+    status           TEXT NOT NULL,     -- pending | succeeded | failed | dead
+    attempts         BIGINT NOT NULL,  -- attempts since creation or the last replay
+    next_attempt_at  BIGINT,           -- due time while pending
+    lease_until      BIGINT,           -- a worker's claim; expired claims are taken over
+    lease_owner      TEXT,
+    last_status_code BIGINT,
+    last_error       TEXT,
+    created_at       BIGINT NOT NULL,
+    updated_at       BIGINT NOT NULL
+);
+-- The claim query reads only pending rows in due order.
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX deliveries_by_event ON deliveries (event_id, seq);
+CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id, seq);
+
+CREATE TABLE attempts (
+    seq              BIGSERIAL PRIMARY KEY,
+    id               TEXT NOT NULL UNIQUE,
+    delivery_id      TEXT NOT NULL,
+    at               BIGINT NOT NULL,
+    duration_ms      BIGINT NOT NULL,
+    status_code      BIGINT,
+    error_class      TEXT,
+    request_headers  TEXT NOT NULL,    -- JSON object, signature and secret headers redacted
+    response_excerpt TEXT
+);
+CREATE INDEX attempts_by_delivery ON attempts (delivery_id, seq);

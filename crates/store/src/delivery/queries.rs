@@ -1,0 +1,310 @@
+//! The delivery queries, shared by both backends through `impl_delivery_store!`; the only
+//! difference is PostgreSQL's `FOR UPDATE SKIP LOCKED` in the claim, so several nodes never
+//! wait on (or take) each other's rows. SQLite has one writer connection, which makes the claim
+//! atomic on its own.
+
+pub(crate) const DELIVERY_COLUMNS: &str = "seq, id, event_id, endpoint_id, status, attempts, next_attempt_at, \
+     last_status_code, last_error, created_at, updated_at";
+pub(crate) const ENDPOINT_COLUMNS: &str =
+    "id, config, sealed, enabled, disabled_reason, failing_since, created_at, updated_at";
+pub(crate) const ATTEMPT_COLUMNS: &str =
+    "id, delivery_id, at, duration_ms, status_code, error_class, request_headers, response_excerpt";
+
+/// Inserts delivery rows (used inside the intake/publish batch).
+macro_rules! push_delivery_rows {
+    ($qb:expr, $chunk:expr) => {
+        $qb.push(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) ",
+        );
+        $qb.push_values($chunk, |mut b, d: &&$crate::NewDelivery| {
+            b.push_bind(d.id.clone())
+                .push_bind(d.event_id.clone())
+                .push_bind(d.endpoint_id.clone())
+                .push("'pending', 0")
+                .push_bind(d.next_attempt_at)
+                .push_bind(d.created_at)
+                .push_bind(d.created_at);
+        });
+    };
+}
+pub(crate) use push_delivery_rows;
+
+macro_rules! impl_delivery_store {
+    ($ty:ty, $db:ty, $skip_locked:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::DeliveryStore for $ty {
+            async fn insert_endpoint(&self, row: &$crate::EndpointRow) -> $crate::StoreResult<()> {
+                self.check_writable()?;
+                sqlx::query(
+                    "INSERT INTO endpoints (id, config, sealed, enabled, disabled_reason, failing_since, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&row.id)
+                .bind(&row.config)
+                .bind(&row.sealed)
+                .bind(row.enabled)
+                .bind(&row.disabled_reason)
+                .bind(row.failing_since)
+                .bind(row.created_at)
+                .bind(row.updated_at)
+                .execute(&self.write)
+                .await?;
+                Ok(())
+            }
+
+            async fn update_endpoint(&self, row: &$crate::EndpointRow) -> $crate::StoreResult<bool> {
+                self.check_writable()?;
+                let done = sqlx::query(
+                    "UPDATE endpoints SET config = $2, sealed = $3, enabled = $4, disabled_reason = $5, \
+                     failing_since = CASE WHEN $4 THEN NULL ELSE failing_since END, updated_at = $6 WHERE id = $1",
+                )
+                .bind(&row.id)
+                .bind(&row.config)
+                .bind(&row.sealed)
+                .bind(row.enabled)
+                .bind(&row.disabled_reason)
+                .bind(row.updated_at)
+                .execute(&self.write)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn delete_endpoint(&self, id: &str) -> $crate::StoreResult<bool> {
+                self.check_writable()?;
+                let done = sqlx::query("DELETE FROM endpoints WHERE id = $1").bind(id).execute(&self.write).await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn get_endpoint(&self, id: &str) -> $crate::StoreResult<Option<$crate::EndpointRow>> {
+                let sql = format!("SELECT {} FROM endpoints WHERE id = $1", $crate::delivery::queries::ENDPOINT_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.read).await?)
+            }
+
+            async fn list_endpoints(
+                &self,
+                before_id: Option<&str>,
+                limit: i64,
+            ) -> $crate::StoreResult<$crate::Page<$crate::EndpointRow>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT ");
+                qb.push($crate::delivery::queries::ENDPOINT_COLUMNS).push(" FROM endpoints");
+                if let Some(id) = before_id {
+                    qb.push(" WHERE id < ").push_bind(id.to_string());
+                }
+                qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit + 1);
+                let rows = qb.build_query_as().fetch_all(&self.read).await?;
+                Ok($crate::queries::into_page(rows, limit))
+            }
+
+            async fn all_endpoints(&self) -> $crate::StoreResult<Vec<$crate::EndpointRow>> {
+                let sql = format!("SELECT {} FROM endpoints", $crate::delivery::queries::ENDPOINT_COLUMNS);
+                Ok(sqlx::query_as(&sql).fetch_all(&self.read).await?)
+            }
+
+            async fn claim_deliveries(
+                &self,
+                owner: &str,
+                now: i64,
+                lease_until: i64,
+                limit: i64,
+                exclude: &[String],
+            ) -> $crate::StoreResult<Vec<$crate::Claimed>> {
+                self.check_writable()?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE deliveries SET lease_until = ");
+                qb.push_bind(lease_until).push(", lease_owner = ").push_bind(owner.to_string());
+                qb.push(" WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ");
+                qb.push_bind(now).push(" AND (lease_until IS NULL OR lease_until <= ").push_bind(now).push(")");
+                if !exclude.is_empty() {
+                    qb.push(" AND endpoint_id NOT IN (");
+                    let mut sep = qb.separated(", ");
+                    for e in exclude {
+                        sep.push_bind(e.clone());
+                    }
+                    qb.push(")");
+                }
+                qb.push(" ORDER BY next_attempt_at LIMIT ").push_bind(limit);
+                qb.push($skip_locked).push(") RETURNING ").push($crate::delivery::queries::DELIVERY_COLUMNS);
+                let rows: Vec<$crate::DeliveryRow> = qb.build_query_as().fetch_all(&self.write).await?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT id, event_type, payload, received_at FROM events WHERE id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for r in &rows {
+                    sep.push_bind(r.event_id.clone());
+                }
+                qb.push(")");
+                let events: Vec<(String, Option<String>, Vec<u8>, i64)> =
+                    qb.build_query_as().fetch_all(&self.read).await?;
+                let by_id: std::collections::HashMap<String, (Option<String>, Vec<u8>, i64)> =
+                    events.into_iter().map(|(id, t, p, at)| (id, (t, p, at))).collect();
+                Ok(rows
+                    .into_iter()
+                    .map(|delivery| {
+                        // An event deleted by retention leaves an empty payload; the attempt
+                        // still runs and records what it sent.
+                        let (event_type, payload, received_at) =
+                            by_id.get(&delivery.event_id).cloned().unwrap_or((None, Vec::new(), 0));
+                        $crate::Claimed { delivery, event_type, payload, received_at }
+                    })
+                    .collect())
+            }
+
+            async fn complete_attempts(&self, results: &[$crate::AttemptResult], now: i64) -> $crate::StoreResult<()> {
+                if results.is_empty() {
+                    return Ok(());
+                }
+                self.check_writable()?;
+                let mut tx = self.write.begin().await?;
+                for chunk in results.chunks(200) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO attempts (");
+                    qb.push($crate::delivery::queries::ATTEMPT_COLUMNS).push(") ");
+                    qb.push_values(chunk, |mut b, r| {
+                        let a = &r.attempt;
+                        b.push_bind(a.id.clone())
+                            .push_bind(a.delivery_id.clone())
+                            .push_bind(a.at)
+                            .push_bind(a.duration_ms)
+                            .push_bind(a.status_code)
+                            .push_bind(a.error_class.clone())
+                            .push_bind(a.request_headers.clone())
+                            .push_bind(a.response_excerpt.clone());
+                    });
+                    qb.build().execute(&mut *tx).await?;
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "WITH v (id, owner, status, next_at, code, err) AS (",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push("CAST(")
+                            .push_bind_unseparated(r.attempt.delivery_id.clone())
+                            .push_unseparated(" AS TEXT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(r.lease_owner.clone())
+                            .push_unseparated(" AS TEXT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(r.status.clone())
+                            .push_unseparated(" AS TEXT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(r.next_attempt_at)
+                            .push_unseparated(" AS BIGINT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(r.attempt.status_code)
+                            .push_unseparated(" AS BIGINT)")
+                            .push("CAST(")
+                            .push_bind_unseparated(r.attempt.error_class.clone())
+                            .push_unseparated(" AS TEXT)");
+                    });
+                    qb.push(
+                        ") UPDATE deliveries SET status = v.status, attempts = deliveries.attempts + 1, \
+                         next_attempt_at = v.next_at, lease_until = NULL, lease_owner = NULL, \
+                         last_status_code = v.code, last_error = v.err, updated_at = ",
+                    );
+                    qb.push_bind(now);
+                    qb.push(" FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                // Endpoint health: the last word per endpoint in this batch, a disable over all.
+                let mut health: std::collections::BTreeMap<&str, &$crate::EndpointHealth> = Default::default();
+                for r in results {
+                    let slot = health.entry(r.endpoint_id.as_str()).or_insert(&r.health);
+                    if !matches!(slot, $crate::EndpointHealth::Disable(_)) {
+                        *slot = &r.health;
+                    }
+                }
+                for (endpoint, h) in health {
+                    let q = match h {
+                        $crate::EndpointHealth::Healthy => sqlx::query(
+                            "UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+                        )
+                        .bind(endpoint),
+                        $crate::EndpointHealth::Failing => sqlx::query(
+                            "UPDATE endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL",
+                        )
+                        .bind(endpoint)
+                        .bind(now),
+                        $crate::EndpointHealth::Disable(reason) => sqlx::query(
+                            "UPDATE endpoints SET enabled = false, disabled_reason = $3, updated_at = $2 WHERE id = $1",
+                        )
+                        .bind(endpoint)
+                        .bind(now)
+                        .bind(reason.clone()),
+                    };
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn next_due_at(&self) -> $crate::StoreResult<Option<i64>> {
+                let row: (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'",
+                )
+                .fetch_one(&self.read)
+                .await?;
+                Ok(row.0)
+            }
+
+            async fn replay(&self, scope: &$crate::ReplayScope, now: i64) -> $crate::StoreResult<u64> {
+                self.check_writable()?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE deliveries SET status = 'pending', attempts = 0, lease_until = NULL, lease_owner = NULL, next_attempt_at = ",
+                );
+                qb.push_bind(now).push(", updated_at = ").push_bind(now);
+                // A delivery in flight (pending under a live lease) is left alone: resetting it
+                // could send it twice at once.
+                qb.push(" WHERE (status <> 'pending' OR lease_until IS NULL OR lease_until <= ").push_bind(now).push(")");
+                match scope {
+                    $crate::ReplayScope::Delivery(id) => {
+                        qb.push(" AND id = ").push_bind(id.clone());
+                    }
+                    $crate::ReplayScope::Event(id) => {
+                        qb.push(" AND event_id = ").push_bind(id.clone());
+                    }
+                    $crate::ReplayScope::EndpointFailedSince { endpoint_id, since } => {
+                        qb.push(" AND endpoint_id = ").push_bind(endpoint_id.clone());
+                        qb.push(" AND status IN ('failed', 'dead') AND created_at >= ").push_bind(*since);
+                    }
+                }
+                Ok(qb.build().execute(&self.write).await?.rows_affected())
+            }
+
+            async fn list_deliveries(
+                &self,
+                f: &$crate::DeliveryFilter,
+            ) -> $crate::StoreResult<$crate::Page<$crate::DeliveryRow>> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT ");
+                qb.push($crate::delivery::queries::DELIVERY_COLUMNS).push(" FROM deliveries WHERE 1 = 1");
+                if let Some(e) = &f.event_id {
+                    qb.push(" AND event_id = ").push_bind(e.clone());
+                }
+                if let Some(e) = &f.endpoint_id {
+                    qb.push(" AND endpoint_id = ").push_bind(e.clone());
+                }
+                if let Some(s) = &f.status {
+                    qb.push(" AND status = ").push_bind(s.clone());
+                }
+                if let Some(seq) = f.before_seq {
+                    qb.push(" AND seq < ").push_bind(seq);
+                }
+                qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit + 1);
+                let rows = qb.build_query_as().fetch_all(&self.read).await?;
+                Ok($crate::queries::into_page(rows, f.limit))
+            }
+
+            async fn get_delivery(&self, id: &str) -> $crate::StoreResult<Option<$crate::DeliveryRow>> {
+                let sql = format!("SELECT {} FROM deliveries WHERE id = $1", $crate::delivery::queries::DELIVERY_COLUMNS);
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.read).await?)
+            }
+
+            async fn list_attempts(&self, delivery_id: &str) -> $crate::StoreResult<Vec<$crate::AttemptRow>> {
+                let sql = format!(
+                    "SELECT {} FROM attempts WHERE delivery_id = $1 ORDER BY seq",
+                    $crate::delivery::queries::ATTEMPT_COLUMNS
+                );
+                Ok(sqlx::query_as(&sql).bind(delivery_id).fetch_all(&self.read).await?)
+            }
+        }
+    };
+}
+pub(crate) use impl_delivery_store;

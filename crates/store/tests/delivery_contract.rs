@@ -1,0 +1,364 @@
+//! The delivery storage contract (jobs, leases, attempts, replay), on SQLite and PostgreSQL.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use switchyard_store::*;
+
+mod common;
+
+contract!(
+    deliveries_are_created_with_their_event_only,
+    claims_are_exclusive_until_the_lease_expires,
+    attempts_move_deliveries_and_endpoints_on,
+    replay_resets_by_delivery_event_or_endpoint,
+    concurrent_claims_never_share_a_delivery,
+);
+
+fn published(id: &str, endpoints: &[&str], at: i64) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        source_id: None,
+        source_name: None,
+        event_type: Some("order.created".into()),
+        status: "received".into(),
+        received_at: at,
+        content_type: Some("application/json".into()),
+        headers: "{}".into(),
+        payload: format!("{{\"n\":\"{id}\"}}").into_bytes(),
+        request_id: format!("req_{id}"),
+        dedup: None,
+        validation_errors: None,
+        deliveries: endpoints
+            .iter()
+            .map(|ep| NewDelivery {
+                id: format!("dlv_{id}_{ep}"),
+                event_id: id.into(),
+                endpoint_id: (*ep).into(),
+                next_attempt_at: at,
+                created_at: at,
+            })
+            .collect(),
+    }
+}
+
+fn endpoint(id: &str) -> EndpointRow {
+    EndpointRow {
+        id: id.into(),
+        config: "{}".into(),
+        sealed: vec![1, 2, 3],
+        enabled: true,
+        disabled_reason: None,
+        failing_since: None,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn result(c: &Claimed, owner: &str, status: &str, code: Option<i64>, health: EndpointHealth) -> AttemptResult {
+    AttemptResult {
+        attempt: AttemptRow {
+            id: format!("atm_{}_{}", c.delivery.id, c.delivery.attempts),
+            delivery_id: c.delivery.id.clone(),
+            at: 100,
+            duration_ms: 7,
+            status_code: code,
+            error_class: (status != "succeeded").then(|| "http_503".to_string()),
+            request_headers: "{}".into(),
+            response_excerpt: Some("ok".into()),
+        },
+        endpoint_id: c.delivery.endpoint_id.clone(),
+        lease_owner: owner.into(),
+        status: status.into(),
+        next_attempt_at: (status == "pending").then_some(500),
+        health,
+    }
+}
+
+async fn deliveries_are_created_with_their_event_only(store: Arc<dyn Store>) {
+    let mut dup = published("e2", &["ep_a"], 10);
+    dup.source_id = Some("src_1".into());
+    dup.dedup = Some(DedupKey {
+        key: "k".into(),
+        expires_at: i64::MAX,
+    });
+    let mut dup2 = published("e3", &["ep_a"], 10);
+    dup2.source_id = Some("src_1".into());
+    dup2.dedup = Some(DedupKey {
+        key: "k".into(),
+        expires_at: i64::MAX,
+    });
+    let batch = vec![
+        IntakeWrite::Event(published("e1", &["ep_a", "ep_b"], 10)),
+        IntakeWrite::Event(dup),
+        IntakeWrite::Event(dup2),
+    ];
+    let out = store.commit_intake(&batch).await.unwrap();
+    assert!(matches!(out[2], IntakeOutcome::Duplicate { .. }));
+    let claimed = store.claim_deliveries("n1", 10, 1000, 100, &[]).await.unwrap();
+    let mut ids: Vec<&str> = claimed.iter().map(|c| c.delivery.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["dlv_e1_ep_a", "dlv_e1_ep_b", "dlv_e2_ep_a"],
+        "the duplicate's delivery is not stored"
+    );
+    let c = claimed.iter().find(|c| c.delivery.id == "dlv_e1_ep_a").unwrap();
+    assert_eq!(c.payload, br#"{"n":"e1"}"#);
+    assert_eq!(c.event_type.as_deref(), Some("order.created"));
+    assert_eq!((c.delivery.status.as_str(), c.delivery.attempts), ("pending", 0));
+    // Not yet due: nothing to claim.
+    store
+        .commit_intake(&[IntakeWrite::Event(published("e4", &["ep_a"], 5000))])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_deliveries("n1", 500, 3000, 100, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.next_due_at().await.unwrap(),
+        Some(10),
+        "leased rows are still pending"
+    );
+}
+
+async fn claims_are_exclusive_until_the_lease_expires(store: Arc<dyn Store>) {
+    store
+        .commit_intake(&[IntakeWrite::Event(published("e1", &["ep_a", "ep_b"], 10))])
+        .await
+        .unwrap();
+    let a = store
+        .claim_deliveries("n1", 10, 1000, 100, &["ep_b".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1, "the excluded endpoint is skipped");
+    assert_eq!(a[0].delivery.endpoint_id, "ep_a");
+    assert_eq!(
+        store
+            .claim_deliveries("n2", 500, 1500, 100, &["ep_b".to_string()])
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    // n1 dies; after its lease ends, n2 takes the delivery over.
+    let b = store
+        .claim_deliveries("n2", 1000, 2000, 100, &["ep_b".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    // n1's late result changes nothing but is logged; n2's moves the delivery on.
+    store
+        .complete_attempts(
+            &[result(&a[0], "n1", "succeeded", Some(200), EndpointHealth::Healthy)],
+            1100,
+        )
+        .await
+        .unwrap();
+    let d = store.get_delivery(&a[0].delivery.id).await.unwrap().unwrap();
+    assert_eq!((d.status.as_str(), d.attempts), ("pending", 0));
+    let mut r = result(&b[0], "n2", "succeeded", Some(200), EndpointHealth::Healthy);
+    r.attempt.id = "atm_second".into();
+    store.complete_attempts(&[r], 1200).await.unwrap();
+    let d = store.get_delivery(&a[0].delivery.id).await.unwrap().unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.attempts, d.next_attempt_at),
+        ("succeeded", 1, None)
+    );
+    assert_eq!(
+        store.list_attempts(&d.id).await.unwrap().len(),
+        2,
+        "both attempts happened"
+    );
+}
+
+async fn attempts_move_deliveries_and_endpoints_on(store: Arc<dyn Store>) {
+    for ep in ["ep_a", "ep_b"] {
+        store.insert_endpoint(&endpoint(ep)).await.unwrap();
+    }
+    store
+        .commit_intake(&[IntakeWrite::Event(published("e1", &["ep_a", "ep_b"], 10))])
+        .await
+        .unwrap();
+    let claimed = store.claim_deliveries("n1", 10, 1000, 100, &[]).await.unwrap();
+    let (a, b) = if claimed[0].delivery.endpoint_id == "ep_a" {
+        (&claimed[0], &claimed[1])
+    } else {
+        (&claimed[1], &claimed[0])
+    };
+    store
+        .complete_attempts(
+            &[
+                result(a, "n1", "pending", Some(503), EndpointHealth::Failing),
+                result(b, "n1", "failed", Some(410), EndpointHealth::Disable("410 Gone".into())),
+            ],
+            100,
+        )
+        .await
+        .unwrap();
+    let da = store.get_delivery(&a.delivery.id).await.unwrap().unwrap();
+    assert_eq!(
+        (da.status.as_str(), da.attempts, da.next_attempt_at, da.last_status_code),
+        ("pending", 1, Some(500), Some(503))
+    );
+    assert_eq!(da.last_error.as_deref(), Some("http_503"));
+    let ea = store.get_endpoint("ep_a").await.unwrap().unwrap();
+    assert_eq!((ea.enabled, ea.failing_since), (true, Some(100)));
+    let eb = store.get_endpoint("ep_b").await.unwrap().unwrap();
+    assert_eq!((eb.enabled, eb.disabled_reason.as_deref()), (false, Some("410 Gone")));
+    // The retry is due at 500, not before; a success ends the failing streak.
+    assert!(
+        store
+            .claim_deliveries("n1", 499, 1000, 10, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.claim_deliveries("n1", 500, 1500, 10, &[]).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].delivery.attempts, 1);
+    store
+        .complete_attempts(
+            &[result(&again[0], "n1", "succeeded", Some(200), EndpointHealth::Healthy)],
+            600,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_endpoint("ep_a").await.unwrap().unwrap().failing_since, None);
+    let attempts = store.list_attempts(&a.delivery.id).await.unwrap();
+    assert_eq!(
+        attempts.iter().map(|a| a.status_code).collect::<Vec<_>>(),
+        [Some(503), Some(200)]
+    );
+    // Listing with filters, newest first.
+    let page = store
+        .list_deliveries(&DeliveryFilter {
+            status: Some("failed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].endpoint_id, "ep_b");
+    let page = store
+        .list_deliveries(&DeliveryFilter {
+            event_id: Some("e1".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(page.has_more);
+}
+
+async fn replay_resets_by_delivery_event_or_endpoint(store: Arc<dyn Store>) {
+    store
+        .commit_intake(&[
+            IntakeWrite::Event(published("e1", &["ep_a", "ep_b"], 10)),
+            IntakeWrite::Event(published("e2", &["ep_a"], 20)),
+        ])
+        .await
+        .unwrap();
+    let claimed = store.claim_deliveries("n1", 20, 1000, 10, &[]).await.unwrap();
+    assert_eq!(
+        store.replay(&ReplayScope::Event("e1".into()), 30).await.unwrap(),
+        0,
+        "in flight: left alone"
+    );
+    let results: Vec<AttemptResult> = claimed
+        .iter()
+        .map(|c| result(c, "n1", "dead", Some(500), EndpointHealth::Failing))
+        .collect();
+    store.complete_attempts(&results, 40).await.unwrap();
+    assert_eq!(
+        store
+            .replay(&ReplayScope::Delivery("dlv_e2_ep_a".into()), 50)
+            .await
+            .unwrap(),
+        1
+    );
+    let d = store.get_delivery("dlv_e2_ep_a").await.unwrap().unwrap();
+    assert_eq!(
+        (d.status.as_str(), d.attempts, d.next_attempt_at),
+        ("pending", 0, Some(50))
+    );
+    assert_eq!(store.replay(&ReplayScope::Event("e1".into()), 60).await.unwrap(), 2);
+    store.claim_deliveries("n1", 60, 1000, 10, &[]).await.unwrap();
+    let all = store
+        .list_deliveries(&DeliveryFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let results: Vec<AttemptResult> = all
+        .items
+        .iter()
+        .map(|d| {
+            let c = Claimed {
+                delivery: d.clone(),
+                event_type: None,
+                payload: vec![],
+                received_at: 0,
+            };
+            let mut r = result(&c, "n1", "failed", Some(400), EndpointHealth::Failing);
+            r.attempt.id = format!("atm_r_{}", d.id);
+            r
+        })
+        .collect();
+    store.complete_attempts(&results, 70).await.unwrap();
+    let scope = ReplayScope::EndpointFailedSince {
+        endpoint_id: "ep_a".into(),
+        since: 15,
+    };
+    assert_eq!(
+        store.replay(&scope, 80).await.unwrap(),
+        1,
+        "only ep_a's deliveries created since 15"
+    );
+    assert_eq!(
+        store.get_delivery("dlv_e2_ep_a").await.unwrap().unwrap().status,
+        "pending"
+    );
+    assert_eq!(
+        store.get_delivery("dlv_e1_ep_a").await.unwrap().unwrap().status,
+        "failed"
+    );
+}
+
+async fn concurrent_claims_never_share_a_delivery(store: Arc<dyn Store>) {
+    let events: Vec<IntakeWrite> = (0..300)
+        .map(|i| IntakeWrite::Event(published(&format!("e{i:03}"), &["ep_a"], 10)))
+        .collect();
+    store.commit_intake(&events).await.unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let got = store
+                        .claim_deliveries(&format!("n{n}"), 10, 100_000, 7, &[])
+                        .await
+                        .unwrap();
+                    if got.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(got.into_iter().map(|c| c.delivery.id));
+                }
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for t in tasks {
+        for id in t.await.unwrap() {
+            assert!(seen.insert(id.clone()), "{id} claimed twice");
+        }
+    }
+    assert_eq!(seen.len(), 300);
+}

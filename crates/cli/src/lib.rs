@@ -7,9 +7,4 @@ mod commands;
 pub mod config;
 pub mod master_key;
 
-/// rustls needs exactly one process-wide crypto provider; we use ring (sqlx's choice too).
-/// Call before any HTTPS client is built — `main` and every test binary that makes requests.
-pub fn install_crypto_provider() {
-    // Err means a provider is already installed, which is all we need.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use switchyard_engine::outbound::install_crypto_provider;

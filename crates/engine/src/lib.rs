@@ -3,4 +3,5 @@
 //! uses on every request). It knows nothing of HTTP beyond the status code a receipt records.
 
 pub mod intake;
+pub mod outbound;
 pub mod sources;

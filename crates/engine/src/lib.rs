@@ -2,6 +2,8 @@
 //! acknowledge) and the source catalog (definitions, sealed secrets, the in-memory lookup intake
 //! uses on every request). It knows nothing of HTTP beyond the status code a receipt records.
 
+pub mod delivery;
+pub mod endpoints;
 pub mod intake;
 pub mod outbound;
 pub mod sources;

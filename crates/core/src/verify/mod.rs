@@ -24,7 +24,7 @@ pub use sign::{Outgoing, sign, twilio_json_url};
 pub fn hmac_sha256_hex(key: &[u8], data: &[u8]) -> String {
     hex::encode(crypto::hmac_sha256(key, &[data]))
 }
-pub use standard_webhooks::sign as sign_standard_webhooks;
+pub use standard_webhooks::{check_secret as check_standard_webhooks_secret, sign as sign_standard_webhooks};
 
 use crate::source::{Scheme, VerifySpec};
 

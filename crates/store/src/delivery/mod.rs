@@ -78,6 +78,8 @@ pub enum EndpointHealth {
     Failing,
     /// Disable the endpoint (410, or failing for longer than its disable window).
     Disable(String),
+    /// Leave the endpoint as it is (the delivery ended without reaching it).
+    Unchanged,
 }
 
 /// One finished attempt and where it leaves its delivery.
@@ -137,6 +139,9 @@ pub trait DeliveryStore: Send + Sync {
     ) -> StoreResult<Vec<Claimed>>;
     /// Records the attempts and moves their deliveries and endpoints on, in one transaction.
     async fn complete_attempts(&self, results: &[AttemptResult], now: i64) -> StoreResult<()>;
+    /// Gives back claims this worker cannot start soon (its endpoint has no capacity), so that
+    /// they are not held for a whole lease.
+    async fn release_claims(&self, owner: &str, ids: &[String]) -> StoreResult<()>;
     /// When the next pending delivery falls due, if any.
     async fn next_due_at(&self) -> StoreResult<Option<i64>>;
     /// Makes the covered deliveries pending and due at `now`; returns how many.

@@ -214,6 +214,7 @@ macro_rules! impl_delivery_store {
                 }
                 for (endpoint, h) in health {
                     let q = match h {
+                        $crate::EndpointHealth::Unchanged => continue,
                         $crate::EndpointHealth::Healthy => sqlx::query(
                             "UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
                         )
@@ -233,6 +234,24 @@ macro_rules! impl_delivery_store {
                     q.execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
+                Ok(())
+            }
+
+            async fn release_claims(&self, owner: &str, ids: &[String]) -> $crate::StoreResult<()> {
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                self.check_writable()?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "UPDATE deliveries SET lease_until = NULL, lease_owner = NULL WHERE lease_owner = ",
+                );
+                qb.push_bind(owner.to_string()).push(" AND id IN (");
+                let mut sep = qb.separated(", ");
+                for id in ids {
+                    sep.push_bind(id.clone());
+                }
+                qb.push(")");
+                qb.build().execute(&self.write).await?;
                 Ok(())
             }
 

@@ -1,0 +1,13 @@
+//! Outbound webhook delivery: publishing an event with its deliveries (one transaction, through
+//! the intake writer's group commit), the dispatcher that claims and sends them, the per-endpoint
+//! guards, and a single attempt's request and verdict.
+
+mod attempt;
+mod dispatcher;
+mod guard;
+mod publish;
+
+pub use attempt::signed_headers;
+pub use dispatcher::{DispatchConfig, Dispatcher};
+pub use guard::BreakerState;
+pub use publish::{PublishError, Published, Publisher};

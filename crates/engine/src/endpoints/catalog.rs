@@ -1,0 +1,316 @@
+//! The endpoint catalog. Like the source catalog, writes go to the store first and then refresh
+//! the in-memory view, so an endpoint answered as created receives the next publish on this
+//! node; other nodes pick changes up on their periodic refresh.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use switchyard_core::endpoint::{DEFAULT_ROTATION_GRACE_SECONDS, EndpointSpec};
+use switchyard_core::ids::{IdKind, new_id};
+use switchyard_core::secrets::{MasterKey, SecretError};
+use switchyard_core::source::FieldError;
+use switchyard_core::time::now_micros;
+use switchyard_store::{EndpointRow, Page, Store, StoreError};
+
+use crate::sources::merge_patch;
+
+/// A signing secret and, once rotated out, when it stops signing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningSecret {
+    pub secret: String,
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// What is sealed at rest: everything an endpoint holds that a reader of the database must not.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Sealed {
+    secrets: Vec<SigningSecret>,
+    #[serde(default)]
+    headers: Map<String, Value>,
+}
+
+/// An endpoint with its secrets opened.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub id: String,
+    pub spec: EndpointSpec,
+    /// Newest first; the first never expires.
+    pub secrets: Vec<SigningSecret>,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Endpoint {
+    /// The secrets that sign at `now` (µs): the current one, plus rotated-out ones in their grace.
+    pub fn signing_secrets(&self, now: i64) -> impl Iterator<Item = &str> {
+        self.secrets
+            .iter()
+            .filter(move |s| s.expires_at.is_none_or(|t| t > now))
+            .map(|s| s.secret.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("the endpoint definition is invalid")]
+    Invalid(Vec<FieldError>),
+    #[error("no such endpoint")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a stored secret could not be opened with the master key: {0}")]
+    Sealed(#[from] SecretError),
+}
+
+fn invalid(field: &str, message: impl std::fmt::Display) -> EndpointError {
+    EndpointError::Invalid(vec![FieldError {
+        field: field.into(),
+        message: message.to_string(),
+    }])
+}
+
+/// A new `whsec_` secret: 24 random bytes, base64.
+pub fn generate_secret() -> String {
+    let mut key = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key))
+}
+
+fn check_secret(secret: &str) -> Result<(), EndpointError> {
+    if !secret.starts_with("whsec_") {
+        return Err(invalid("secret", "must be a whsec_ secret (base64 after the prefix)"));
+    }
+    switchyard_core::verify::check_standard_webhooks_secret(secret).map_err(|e| invalid("secret", e))
+}
+
+type EndpointMap = HashMap<String, Arc<Endpoint>>;
+
+pub struct EndpointCatalog {
+    store: Arc<dyn Store>,
+    key: MasterKey,
+    by_id: RwLock<Arc<EndpointMap>>,
+}
+
+impl EndpointCatalog {
+    pub async fn load(store: Arc<dyn Store>, key: MasterKey) -> Result<Arc<Self>, EndpointError> {
+        let catalog = Arc::new(EndpointCatalog {
+            store,
+            key,
+            by_id: RwLock::new(Arc::default()),
+        });
+        catalog.refresh().await?;
+        Ok(catalog)
+    }
+
+    fn snapshot(&self) -> Arc<EndpointMap> {
+        // A poisoned lock only means a writer panicked mid-swap of an Arc: the Arc is still whole.
+        self.by_id.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The current definition from memory (the dispatch hot path).
+    pub fn lookup(&self, id: &str) -> Option<Arc<Endpoint>> {
+        self.snapshot().get(id).cloned()
+    }
+
+    /// Enabled endpoints subscribed to `event_type` (their jq filters are the publisher's job).
+    pub fn subscribed(&self, event_type: Option<&str>) -> Vec<Arc<Endpoint>> {
+        let mut out: Vec<Arc<Endpoint>> = self
+            .snapshot()
+            .values()
+            .filter(|e| e.spec.enabled && e.spec.wants_type(event_type))
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    pub async fn refresh(&self) -> Result<(), EndpointError> {
+        let rows = self.store.all_endpoints().await?;
+        let current = self.snapshot();
+        let mut map = EndpointMap::with_capacity(rows.len());
+        for row in rows {
+            let unchanged = current.get(&row.id).filter(|e| {
+                e.updated_at == row.updated_at && e.spec.enabled == row.enabled && e.failing_since == row.failing_since
+            });
+            let e = match unchanged {
+                Some(e) => e.clone(),
+                None => Arc::new(self.open(row)?),
+            };
+            map.insert(e.id.clone(), e);
+        }
+        *self.by_id.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(map);
+        Ok(())
+    }
+
+    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(catalog) = weak.upgrade() else { break };
+                if let Err(e) = catalog.refresh().await {
+                    tracing::warn!(error = %e, "endpoint refresh failed; keeping the previous definitions");
+                }
+            }
+        })
+    }
+
+    /// Creates an endpoint; `secret` is generated when absent.
+    pub async fn create(&self, spec: EndpointSpec, secret: Option<String>) -> Result<Endpoint, EndpointError> {
+        spec.validate().map_err(EndpointError::Invalid)?;
+        let secret = match secret {
+            Some(s) => {
+                check_secret(&s)?;
+                s
+            }
+            None => generate_secret(),
+        };
+        let now = now_micros();
+        let endpoint = Endpoint {
+            id: new_id(IdKind::Endpoint),
+            secrets: vec![SigningSecret {
+                secret,
+                expires_at: None,
+            }],
+            disabled_reason: None,
+            failing_since: None,
+            created_at: now,
+            updated_at: now,
+            spec,
+        };
+        self.store.insert_endpoint(&self.seal(&endpoint)).await?;
+        self.refresh().await?;
+        Ok(endpoint)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Endpoint, EndpointError> {
+        let row = self.store.get_endpoint(id).await?.ok_or(EndpointError::NotFound)?;
+        self.open(row)
+    }
+
+    pub async fn list(&self, before_id: Option<&str>, limit: i64) -> Result<Page<Endpoint>, EndpointError> {
+        let page = self.store.list_endpoints(before_id, limit).await?;
+        let items = page.items.into_iter().map(|r| self.open(r)).collect::<Result<_, _>>()?;
+        Ok(Page {
+            items,
+            has_more: page.has_more,
+        })
+    }
+
+    /// A partial update (top-level keys replace); re-enabling clears the disabled reason.
+    pub async fn update(&self, id: &str, patch: &Value) -> Result<Endpoint, EndpointError> {
+        let current = self.get(id).await?;
+        let current_json = serde_json::to_value(&current.spec).map_err(|e| invalid("", e))?;
+        let merged = merge_patch(&current_json, patch);
+        let spec: EndpointSpec = serde_json::from_value(merged).map_err(|e| invalid("", e))?;
+        spec.validate().map_err(EndpointError::Invalid)?;
+        let disabled_reason = if spec.enabled {
+            None
+        } else {
+            current.disabled_reason.clone().or(Some("disabled through the API".into()))
+        };
+        self.replace(Endpoint {
+            spec,
+            disabled_reason,
+            ..current
+        })
+        .await
+    }
+
+    /// Makes `new` (or a generated secret) the signing secret; the previous ones keep signing
+    /// beside it for `grace_seconds` (default 24 h) so receivers can switch without a gap.
+    pub async fn rotate_secret(
+        &self,
+        id: &str,
+        new: Option<String>,
+        grace_seconds: Option<u64>,
+    ) -> Result<Endpoint, EndpointError> {
+        let mut current = self.get(id).await?;
+        let new = match new {
+            Some(s) => {
+                check_secret(&s)?;
+                s
+            }
+            None => generate_secret(),
+        };
+        let now = now_micros();
+        let grace = grace_seconds.unwrap_or(DEFAULT_ROTATION_GRACE_SECONDS).min(30 * 86_400) as i64;
+        let until = now.saturating_add(grace.saturating_mul(1_000_000));
+        for s in &mut current.secrets {
+            s.expires_at = Some(s.expires_at.map_or(until, |t| t.min(until)));
+        }
+        current.secrets.retain(|s| s.expires_at.is_none_or(|t| t > now));
+        current.secrets.insert(
+            0,
+            SigningSecret {
+                secret: new,
+                expires_at: None,
+            },
+        );
+        self.replace(current).await
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), EndpointError> {
+        if !self.store.delete_endpoint(id).await? {
+            return Err(EndpointError::NotFound);
+        }
+        self.refresh().await
+    }
+
+    async fn replace(&self, mut updated: Endpoint) -> Result<Endpoint, EndpointError> {
+        updated.updated_at = now_micros().max(updated.updated_at + 1);
+        if !self.store.update_endpoint(&self.seal(&updated)).await? {
+            return Err(EndpointError::NotFound);
+        }
+        self.refresh().await?;
+        Ok(updated)
+    }
+
+    fn seal(&self, e: &Endpoint) -> EndpointRow {
+        let mut public = e.spec.clone();
+        let headers = std::mem::take(&mut public.headers);
+        let sealed = Sealed {
+            secrets: e.secrets.clone(),
+            headers,
+        };
+        EndpointRow {
+            id: e.id.clone(),
+            // Serialising plain data structures to JSON cannot fail.
+            config: serde_json::to_string(&public).unwrap_or_default(),
+            sealed: self.key.seal(serde_json::to_string(&sealed).unwrap_or_default().as_bytes()),
+            enabled: public.enabled,
+            disabled_reason: e.disabled_reason.clone(),
+            failing_since: e.failing_since,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+
+    fn open(&self, row: EndpointRow) -> Result<Endpoint, EndpointError> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("endpoint {} {what}: {e}", row.id));
+        let mut spec: EndpointSpec = serde_json::from_str(&row.config).map_err(|e| corrupt("config", &e))?;
+        let plain = self.key.open(&row.sealed)?;
+        let sealed: Sealed = serde_json::from_slice(&plain).map_err(|e| corrupt("secrets", &e))?;
+        spec.headers = sealed.headers;
+        spec.enabled = row.enabled;
+        Ok(Endpoint {
+            id: row.id,
+            spec,
+            secrets: sealed.secrets,
+            disabled_reason: row.disabled_reason,
+            failing_since: row.failing_since,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}

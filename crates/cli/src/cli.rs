@@ -122,6 +122,17 @@ pub struct ServeArgs {
     /// Largest number of intake writes in one transaction.
     #[arg(long, env = "SWITCHYARD_GROUP_COMMIT_MAX_BATCH", default_value_t = 2000)]
     pub group_commit_max_batch: usize,
+    /// Address blocks (CIDR, comma-separated) that outbound calls may reach although they are
+    /// loopback, private, link-local or otherwise refused by default, e.g. 127.0.0.0/8 for a
+    /// local receiver.
+    #[arg(long, env = "SWITCHYARD_ALLOW_DESTINATIONS", value_delimiter = ',')]
+    pub allow_destinations: Vec<String>,
+    /// Seconds to wait for an outbound connection.
+    #[arg(long, env = "SWITCHYARD_OUTBOUND_CONNECT_TIMEOUT", default_value_t = 5)]
+    pub outbound_connect_timeout: u64,
+    /// Seconds an outbound request may take in all.
+    #[arg(long, env = "SWITCHYARD_OUTBOUND_TIMEOUT", default_value_t = 15)]
+    pub outbound_timeout: u64,
 }
 
 #[derive(Subcommand, Debug)]

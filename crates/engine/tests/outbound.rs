@@ -75,14 +75,23 @@ async fn private_destinations_are_refused_by_default() {
         assert!(err.message.contains("--allow-destinations"), "{}", err.message);
     }
     // Allowed explicitly, the same server answers.
-    let ok = client(true).post(&format!("http://localhost:{port}/"), &[], b"{}".to_vec()).await.unwrap();
-    assert_eq!((ok.status, ok.excerpt.as_str(), ok.header("X-Seen")), (200, "ok", Some("yes")));
+    let ok = client(true)
+        .post(&format!("http://localhost:{port}/"), &[], b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        (ok.status, ok.excerpt.as_str(), ok.header("X-Seen")),
+        (200, "ok", Some("yes"))
+    );
 }
 
 #[tokio::test]
 async fn redirects_are_answers_not_followed() {
     let port = server("HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/\r\ncontent-length: 0\r\n\r\n").await;
-    let r = client(true).post(&format!("http://127.0.0.1:{port}/"), &[], vec![]).await.unwrap();
+    let r = client(true)
+        .post(&format!("http://127.0.0.1:{port}/"), &[], vec![])
+        .await
+        .unwrap();
     assert_eq!(r.status, 302);
 }
 
@@ -90,11 +99,17 @@ async fn redirects_are_answers_not_followed() {
 async fn hangs_resets_and_refusals_are_classified() {
     let c = client(true);
     let hang = server("hang").await;
-    let e = c.post(&format!("http://127.0.0.1:{hang}/"), &[], vec![]).await.unwrap_err();
+    let e = c
+        .post(&format!("http://127.0.0.1:{hang}/"), &[], vec![])
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, TransportError::Timeout, "{}", e.message);
     assert!(e.duration < Duration::from_secs(5));
     let reset = server("reset").await;
-    let e = c.post(&format!("http://127.0.0.1:{reset}/"), &[], vec![]).await.unwrap_err();
+    let e = c
+        .post(&format!("http://127.0.0.1:{reset}/"), &[], vec![])
+        .await
+        .unwrap_err();
     assert!(matches!(e.kind, TransportError::Io | TransportError::Connect), "{e:?}");
     // Nothing listens on port 1.
     let e = c.post("http://127.0.0.1:1/", &[], vec![]).await.unwrap_err();
@@ -106,6 +121,9 @@ async fn hangs_resets_and_refusals_are_classified() {
 #[tokio::test]
 async fn only_an_excerpt_of_the_answer_is_kept() {
     let port = server("big").await;
-    let r = client(true).post(&format!("http://127.0.0.1:{port}/"), &[], vec![]).await.unwrap();
+    let r = client(true)
+        .post(&format!("http://127.0.0.1:{port}/"), &[], vec![])
+        .await
+        .unwrap();
     assert_eq!(r.excerpt.len(), EXCERPT_BYTES);
 }

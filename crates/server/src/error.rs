@@ -5,7 +5,9 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use switchyard_engine::intake::{Intake, IntakeError};
+use switchyard_engine::delivery::PublishError;
+use switchyard_engine::endpoints::EndpointError;
+use switchyard_engine::intake::{CommitError, Intake, IntakeError};
 use switchyard_engine::sources::CatalogError;
 use switchyard_store::StoreError;
 
@@ -113,6 +115,40 @@ impl From<CatalogError> for ApiError {
             CatalogError::Store(s) => s.into(),
             CatalogError::Sealed(s) => {
                 tracing::error!(error = %s, "cannot open a stored secret: is SWITCHYARD_MASTER_KEY the one it was sealed with?");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<EndpointError> for ApiError {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::Invalid(fields) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the endpoint definition is invalid",
+            )
+            .with_details(json!({ "fields": fields })),
+            EndpointError::NotFound => ApiError::not_found("endpoint"),
+            EndpointError::Store(s) => s.into(),
+            EndpointError::Sealed(s) => {
+                tracing::error!(error = %s, "cannot open a stored endpoint secret: is SWITCHYARD_MASTER_KEY the one it was sealed with?");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(e: PublishError) -> Self {
+        match e {
+            PublishError::Commit(CommitError::Unavailable(m)) => {
+                tracing::warn!(request_id = %current_request_id(), error = %m, "publish: storage unavailable");
+                ApiError::unavailable("storage is unavailable; retry later")
+            }
+            PublishError::Commit(e) => {
+                tracing::error!(request_id = %current_request_id(), error = %e, "publish failed");
                 ApiError::internal()
             }
         }

@@ -19,7 +19,10 @@ use switchyard_core::apikey::{Scope, hash_key, key_hint};
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::secrets::MasterKey;
 use switchyard_core::source::SourceSpec;
+use switchyard_engine::delivery::{DispatchConfig, Dispatcher, Publisher};
+use switchyard_engine::endpoints::{EndpointCatalog, EndpointError};
 use switchyard_engine::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
+use switchyard_engine::outbound::{OutboundClient, OutboundConfig};
 use switchyard_engine::sources::{CatalogError, SourceCatalog};
 use switchyard_jq::Jq;
 use switchyard_store::{ApiKeyRow, Store, StoreError};
@@ -32,6 +35,9 @@ pub struct AppState {
     pub master_key: MasterKey,
     pub catalog: Arc<SourceCatalog>,
     pub intake: Arc<Intake>,
+    pub endpoints: Arc<EndpointCatalog>,
+    pub publisher: Publisher,
+    pub dispatcher: Dispatcher,
 }
 
 /// What the application needs besides a listener.
@@ -49,6 +55,9 @@ pub struct AppConfig {
     pub source_refresh: Duration,
     /// Serve HTTPS with this configuration (see [`tls::load_config`]); plain HTTP when `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Timeouts and the SSRF allow-list of the outbound client.
+    pub outbound: OutboundConfig,
+    pub dispatch: DispatchConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +68,10 @@ pub enum StartupError {
     ConfigSource { name: String, source: CatalogError },
     #[error("sources: {0}")]
     Catalog(#[from] CatalogError),
+    #[error("endpoints: {0}")]
+    Endpoints(#[from] EndpointError),
+    #[error("{0}")]
+    Outbound(String),
 }
 
 pub struct Application {
@@ -68,6 +81,8 @@ pub struct Application {
     writer_closer: WriterCloser,
     shutdown_grace: Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
+    dispatcher_task: tokio::task::JoinHandle<()>,
+    stop_dispatcher: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -86,16 +101,23 @@ impl Application {
         }
         catalog.spawn_refresher(cfg.source_refresh);
         let (writer, writer_closer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
-        let intake = Arc::new(Intake::new(
-            writer,
-            catalog.clone(),
-            Jq::new(2, switchyard_jq::DEFAULT_BUDGET),
-        ));
+        let jq = Jq::new(2, switchyard_jq::DEFAULT_BUDGET);
+        let intake = Arc::new(Intake::new(writer.clone(), catalog.clone(), jq.clone()));
+        let endpoints = EndpointCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
+        endpoints.spawn_refresher(cfg.source_refresh);
+        let client = OutboundClient::new(&cfg.outbound).map_err(StartupError::Outbound)?;
+        let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
+        let (dispatcher, dispatcher_task) =
+            Dispatcher::start(cfg.store.clone(), endpoints.clone(), client, cfg.dispatch, stopped);
+        let publisher = Publisher::new(writer, endpoints.clone(), jq, dispatcher.clone());
         let state = AppState {
             store: cfg.store,
             master_key: cfg.master_key,
             catalog,
             intake,
+            endpoints,
+            publisher,
+            dispatcher,
         };
         spawn_housekeeping(state.store.clone());
         Ok(Application {
@@ -105,6 +127,8 @@ impl Application {
             writer_closer,
             shutdown_grace: cfg.shutdown_grace,
             tls: cfg.tls,
+            dispatcher_task,
+            stop_dispatcher,
         })
     }
 
@@ -122,6 +146,8 @@ impl Application {
             writer_closer,
             shutdown_grace,
             tls,
+            dispatcher_task,
+            stop_dispatcher,
         } = self;
         let router = routes::router(state, tls.is_some());
         match tls {
@@ -144,6 +170,15 @@ impl Application {
             .is_err()
         {
             tracing::error!("intake writer did not drain within 10 s");
+        }
+        // Sends in flight finish (bounded by the outbound timeout) and are recorded; claims not
+        // yet started are given back when their leases expire.
+        let _ = stop_dispatcher.send(true);
+        if tokio::time::timeout(Duration::from_secs(30), dispatcher_task)
+            .await
+            .is_err()
+        {
+            tracing::error!("dispatcher did not stop within 30 s; its leases will expire");
         }
         Ok(())
     }

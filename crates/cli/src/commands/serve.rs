@@ -2,6 +2,9 @@
 //! or SIGINT, then shut down gracefully.
 
 use std::time::Duration;
+use switchyard_core::network::Cidr;
+use switchyard_engine::delivery::DispatchConfig;
+use switchyard_engine::outbound::OutboundConfig;
 
 use switchyard_engine::intake::GroupCommit;
 use switchyard_server::{AppConfig, Application};
@@ -21,6 +24,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
         (Some(cert), Some(key)) => Some(switchyard_server::tls::load_config(cert, key)?),
         _ => None,
     };
+    let allow_destinations = args
+        .allow_destinations
+        .iter()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| Cidr::parse(c.trim()).map_err(|e| CmdError::Message(format!("--allow-destinations: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
     let url = &args.database.url;
     let env_key = std::env::var(master_key::MASTER_KEY_ENV).ok();
     let master_key = master_key::resolve(url, sqlite_path(url).as_deref(), env_key)?;
@@ -44,6 +53,16 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             source_refresh: Duration::from_secs(2),
             tls: tls.clone(),
+            outbound: OutboundConfig {
+                connect_timeout: Duration::from_secs(args.outbound_connect_timeout.max(1)),
+                total_timeout: Duration::from_secs(args.outbound_timeout.max(1)),
+                allow_destinations,
+            },
+            dispatch: DispatchConfig {
+                // A claim must outlive the longest attempt.
+                lease: Duration::from_secs(args.outbound_timeout.max(1) + 45),
+                ..DispatchConfig::default()
+            },
         },
         listener,
     )

@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use switchyard_core::network::Cidr;
 use switchyard_core::secrets::MasterKey;
 use switchyard_core::source::SourceSpec;
+use switchyard_engine::delivery::DispatchConfig;
 use switchyard_engine::intake::GroupCommit;
+use switchyard_engine::outbound::OutboundConfig;
 use switchyard_server::{AppConfig, Application};
 use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
 use switchyard_store::{Store, StoreOptions};
@@ -31,6 +34,7 @@ pub struct Options {
     pub pg_proxy: bool,
     pub sources: Vec<SourceSpec>,
     pub group_commit: Option<GroupCommit>,
+    pub outbound_timeout: Option<Duration>,
 }
 
 pub struct TestApp {
@@ -88,6 +92,16 @@ impl TestApp {
                 shutdown_grace: Duration::from_secs(5),
                 source_refresh: Duration::from_secs(1),
                 tls: None,
+                outbound: OutboundConfig {
+                    total_timeout: opts.outbound_timeout.unwrap_or(Duration::from_secs(15)),
+                    // Test receivers listen on loopback.
+                    allow_destinations: vec![Cidr::parse("127.0.0.0/8").unwrap()],
+                    ..OutboundConfig::default()
+                },
+                dispatch: DispatchConfig {
+                    idle_poll: Duration::from_millis(100),
+                    ..DispatchConfig::default()
+                },
             },
             listener,
         )

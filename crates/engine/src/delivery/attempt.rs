@@ -23,7 +23,13 @@ pub struct Tried {
 }
 
 /// The signed request headers for `body` at `timestamp` (unix seconds).
-pub fn signed_headers(endpoint: &Endpoint, webhook_id: &str, timestamp: i64, body: &[u8], now_micros: i64) -> Vec<(String, String)> {
+pub fn signed_headers(
+    endpoint: &Endpoint,
+    webhook_id: &str,
+    timestamp: i64,
+    body: &[u8],
+    now_micros: i64,
+) -> Vec<(String, String)> {
     let signatures: Vec<String> = endpoint
         .signing_secrets(now_micros)
         .filter_map(|s| sign_standard_webhooks(s, webhook_id, timestamp, body).ok())
@@ -57,7 +63,13 @@ fn recorded(headers: &[(String, String)]) -> String {
     Value::Object(map).to_string()
 }
 
-pub async fn attempt(client: &OutboundClient, endpoint: &Endpoint, webhook_id: &str, body: Vec<u8>, now_micros: i64) -> Tried {
+pub async fn attempt(
+    client: &OutboundClient,
+    endpoint: &Endpoint,
+    webhook_id: &str,
+    body: Vec<u8>,
+    now_micros: i64,
+) -> Tried {
     let timestamp = now_micros.div_euclid(1_000_000);
     let headers = signed_headers(endpoint, webhook_id, timestamp, &body, now_micros);
     let request_headers = recorded(&headers);

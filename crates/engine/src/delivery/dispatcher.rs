@@ -160,7 +160,10 @@ async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
 
 /// One claim round; returns how many deliveries were started or settled.
 async fn claim_and_start(inner: &Arc<Inner>) -> Result<usize, switchyard_store::StoreError> {
-    let free = inner.cfg.max_in_flight.saturating_sub(inner.in_flight.load(Ordering::Acquire));
+    let free = inner
+        .cfg
+        .max_in_flight
+        .saturating_sub(inner.in_flight.load(Ordering::Acquire));
     if free == 0 {
         return Ok(0);
     }
@@ -182,7 +185,12 @@ async fn claim_and_start(inner: &Arc<Inner>) -> Result<usize, switchyard_store::
             continue;
         };
         if !ep.spec.enabled {
-            settle_unsent(inner, c, "endpoint_disabled", "the endpoint is disabled; replay after enabling it");
+            settle_unsent(
+                inner,
+                c,
+                "endpoint_disabled",
+                "the endpoint is disabled; replay after enabling it",
+            );
             continue;
         }
         if !inner.guards.try_begin(&ep.id, now, limits(&ep)) {
@@ -226,10 +234,7 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
             Some(since) if now - since > window => {
                 tracing::warn!(alert = "endpoint_disabled", endpoint_id = %ep.id, failing_since = since,
                     "endpoint failed continuously for longer than its disable window; disabling it");
-                EndpointHealth::Disable(format!(
-                    "failing continuously for more than {} s",
-                    window / 1_000_000
-                ))
+                EndpointHealth::Disable(format!("failing continuously for more than {} s", window / 1_000_000))
             }
             _ => EndpointHealth::Failing,
         }
@@ -238,7 +243,11 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
         Verdict::Success => ("succeeded", None, EndpointHealth::Healthy),
         Verdict::Gone => {
             tracing::warn!(alert = "endpoint_disabled", endpoint_id = %ep.id, "endpoint answered 410 Gone; disabling it");
-            ("failed", None, EndpointHealth::Disable("the endpoint answered 410 Gone".into()))
+            (
+                "failed",
+                None,
+                EndpointHealth::Disable("the endpoint answered 410 Gone".into()),
+            )
         }
         Verdict::Permanent => ("failed", None, failing()),
         Verdict::Retry { retry_after_seconds } => {

@@ -26,7 +26,9 @@ pub const DEFAULT_429_PAUSE_MICROS: i64 = 1_000_000;
 pub enum BreakerState {
     Closed,
     /// No deliveries until `until` (µs); then one probe.
-    Open { until: i64 },
+    Open {
+        until: i64,
+    },
     /// One probe delivery is allowed; its result closes or re-opens the breaker.
     HalfOpen,
 }
@@ -38,7 +40,9 @@ pub enum Ended {
     /// 5xx, timeout, connection failure: counts towards the breaker.
     Failure,
     /// The receiver asked to slow down; pause for this long (µs), not a breaker failure.
-    RateLimited { pause_micros: Option<i64> },
+    RateLimited {
+        pause_micros: Option<i64>,
+    },
     /// A permanent answer (4xx): the receiver is up, the payload was refused.
     Rejected,
 }
@@ -142,7 +146,9 @@ impl Guards {
                     }
                 }
                 Ended::RateLimited { pause_micros } => {
-                    g.paused_until = g.paused_until.max(now + pause_micros.unwrap_or(DEFAULT_429_PAUSE_MICROS));
+                    g.paused_until = g
+                        .paused_until
+                        .max(now + pause_micros.unwrap_or(DEFAULT_429_PAUSE_MICROS));
                 }
                 Ended::Failure => {
                     g.consecutive += 1;
@@ -151,9 +157,14 @@ impl Guards {
                     let ratio_trips = g.recent.len() >= BREAKER_MIN_ATTEMPTS && failed * 2 >= g.recent.len();
                     if probe || g.breaker == BreakerState::HalfOpen {
                         g.cooldown = (g.cooldown * 2).min(BREAKER_MAX_COOLDOWN_MICROS);
-                        g.breaker = BreakerState::Open { until: now + g.cooldown };
-                    } else if g.breaker == BreakerState::Closed && (g.consecutive >= BREAKER_CONSECUTIVE || ratio_trips) {
-                        g.breaker = BreakerState::Open { until: now + g.cooldown };
+                        g.breaker = BreakerState::Open {
+                            until: now + g.cooldown,
+                        };
+                    } else if g.breaker == BreakerState::Closed && (g.consecutive >= BREAKER_CONSECUTIVE || ratio_trips)
+                    {
+                        g.breaker = BreakerState::Open {
+                            until: now + g.cooldown,
+                        };
                     }
                 }
             }
@@ -162,7 +173,13 @@ impl Guards {
 
     /// Endpoints (among those seen) that can take nothing now: the claim skips them.
     pub fn exhausted(&self, now: i64, limits_of: impl Fn(&str) -> Option<Limits>) -> Vec<String> {
-        let ids: Vec<String> = self.map.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        let ids: Vec<String> = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         ids.into_iter()
             .filter(|id| limits_of(id).is_some_and(|l| self.capacity(id, now, l) == 0))
             .collect()
@@ -178,7 +195,11 @@ impl Guards {
     }
 
     pub fn in_flight(&self, id: &str) -> u32 {
-        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(id).map_or(0, |g| g.in_flight)
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .map_or(0, |g| g.in_flight)
     }
 }
 
@@ -252,10 +273,21 @@ mod tests {
     fn a_429_pauses_the_endpoint() {
         let g = Guards::default();
         assert!(g.try_begin("a", 0, L));
-        g.end("a", 0, L, Ended::RateLimited { pause_micros: Some(5_000_000) });
+        g.end(
+            "a",
+            0,
+            L,
+            Ended::RateLimited {
+                pause_micros: Some(5_000_000),
+            },
+        );
         assert_eq!(g.capacity("a", 4_999_999, L), 0);
         assert_eq!(g.capacity("a", 5_000_000, L), 2);
-        assert_eq!(g.breaker("a", 0), BreakerState::Closed, "rate limiting is not an outage");
+        assert_eq!(
+            g.breaker("a", 0),
+            BreakerState::Closed,
+            "rate limiting is not an outage"
+        );
     }
 
     #[test]
@@ -270,7 +302,12 @@ mod tests {
             g.end("a", i, l, Ended::Failure);
         }
         let t = BREAKER_CONSECUTIVE as i64;
-        assert_eq!(g.breaker("a", t), BreakerState::Open { until: t - 1 + BREAKER_COOLDOWN_MICROS });
+        assert_eq!(
+            g.breaker("a", t),
+            BreakerState::Open {
+                until: t - 1 + BREAKER_COOLDOWN_MICROS
+            }
+        );
         assert_eq!(g.capacity("a", t, l), 0);
         // After the cooldown: one probe only.
         let later = t + BREAKER_COOLDOWN_MICROS;
@@ -279,7 +316,12 @@ mod tests {
         assert!(!g.try_begin("a", later, l), "a single probe");
         // The probe fails: open again, for twice as long.
         g.end("a", later, l, Ended::Failure);
-        assert_eq!(g.breaker("a", later), BreakerState::Open { until: later + 2 * BREAKER_COOLDOWN_MICROS });
+        assert_eq!(
+            g.breaker("a", later),
+            BreakerState::Open {
+                until: later + 2 * BREAKER_COOLDOWN_MICROS
+            }
+        );
         let probe = later + 2 * BREAKER_COOLDOWN_MICROS;
         assert!(g.try_begin("a", probe, l));
         g.end("a", probe, l, Ended::Success);

@@ -45,7 +45,12 @@ impl Publisher {
     }
 
     /// Stores the event with its deliveries and wakes the dispatcher.
-    pub async fn publish(&self, event_type: &str, payload: &Value, request_id: &str) -> Result<Published, PublishError> {
+    pub async fn publish(
+        &self,
+        event_type: &str,
+        payload: &Value,
+        request_id: &str,
+    ) -> Result<Published, PublishError> {
         let now = now_micros();
         let event_id = new_id(IdKind::Event);
         let mut deliveries = Vec::new();

@@ -217,7 +217,10 @@ impl EndpointCatalog {
         let disabled_reason = if spec.enabled {
             None
         } else {
-            current.disabled_reason.clone().or(Some("disabled through the API".into()))
+            current
+                .disabled_reason
+                .clone()
+                .or(Some("disabled through the API".into()))
         };
         self.replace(Endpoint {
             spec,
@@ -287,7 +290,9 @@ impl EndpointCatalog {
             id: e.id.clone(),
             // Serialising plain data structures to JSON cannot fail.
             config: serde_json::to_string(&public).unwrap_or_default(),
-            sealed: self.key.seal(serde_json::to_string(&sealed).unwrap_or_default().as_bytes()),
+            sealed: self
+                .key
+                .seal(serde_json::to_string(&sealed).unwrap_or_default().as_bytes()),
             enabled: public.enabled,
             disabled_reason: e.disabled_reason.clone(),
             failing_since: e.failing_since,
@@ -297,7 +302,8 @@ impl EndpointCatalog {
     }
 
     fn open(&self, row: EndpointRow) -> Result<Endpoint, EndpointError> {
-        let corrupt = |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("endpoint {} {what}: {e}", row.id));
+        let corrupt =
+            |what: &str, e: &dyn std::fmt::Display| StoreError::Corrupt(format!("endpoint {} {what}: {e}", row.id));
         let mut spec: EndpointSpec = serde_json::from_str(&row.config).map_err(|e| corrupt("config", &e))?;
         let plain = self.key.open(&row.sealed)?;
         let sealed: Sealed = serde_json::from_slice(&plain).map_err(|e| corrupt("secrets", &e))?;

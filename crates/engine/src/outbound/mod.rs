@@ -164,14 +164,24 @@ fn classify(e: &reqwest::Error) -> (TransportError, String) {
         }
         source = s.source();
     }
-    let host = e.url().and_then(|u| u.host_str()).unwrap_or("the destination").to_string();
+    let host = e
+        .url()
+        .and_then(|u| u.host_str())
+        .unwrap_or("the destination")
+        .to_string();
     if e.is_timeout() {
         (TransportError::Timeout, format!("{host} did not answer in time"))
     } else if e.is_connect() {
         (TransportError::Connect, format!("cannot connect to {host}"))
     } else if e.is_builder() {
-        (TransportError::InvalidRequest, format!("the request to {host} could not be built"))
+        (
+            TransportError::InvalidRequest,
+            format!("the request to {host} could not be built"),
+        )
     } else {
-        (TransportError::Io, format!("the connection to {host} failed mid-exchange"))
+        (
+            TransportError::Io,
+            format!("the connection to {host} failed mid-exchange"),
+        )
     }
 }

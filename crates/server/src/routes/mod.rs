@@ -1,5 +1,7 @@
 //! The route table: `/in` for providers, `/v1` for the management API, health for operators.
 
+mod deliveries;
+mod endpoints;
 mod events;
 mod health;
 mod intake;
@@ -34,8 +36,22 @@ pub fn router(state: AppState, https: bool) -> Router {
         )
         .route("/v1/sources/{id}/disable", post(sources::disable))
         .route("/v1/sources/{id}/enable", post(sources::enable))
-        .route("/v1/events", get(events::list))
+        .route("/v1/events", get(events::list).post(deliveries::publish))
         .route("/v1/events/{id}", get(events::show))
+        .route("/v1/events/{id}/replay", post(deliveries::replay_event))
+        .route("/v1/endpoints", get(endpoints::list).post(endpoints::create))
+        .route(
+            "/v1/endpoints/{id}",
+            get(endpoints::show).patch(endpoints::update).delete(endpoints::delete),
+        )
+        .route("/v1/endpoints/{id}/enable", post(endpoints::enable))
+        .route("/v1/endpoints/{id}/disable", post(endpoints::disable))
+        .route("/v1/endpoints/{id}/secret/rotate", post(endpoints::rotate_secret))
+        .route("/v1/endpoints/{id}/replay", post(endpoints::replay))
+        .route("/v1/deliveries", get(deliveries::list))
+        .route("/v1/deliveries/{id}", get(deliveries::show))
+        .route("/v1/deliveries/{id}/attempts", get(deliveries::attempts))
+        .route("/v1/deliveries/{id}/replay", post(deliveries::replay))
         .route("/v1/events/release", post(release::bulk))
         .route("/v1/events/{id}/release", post(release::one))
         .route("/v1/receipts", get(receipts::list))

@@ -93,7 +93,7 @@ impl TestApp {
                 source_refresh: Duration::from_secs(1),
                 tls: None,
                 outbound: OutboundConfig {
-                    total_timeout: opts.outbound_timeout.unwrap_or(Duration::from_secs(15)),
+                    total_timeout: opts.outbound_timeout.unwrap_or(Duration::from_secs(2)),
                     // Test receivers listen on loopback.
                     allow_destinations: vec![Cidr::parse("127.0.0.0/8").unwrap()],
                     ..OutboundConfig::default()

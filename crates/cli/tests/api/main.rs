@@ -3,10 +3,12 @@
 
 mod auth;
 mod dedup_key;
+mod delivery;
 mod helpers;
 mod intake;
 mod management;
 mod outage;
 mod process;
 mod quarantine;
+mod receiver;
 mod signatures;

@@ -103,3 +103,72 @@ pub async fn attempt(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoints::SigningSecret;
+    use serde_json::json;
+
+    fn endpoint(secrets: &[(&str, Option<i64>)]) -> Endpoint {
+        Endpoint {
+            id: "ep_1".into(),
+            spec: serde_json::from_value(
+                json!({"url": "https://example.com", "headers": {"X-Api-Key": "k", "X-Team": "a"}}),
+            )
+            .unwrap(),
+            secrets: secrets
+                .iter()
+                .map(|(s, e)| SigningSecret {
+                    secret: s.to_string(),
+                    expires_at: *e,
+                })
+                .collect(),
+            disabled_reason: None,
+            failing_since: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    /// The reference example of the Standard Webhooks specification (and Svix's docs).
+    #[test]
+    fn signs_the_standard_webhooks_reference_example() {
+        let ep = endpoint(&[("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", None)]);
+        let headers = signed_headers(
+            &ep,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+            0,
+        );
+        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!(
+            get("webhook-signature"),
+            Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+        );
+        assert_eq!(get("webhook-id"), Some("msg_p5jXN8AQM9LWM0D4loKWxJek"));
+        assert_eq!(get("webhook-timestamp"), Some("1614265330"));
+        assert_eq!(get("content-type"), Some("application/json"));
+        assert_eq!(get("X-Team"), Some("a"));
+        let shown = recorded(&headers);
+        assert!(!shown.contains("g0hM9SsE") && !shown.contains("\"k\""), "{shown}");
+    }
+
+    #[test]
+    fn rotated_secrets_sign_until_their_grace_ends() {
+        let ep = endpoint(&[
+            ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", None),
+            ("whsec_dGVzdHNlY3JldHRlc3RzZWNyZXQ=", Some(1_000)),
+        ]);
+        let sig = |now| {
+            signed_headers(&ep, "msg_1", 1, b"{}", now)
+                .into_iter()
+                .find(|(k, _)| k == "webhook-signature")
+                .map(|(_, v)| v)
+                .unwrap()
+        };
+        assert_eq!(sig(999).split(' ').count(), 2, "both sign during the grace");
+        assert_eq!(sig(1_000).split(' ').count(), 1, "then only the new one");
+    }
+}

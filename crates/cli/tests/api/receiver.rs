@@ -1,0 +1,155 @@
+//! A local webhook receiver for delivery tests: records every request and answers from a script
+//! per path (the last step repeats), the way real receivers misbehave — errors, 429 with
+//! `Retry-After`, 410, redirects, hangs and dropped connections.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A status with extra headers and a small body.
+    Status(u16, Vec<(&'static str, String)>),
+    /// Read the request, then never answer.
+    Hang,
+    /// Read the request, then close the connection without answering.
+    Close,
+}
+
+pub fn ok() -> Reply {
+    Reply::Status(200, vec![])
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+#[derive(Clone, Default)]
+pub struct Receiver {
+    pub port: u16,
+    scripts: Arc<Mutex<HashMap<String, Vec<Reply>>>>,
+    log: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let r = Receiver {
+            port: listener.local_addr().unwrap().port(),
+            ..Receiver::default()
+        };
+        let me = r.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else { return };
+                tokio::spawn(me.clone().serve(sock));
+            }
+        });
+        r
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Answers on `path` in this order; the last reply repeats.
+    pub fn script(&self, path: &str, replies: Vec<Reply>) {
+        self.scripts.lock().unwrap().insert(path.to_string(), replies);
+    }
+
+    pub fn received(&self, path: &str) -> Vec<Received> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until `path` has received `n` requests (or panics after `within`).
+    pub async fn wait_for(&self, path: &str, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.received(path);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path}: {} of {n} requests arrived in {within:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn next_reply(&self, path: &str) -> Reply {
+        let mut scripts = self.scripts.lock().unwrap();
+        match scripts.get_mut(path) {
+            Some(s) if s.len() > 1 => s.remove(0),
+            Some(s) => s.first().cloned().unwrap_or_else(ok),
+            None => ok(),
+        }
+    }
+
+    async fn serve(self, sock: tokio::net::TcpStream) {
+        let mut reader = BufReader::new(sock);
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let mut headers = HashMap::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
+            let len: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let mut body = vec![0; len];
+            if reader.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            self.log.lock().unwrap().push(Received {
+                path: path.clone(),
+                headers,
+                body,
+                at: Instant::now(),
+            });
+            match self.next_reply(&path) {
+                Reply::Hang => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    return;
+                }
+                Reply::Close => return,
+                Reply::Status(code, extra) => {
+                    let mut head = format!("HTTP/1.1 {code} X\r\ncontent-length: 2\r\n");
+                    for (k, v) in extra {
+                        head.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    head.push_str("\r\nok");
+                    if reader.get_mut().write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}

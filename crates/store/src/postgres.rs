@@ -96,6 +96,42 @@ impl PostgresStore {
 }
 
 impl_store!(PostgresStore, Postgres);
-crate::delivery::queries::impl_delivery_store!(PostgresStore, Postgres, " FOR UPDATE SKIP LOCKED");
+crate::delivery::queries::impl_delivery_store!(
+    PostgresStore,
+    Postgres,
+    " FOR UPDATE SKIP LOCKED",
+    async fn subscribe_deliveries(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<()>>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.write).await?;
+        listener.listen(DELIVERY_CHANNEL).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                // `recv` reconnects after a lost connection; a wake-up is sent then too, since
+                // notifications may have been missed meanwhile.
+                let signal = listener.recv().await;
+                if let Err(e) = &signal {
+                    tracing::warn!(error = %e, "delivery notifications interrupted; reconnecting");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                match tx.try_send(()) {
+                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
+                    // Full: a wake-up is already pending, which is all that is needed.
+                    _ => {}
+                }
+            }
+        });
+        Ok(Some(rx))
+    }
+);
+
+impl PostgresStore {
+    /// Replayed deliveries wake dispatchers on every node.
+    async fn after_replay(&self, replayed: u64) -> StoreResult<()> {
+        if replayed > 0 {
+            sqlx::query("SELECT pg_notify($1, '')").bind(DELIVERY_CHANNEL).execute(&self.write).await?;
+        }
+        Ok(())
+    }
+}
 // Wake-ups across nodes: a commit that creates deliveries notifies this channel.
 pub const DELIVERY_CHANNEL: &str = "switchyard_deliveries";

@@ -248,3 +248,10 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
 
 impl_store!(SqliteStore, Sqlite);
 crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, "");
+
+impl SqliteStore {
+    /// One process owns a SQLite database; its dispatcher is woken directly.
+    async fn after_replay(&self, _replayed: u64) -> StoreResult<()> {
+        Ok(())
+    }
+}

@@ -100,6 +100,7 @@ impl Dispatcher {
         });
         let (drain, drained) = tokio::sync::oneshot::channel();
         let completer = tokio::spawn(complete_loop(inner.store.clone(), inner.endpoints.clone(), rx, drained));
+        tokio::spawn(relay_wakeups(Arc::downgrade(&inner)));
         let looping = inner.clone();
         let handle = tokio::spawn(async move {
             claim_loop(looping.clone(), shutdown).await;
@@ -125,6 +126,28 @@ impl Dispatcher {
 
     pub fn in_flight(&self, endpoint_id: &str) -> u32 {
         self.inner.guards.in_flight(endpoint_id)
+    }
+}
+
+/// Wake-ups from other nodes (PostgreSQL `LISTEN`), relayed to this dispatcher while it lives.
+async fn relay_wakeups(inner: std::sync::Weak<Inner>) {
+    let subscribed = match inner.upgrade() {
+        Some(i) => i.store.subscribe_deliveries().await,
+        None => return,
+    };
+    let mut rx = match subscribed {
+        Ok(Some(rx)) => rx,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot subscribe to delivery notifications; polling only");
+            return;
+        }
+    };
+    while rx.recv().await.is_some() {
+        match inner.upgrade() {
+            Some(i) => i.wake.notify_one(),
+            None => return,
+        }
     }
 }
 

@@ -147,6 +147,12 @@ pub trait DeliveryStore: Send + Sync {
     /// Makes the covered deliveries pending and due at `now`; returns how many.
     async fn replay(&self, scope: &ReplayScope, now: i64) -> StoreResult<u64>;
 
+    /// Signals that deliveries were created or replayed on any node, so idle dispatchers claim
+    /// at once instead of at their next poll. `None` where one process owns the database.
+    async fn subscribe_deliveries(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<()>>> {
+        Ok(None)
+    }
+
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> StoreResult<Page<DeliveryRow>>;
     async fn get_delivery(&self, id: &str) -> StoreResult<Option<DeliveryRow>>;
     async fn list_attempts(&self, delivery_id: &str) -> StoreResult<Vec<AttemptRow>>;

@@ -30,9 +30,11 @@ macro_rules! push_delivery_rows {
 pub(crate) use push_delivery_rows;
 
 macro_rules! impl_delivery_store {
-    ($ty:ty, $db:ty, $skip_locked:expr) => {
+    ($ty:ty, $db:ty, $skip_locked:expr $(, $extra:item)*) => {
         #[async_trait::async_trait]
         impl $crate::DeliveryStore for $ty {
+            $($extra)*
+
             async fn insert_endpoint(&self, row: &$crate::EndpointRow) -> $crate::StoreResult<()> {
                 self.check_writable()?;
                 sqlx::query(
@@ -285,7 +287,9 @@ macro_rules! impl_delivery_store {
                         qb.push(" AND status IN ('failed', 'dead') AND created_at >= ").push_bind(*since);
                     }
                 }
-                Ok(qb.build().execute(&self.write).await?.rows_affected())
+                let n = qb.build().execute(&self.write).await?.rows_affected();
+                self.after_replay(n).await?;
+                Ok(n)
             }
 
             async fn list_deliveries(

@@ -60,7 +60,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
             },
             dispatch: DispatchConfig {
                 // A claim must outlive the longest attempt.
-                lease: Duration::from_secs(args.outbound_timeout.max(1) + 45),
+                lease: Duration::from_secs(
+                    args.delivery_lease
+                        .unwrap_or(args.outbound_timeout.max(1) + 45)
+                        .max(args.outbound_timeout.max(1) + 2),
+                ),
                 ..DispatchConfig::default()
             },
         },

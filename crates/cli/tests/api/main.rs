@@ -2,6 +2,7 @@
 //! database when `SWITCHYARD_TEST_POSTGRES` is set.
 
 mod auth;
+mod cluster;
 mod dedup_key;
 mod delivery;
 mod helpers;

@@ -15,11 +15,11 @@ use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database,
 
 use crate::helpers::ADMIN_KEY;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub child: Child,
+    pub base: String,
 }
 
 impl Drop for Server {
@@ -35,7 +35,7 @@ fn start(db_url: &str, dir: &Path, master_key: &str) -> Server {
     start_with(db_url, dir, master_key, &[])
 }
 
-fn start_with(db_url: &str, dir: &Path, master_key: &str, extra_args: &[&str]) -> Server {
+pub(crate) fn start_with(db_url: &str, dir: &Path, master_key: &str, extra_args: &[&str]) -> Server {
     let config = dir.join("config.yaml");
     std::fs::write(&config, "sources:\n  - name: crash\n    verify: {scheme: none}\n").unwrap();
     let mut child = Command::new(BIN)
@@ -55,6 +55,9 @@ fn start_with(db_url: &str, dir: &Path, master_key: &str, extra_args: &[&str]) -
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if std::env::var("SWITCHYARD_TEST_SHOW_LOGS").is_ok() && (line.contains("WARN") || line.contains("ERROR")) {
+                eprintln!("{line}");
+            }
             if let Ok(v) = serde_json::from_str::<Value>(&line)
                 && v["message"] == "switchyard listening"
             {

@@ -17,6 +17,8 @@ pub enum Reply {
     Hang,
     /// Read the request, then close the connection without answering.
     Close,
+    /// Answer 200 after this many milliseconds.
+    Slow(u64),
 }
 
 pub fn ok() -> Reply {
@@ -36,6 +38,10 @@ pub struct Receiver {
     pub port: u16,
     scripts: Arc<Mutex<HashMap<String, Vec<Reply>>>>,
     log: Arc<Mutex<Vec<Received>>>,
+    /// Requests being answered, by `webhook-id`, and how often one arrived while another with
+    /// the same id was still being answered.
+    active: Arc<Mutex<HashMap<String, usize>>>,
+    overlaps: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Receiver {
@@ -91,6 +97,11 @@ impl Receiver {
         }
     }
 
+    /// How many requests arrived while one with the same `webhook-id` was in progress.
+    pub fn concurrent_duplicates(&self) -> usize {
+        self.overlaps.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn next_reply(&self, path: &str) -> Reply {
         let mut scripts = self.scripts.lock().unwrap();
         match scripts.get_mut(path) {
@@ -127,13 +138,34 @@ impl Receiver {
             if reader.read_exact(&mut body).await.is_err() {
                 return;
             }
+            let webhook_id = headers.get("webhook-id").cloned().unwrap_or_default();
+            {
+                let mut active = self.active.lock().unwrap();
+                let n = active.entry(webhook_id.clone()).or_insert(0);
+                if *n > 0 {
+                    self.overlaps.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                *n += 1;
+            }
             self.log.lock().unwrap().push(Received {
                 path: path.clone(),
                 headers,
                 body,
                 at: Instant::now(),
             });
-            match self.next_reply(&path) {
+            let reply = self.next_reply(&path);
+            if let Reply::Slow(ms) = reply {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            if let Some(n) = self.active.lock().unwrap().get_mut(&webhook_id) {
+                *n -= 1;
+            }
+            match reply {
+                Reply::Slow(_) => {
+                    if reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+                        return;
+                    }
+                }
                 Reply::Hang => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     return;

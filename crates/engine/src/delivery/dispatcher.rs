@@ -201,6 +201,16 @@ async fn claim_and_start(inner: &Arc<Inner>) -> Result<usize, switchyard_store::
         .claim_deliveries(&inner.node, now, lease_until, batch, &exclude)
         .await?;
     let count = claimed.len();
+    // An endpoint created on another node may not be in this node's view yet: look again in
+    // the store before treating it as deleted.
+    if claimed.iter().any(|c| inner.endpoints.lookup(&c.delivery.endpoint_id).is_none())
+        && let Err(e) = inner.endpoints.refresh().await
+    {
+        tracing::warn!(error = %e, "endpoint refresh failed; giving the claims back");
+        let ids: Vec<String> = claimed.iter().map(|c| c.delivery.id.clone()).collect();
+        inner.store.release_claims(&inner.node, &ids).await?;
+        return Ok(0);
+    }
     let mut give_back = Vec::new();
     for c in claimed {
         let Some(ep) = inner.endpoints.lookup(&c.delivery.endpoint_id) else {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 pub use delivery::{
     AttemptResult, AttemptRow, Claimed, DeliveryFilter, DeliveryRow, DeliveryStore, EndpointHealth, EndpointRow,
-    NewDelivery, ReplayScope,
+    NewDelivery, ReplayScope, Signal,
 };
 pub use error::{StoreError, StoreResult};
 pub use model::*;

@@ -100,22 +100,26 @@ crate::delivery::queries::impl_delivery_store!(
     PostgresStore,
     Postgres,
     " FOR UPDATE SKIP LOCKED",
-    async fn subscribe_deliveries(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<()>>> {
+    async fn subscribe_deliveries(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<crate::Signal>>> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.write).await?;
         listener.listen(DELIVERY_CHANNEL).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             loop {
                 // `recv` reconnects after a lost connection; a wake-up is sent then too, since
                 // notifications may have been missed meanwhile.
-                let signal = listener.recv().await;
-                if let Err(e) = &signal {
-                    tracing::warn!(error = %e, "delivery notifications interrupted; reconnecting");
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                }
-                match tx.try_send(()) {
+                let signal = match listener.recv().await {
+                    Ok(n) if n.payload() == ENDPOINTS_CHANGED => crate::Signal::EndpointsChanged,
+                    Ok(_) => crate::Signal::Deliveries,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "delivery notifications interrupted; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        crate::Signal::Deliveries
+                    }
+                };
+                match tx.try_send(signal) {
                     Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
-                    // Full: a wake-up is already pending, which is all that is needed.
+                    // Full: the receiver is behind on signals that only mean "look again".
                     _ => {}
                 }
             }
@@ -124,11 +128,27 @@ crate::delivery::queries::impl_delivery_store!(
     }
 );
 
+/// The notification payload for endpoint changes (delivery wake-ups carry an empty one).
+const ENDPOINTS_CHANGED: &str = "endpoints";
+
 impl PostgresStore {
+    /// Every node refreshes its endpoint view at once, not at its next periodic refresh.
+    async fn after_endpoint_change(&self) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(DELIVERY_CHANNEL)
+            .bind(ENDPOINTS_CHANGED)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     /// Replayed deliveries wake dispatchers on every node.
     async fn after_replay(&self, replayed: u64) -> StoreResult<()> {
         if replayed > 0 {
-            sqlx::query("SELECT pg_notify($1, '')").bind(DELIVERY_CHANNEL).execute(&self.write).await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(DELIVERY_CHANNEL)
+                .execute(&self.write)
+                .await?;
         }
         Ok(())
     }

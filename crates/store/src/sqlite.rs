@@ -254,4 +254,8 @@ impl SqliteStore {
     async fn after_replay(&self, _replayed: u64) -> StoreResult<()> {
         Ok(())
     }
+
+    async fn after_endpoint_change(&self) -> StoreResult<()> {
+        Ok(())
+    }
 }

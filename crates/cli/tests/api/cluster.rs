@@ -42,14 +42,27 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
     // Answers slow enough that each node always has deliveries in flight (so the kill lands
     // mid-delivery) and that a duplicate in flight would overlap and be seen.
     rx.script("/hook", vec![Reply::Slow(20)]);
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-    let ep = post(&http, format!("{}/v1/endpoints", a.base), json!({"url": rx.url("/hook")})).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let ep = post(
+        &http,
+        format!("{}/v1/endpoints", a.base),
+        json!({"url": rx.url("/hook")}),
+    )
+    .await;
     assert_eq!(ep.status(), 201);
-    // Node B learns of the endpoint on its next catalog refresh (every 2 s); until then its
-    // publishes fan out to nothing. Probe through B until one is delivered to the endpoint.
+    // Node B learns of the endpoint from a notification (or, failing that, its 2 s refresh);
+    // until then its publishes fan out to nothing. Probe through B until one is delivered.
     let mut probes = Vec::new();
     loop {
-        let r = post(&http, format!("{}/v1/events", b.base), json!({"type": "probe", "payload": {}})).await;
+        let r = post(
+            &http,
+            format!("{}/v1/events", b.base),
+            json!({"type": "probe", "payload": {}}),
+        )
+        .await;
         let v: Value = r.json().await.unwrap();
         if v["deliveries"] == 1 {
             probes.push(v["id"].as_str().unwrap().to_string());
@@ -88,7 +101,11 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
     let deadline = Instant::now() + Duration::from_secs(120);
     let expected: HashSet<&str> = published.iter().map(String::as_str).collect();
     loop {
-        let got: HashSet<String> = rx.received("/hook").into_iter().map(|r| r.headers["webhook-id"].clone()).collect();
+        let got: HashSet<String> = rx
+            .received("/hook")
+            .into_iter()
+            .map(|r| r.headers["webhook-id"].clone())
+            .collect();
         if expected.iter().all(|id| got.contains(*id)) {
             break;
         }
@@ -100,7 +117,11 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(rx.concurrent_duplicates(), 0, "no webhook-id was delivered twice at the same time");
+    assert_eq!(
+        rx.concurrent_duplicates(),
+        0,
+        "no webhook-id was delivered twice at the same time"
+    );
     // Every delivery is recorded as succeeded, the ones B held included.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

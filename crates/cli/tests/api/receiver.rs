@@ -162,7 +162,12 @@ impl Receiver {
             }
             match reply {
                 Reply::Slow(_) => {
-                    if reader.get_mut().write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await.is_err() {
+                    if reader
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }

@@ -16,7 +16,7 @@ use switchyard_core::delivery::schedule::{Next, next_attempt};
 use switchyard_core::endpoint::{DEFAULT_DISABLE_AFTER_SECONDS, DEFAULT_MAX_CONCURRENCY};
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::time::now_micros;
-use switchyard_store::{AttemptResult, AttemptRow, Claimed, EndpointHealth, Store};
+use switchyard_store::{AttemptResult, AttemptRow, Claimed, EndpointHealth, Signal, Store};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::attempt::{Tried, attempt};
@@ -143,10 +143,15 @@ async fn relay_wakeups(inner: std::sync::Weak<Inner>) {
             return;
         }
     };
-    while rx.recv().await.is_some() {
-        match inner.upgrade() {
-            Some(i) => i.wake.notify_one(),
-            None => return,
+    while let Some(signal) = rx.recv().await {
+        let Some(i) = inner.upgrade() else { return };
+        match signal {
+            Signal::Deliveries => i.wake.notify_one(),
+            Signal::EndpointsChanged => {
+                if let Err(e) = i.endpoints.refresh().await {
+                    tracing::warn!(error = %e, "endpoint refresh on notification failed; the periodic one will retry");
+                }
+            }
         }
     }
 }
@@ -203,7 +208,9 @@ async fn claim_and_start(inner: &Arc<Inner>) -> Result<usize, switchyard_store::
     let count = claimed.len();
     // An endpoint created on another node may not be in this node's view yet: look again in
     // the store before treating it as deleted.
-    if claimed.iter().any(|c| inner.endpoints.lookup(&c.delivery.endpoint_id).is_none())
+    if claimed
+        .iter()
+        .any(|c| inner.endpoints.lookup(&c.delivery.endpoint_id).is_none())
         && let Err(e) = inner.endpoints.refresh().await
     {
         tracing::warn!(error = %e, "endpoint refresh failed; giving the claims back");

@@ -96,6 +96,14 @@ pub struct AttemptResult {
     pub health: EndpointHealth,
 }
 
+/// What [`DeliveryStore::subscribe_deliveries`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Deliveries may be due (or notifications may have been missed).
+    Deliveries,
+    EndpointsChanged,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub event_id: Option<String>,
@@ -147,9 +155,10 @@ pub trait DeliveryStore: Send + Sync {
     /// Makes the covered deliveries pending and due at `now`; returns how many.
     async fn replay(&self, scope: &ReplayScope, now: i64) -> StoreResult<u64>;
 
-    /// Signals that deliveries were created or replayed on any node, so idle dispatchers claim
-    /// at once instead of at their next poll. `None` where one process owns the database.
-    async fn subscribe_deliveries(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<()>>> {
+    /// Signals from every node: deliveries were created or replayed (idle dispatchers claim at
+    /// once instead of at their next poll), or endpoints changed (views refresh at once instead
+    /// of at their next periodic refresh). `None` where one process owns the database.
+    async fn subscribe_deliveries(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Signal>>> {
         Ok(None)
     }
 

@@ -51,7 +51,7 @@ macro_rules! impl_delivery_store {
                 .bind(row.updated_at)
                 .execute(&self.write)
                 .await?;
-                Ok(())
+                self.after_endpoint_change().await
             }
 
             async fn update_endpoint(&self, row: &$crate::EndpointRow) -> $crate::StoreResult<bool> {
@@ -68,12 +68,14 @@ macro_rules! impl_delivery_store {
                 .bind(row.updated_at)
                 .execute(&self.write)
                 .await?;
+                self.after_endpoint_change().await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn delete_endpoint(&self, id: &str) -> $crate::StoreResult<bool> {
                 self.check_writable()?;
                 let done = sqlx::query("DELETE FROM endpoints WHERE id = $1").bind(id).execute(&self.write).await?;
+                self.after_endpoint_change().await?;
                 Ok(done.rows_affected() == 1)
             }
 

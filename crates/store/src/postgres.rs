@@ -117,10 +117,9 @@ crate::delivery::queries::impl_delivery_store!(
                         crate::Signal::Deliveries
                     }
                 };
-                match tx.try_send(signal) {
-                    Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return,
-                    // Full: the receiver is behind on signals that only mean "look again".
-                    _ => {}
+                // A full channel is fine: pending signals already mean "look again".
+                if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) = tx.try_send(signal) {
+                    return;
                 }
             }
         });

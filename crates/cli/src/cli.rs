@@ -45,6 +45,9 @@ pub enum Command {
     /// Inspect events on a running server.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Inspect and replay outbound deliveries on a running server.
+    #[command(subcommand)]
+    Deliveries(DeliveriesCommand),
     /// Send a correctly signed test webhook to a URL, for any supported scheme.
     Send(SendArgs),
 }
@@ -218,6 +221,49 @@ pub enum EventsCommand {
         /// Release every quarantined event of this source (name or src_ id).
         #[arg(long)]
         source: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeliveriesCommand {
+    /// List deliveries, newest first.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// pending, succeeded, failed or dead.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Send deliveries again, with their original webhook-id: one delivery, every delivery of
+    /// an event (--event), or every failed/dead delivery of an endpoint since a time
+    /// (--endpoint with --since). Waits for them to settle, with a progress bar on a terminal.
+    Replay {
+        /// The delivery (dlv_…) to replay.
+        #[arg(required_unless_present_any = ["event", "endpoint"], conflicts_with_all = ["event", "endpoint"])]
+        id: Option<String>,
+        #[arg(long, conflicts_with = "endpoint")]
+        event: Option<String>,
+        #[arg(long, requires = "since")]
+        endpoint: Option<String>,
+        /// RFC 3339 time: with --endpoint, replay deliveries created since then.
+        #[arg(long)]
+        since: Option<String>,
+        /// Return once the replay is queued instead of waiting for the outcome.
+        #[arg(long)]
+        no_wait: bool,
+        /// Longest wait for the replayed deliveries to settle.
+        #[arg(long, default_value_t = 300)]
+        wait_seconds: u64,
         #[command(flatten)]
         server: ServerArgs,
     },

@@ -107,7 +107,7 @@ pub async fn run(cmd: EventsCommand) -> Result<(), CmdError> {
     }
 }
 
-fn text(v: &Value) -> String {
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),

@@ -1,5 +1,6 @@
 //! One module per command. Each returns a [`CmdError`] whose text is what the user sees.
 
+mod deliveries;
 mod events;
 mod keys;
 mod send;
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<(), CmdError> {
         }
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Events(cmd) => events::run(cmd).await,
+        Command::Deliveries(cmd) => deliveries::run(cmd).await,
         Command::Send(args) => send::run(args).await,
     }
 }

@@ -19,6 +19,7 @@ backend_tests!(
     hung_attempts_time_out_and_are_recorded,
     private_destinations_are_refused,
     dead_deliveries_replay_with_the_same_webhook_id,
+    the_cli_lists_and_replays_deliveries,
     secret_rotation_signs_with_both_during_the_grace,
     endpoint_definitions_are_validated_and_secrets_masked,
 );
@@ -358,6 +359,71 @@ async fn dead_deliveries_replay_with_the_same_webhook_id(app: TestApp) {
     rx.wait_for("/down", 6, WAIT).await;
     let missing = app.api_post("/v1/deliveries/dlv_nope/replay", &json!({})).await;
     assert_envelope(missing, 404, "not_found").await;
+}
+
+async fn cli(app: &TestApp, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env("SWITCHYARD_URL", &app.base)
+        .env("SWITCHYARD_KEY", ADMIN_KEY)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn the_cli_lists_and_replays_deliveries(app: TestApp) {
+    let rx = Receiver::start().await;
+    rx.script("/cli", vec![Reply::Status(500, vec![])]);
+    let ep = endpoint(&app, json!({"url": rx.url("/cli"), "retry_schedule_seconds": [0]})).await;
+    let mut events = Vec::new();
+    for i in 0..3 {
+        let ev = publish(&app, "a", json!({"i": i})).await;
+        settled(&app, ev["id"].as_str().unwrap(), "dead").await;
+        events.push(ev["id"].as_str().unwrap().to_string());
+    }
+    let listed = cli(&app, &["deliveries", "list", "--status", "dead"]).await;
+    assert_eq!(listed.lines().count(), 4, "a header and three rows:\n{listed}");
+    rx.script("/cli", vec![ok()]);
+    let one = cli(&app, &["deliveries", "replay", "--event", &events[0]]).await;
+    assert_eq!(one.trim(), "replayed 1: 1 settled, 0 still pending");
+    let ep_id = ep["id"].as_str().unwrap();
+    let rest = cli(
+        &app,
+        &[
+            "deliveries",
+            "replay",
+            "--endpoint",
+            ep_id,
+            "--since",
+            "2000-01-01T00:00:00Z",
+        ],
+    )
+    .await;
+    assert_eq!(rest.trim(), "replayed 2: 2 settled, 0 still pending");
+    assert_eq!(deliveries(&app, "status=succeeded").await.len(), 3);
+    let again = cli(
+        &app,
+        &[
+            "deliveries",
+            "replay",
+            "--endpoint",
+            ep_id,
+            "--since",
+            "2000-01-01T00:00:00Z",
+        ],
+    )
+    .await;
+    assert_eq!(
+        again.trim(),
+        "replayed 0",
+        "only failed or dead deliveries are replayed"
+    );
 }
 
 async fn secret_rotation_signs_with_both_during_the_grace(app: TestApp) {

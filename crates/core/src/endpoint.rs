@@ -53,6 +53,10 @@ pub struct EndpointSpec {
     pub enabled: bool,
     #[serde(default)]
     pub disable_after_seconds: Option<u64>,
+    /// A jq expression over the payload naming its FIFO key: deliveries with the same key go
+    /// one at a time, in publish order; a failing one holds back only its own key.
+    #[serde(default)]
+    pub ordering_key: Option<String>,
 }
 
 fn yes() -> bool {
@@ -96,6 +100,11 @@ impl EndpointSpec {
             && let Err(e) = switchyard_jq::validate(code)
         {
             errs.push(err("filter", e.to_string()));
+        }
+        if let Some(code) = &self.ordering_key
+            && let Err(e) = switchyard_jq::validate(code)
+        {
+            errs.push(err("ordering_key", e.to_string()));
         }
         if let Some(s) = &self.retry_schedule_seconds
             && let Err(e) = schedule::check(s)

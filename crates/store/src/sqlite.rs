@@ -206,15 +206,16 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
     let deliveries: Vec<&crate::NewDelivery> = staged.iter().flat_map(|(_, e)| e.deliveries.iter()).collect();
     for chunk in deliveries.chunks(INSERT_CHUNK) {
         qb.push(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) \
-             SELECT column1, column2, column3, 'pending', 0, column4, column5, column5 FROM (",
+            "INSERT INTO deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at, ordering_key) \
+             SELECT column1, column2, column3, 'pending', 0, column4, column5, column5, column6 FROM (",
         );
         qb.push_values(chunk, |mut b, d| {
             b.push_bind(d.id.clone())
                 .push_bind(d.event_id.clone())
                 .push_bind(d.endpoint_id.clone())
                 .push_bind(d.next_attempt_at)
-                .push_bind(d.created_at);
+                .push_bind(d.created_at)
+                .push_bind(d.ordering_key.clone());
         });
         qb.push(") v WHERE EXISTS (SELECT 1 FROM events e WHERE e.id = v.column2); ");
     }

@@ -13,6 +13,7 @@ contract!(
     attempts_move_deliveries_and_endpoints_on,
     replay_resets_by_delivery_event_or_endpoint,
     concurrent_claims_never_share_a_delivery,
+    fifo_keys_run_one_at_a_time_in_order,
 );
 
 fn published(id: &str, endpoints: &[&str], at: i64) -> NewEvent {
@@ -37,6 +38,7 @@ fn published(id: &str, endpoints: &[&str], at: i64) -> NewEvent {
                 endpoint_id: (*ep).into(),
                 next_attempt_at: at,
                 created_at: at,
+                ordering_key: None,
             })
             .collect(),
     }
@@ -361,4 +363,41 @@ async fn concurrent_claims_never_share_a_delivery(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(seen.len(), 300);
+}
+
+async fn fifo_keys_run_one_at_a_time_in_order(store: Arc<dyn Store>) {
+    let keyed = |id: &str, key: Option<&str>| {
+        let mut e = published(id, &["ep_a"], 10);
+        e.deliveries[0].ordering_key = key.map(str::to_string);
+        IntakeWrite::Event(e)
+    };
+    store
+        .commit_intake(&[
+            keyed("e1", Some("cust_1")),
+            keyed("e2", Some("cust_1")),
+            keyed("e3", Some("cust_2")),
+            keyed("e4", None),
+        ])
+        .await
+        .unwrap();
+    let ids = |c: &[Claimed]| {
+        let mut v: Vec<String> = c.iter().map(|c| c.delivery.event_id.clone()).collect();
+        v.sort();
+        v
+    };
+    let first = store.claim_deliveries("n1", 10, 1000, 10, &[]).await.unwrap();
+    assert_eq!(ids(&first), ["e1", "e3", "e4"], "e2 waits behind e1");
+    let e1 = first.iter().find(|c| c.delivery.event_id == "e1").unwrap();
+    // e1 fails and will retry later: cust_1 stays blocked, even once e1's retry is due.
+    store
+        .complete_attempts(&[result(e1, "n1", "pending", Some(503), EndpointHealth::Failing)], 20)
+        .await
+        .unwrap();
+    let next = store.claim_deliveries("n1", 600, 2000, 10, &[]).await.unwrap();
+    assert_eq!(ids(&next), ["e1"], "the head retries; the key's next waits");
+    let mut r = result(&next[0], "n1", "dead", Some(503), EndpointHealth::Failing);
+    r.attempt.id = "atm_e1_dead".into();
+    store.complete_attempts(&[r], 700).await.unwrap();
+    let last = store.claim_deliveries("n1", 800, 3000, 10, &[]).await.unwrap();
+    assert_eq!(ids(&last), ["e2"], "once the head is settled, the key moves on");
 }

@@ -20,6 +20,7 @@ backend_tests!(
     private_destinations_are_refused,
     dead_deliveries_replay_with_the_same_webhook_id,
     the_cli_lists_and_replays_deliveries,
+    a_failing_fifo_head_blocks_only_its_key,
     secret_rotation_signs_with_both_during_the_grace,
     endpoint_definitions_are_validated_and_secrets_masked,
 );
@@ -481,4 +482,36 @@ async fn endpoint_definitions_are_validated_and_secrets_masked(app: TestApp) {
     assert_envelope(missing, 404, "not_found").await;
     let unknown = app.api_post("/v1/events", &json!({"type": "a"})).await;
     assert_envelope(unknown, 422, "validation_failed").await;
+}
+
+async fn a_failing_fifo_head_blocks_only_its_key(app: TestApp) {
+    let rx = Receiver::start().await;
+    // Customer a's first order fails twice, then everything succeeds.
+    rx.fail_body(r#""customer":"a","n":1"#, 2);
+    endpoint(
+        &app,
+        json!({"url": rx.url("/fifo"), "ordering_key": ".customer", "retry_schedule_seconds": [0, 1, 1]}),
+    )
+    .await;
+    let a1 = publish(&app, "o", json!({"customer": "a", "n": 1})).await;
+    rx.wait_for("/fifo", 1, WAIT).await;
+    let a2 = publish(&app, "o", json!({"customer": "a", "n": 2})).await;
+    let b1 = publish(&app, "o", json!({"customer": "b", "n": 1})).await;
+    let got = rx.wait_for("/fifo", 5, WAIT).await;
+    let order: Vec<&str> = got.iter().map(|r| r.headers["webhook-id"].as_str()).collect();
+    let (a1, a2, b1) = (
+        a1["id"].as_str().unwrap(),
+        a2["id"].as_str().unwrap(),
+        b1["id"].as_str().unwrap(),
+    );
+    assert_eq!(
+        order.iter().filter(|id| **id == a1).count(),
+        3,
+        "a1 tried until it succeeded: {order:?}"
+    );
+    let last_a1 = order.iter().rposition(|id| *id == a1).unwrap();
+    let first_a2 = order.iter().position(|id| *id == a2).unwrap();
+    assert!(first_a2 > last_a1, "a2 waited for a1 to succeed: {order:?}");
+    let first_b1 = order.iter().position(|id| *id == b1).unwrap();
+    assert!(first_b1 < last_a1, "b1 did not wait for customer a: {order:?}");
 }

@@ -41,6 +41,8 @@ pub struct Receiver {
     /// Requests being answered, by `webhook-id`, and how often one arrived while another with
     /// the same id was still being answered.
     active: Arc<Mutex<HashMap<String, usize>>>,
+    /// (body substring, answers left): matching requests get a 503 while answers are left.
+    failing_bodies: Arc<Mutex<Vec<(String, usize)>>>,
     overlaps: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -95,6 +97,12 @@ impl Receiver {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The next `times` requests whose body contains `needle` are answered 503, whatever the
+    /// path's script says.
+    pub fn fail_body(&self, needle: &str, times: usize) {
+        self.failing_bodies.lock().unwrap().push((needle.to_string(), times));
     }
 
     /// How many requests arrived while one with the same `webhook-id` was in progress.
@@ -153,7 +161,20 @@ impl Receiver {
                 body,
                 at: Instant::now(),
             });
-            let reply = self.next_reply(&path);
+            let body_rule = {
+                let mut rules = self.failing_bodies.lock().unwrap();
+                let text = String::from_utf8_lossy(&self.log.lock().unwrap().last().unwrap().body).into_owned();
+                rules
+                    .iter_mut()
+                    .find(|(needle, left)| *left > 0 && text.contains(needle.as_str()))
+                    .map(|(_, left)| *left -= 1)
+                    .is_some()
+            };
+            let reply = if body_rule {
+                Reply::Status(503, vec![])
+            } else {
+                self.next_reply(&path)
+            };
             if let Reply::Slow(ms) = reply {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }

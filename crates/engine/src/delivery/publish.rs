@@ -62,6 +62,7 @@ impl Publisher {
                     endpoint_id: ep.id.clone(),
                     next_attempt_at: now,
                     created_at: now,
+                    ordering_key: self.ordering_key(&ep, payload).await,
                 });
             }
         }
@@ -90,6 +91,21 @@ impl Publisher {
             event_id,
             deliveries: count,
         })
+    }
+
+    /// The FIFO key: the expression's first result (a string as is, anything else as JSON).
+    /// No result, `null` or an error means no key: the delivery is not held back.
+    async fn ordering_key(&self, ep: &Endpoint, payload: &Value) -> Option<String> {
+        let code = ep.spec.ordering_key.as_ref()?;
+        match self.jq.first(&Arc::from(code.as_str()), payload.clone()).await {
+            Ok(Some(Value::String(s))) => Some(s),
+            Ok(Some(Value::Null) | None) => None,
+            Ok(Some(other)) => Some(other.to_string()),
+            Err(e) => {
+                tracing::warn!(endpoint_id = %ep.id, error = %e, "ordering key failed; delivering without one");
+                None
+            }
+        }
     }
 
     /// An endpoint's jq filter must yield `true`; an error or any other value leaves it out

@@ -24,6 +24,7 @@ CREATE TABLE deliveries (
     lease_owner      TEXT,
     last_status_code INTEGER,
     last_error       TEXT,
+    ordering_key     TEXT,              -- FIFO per (endpoint, key): a later one waits for earlier ones
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
@@ -31,6 +32,9 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX deliveries_by_event ON deliveries (event_id, seq);
 CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id, seq);
+-- The FIFO check: is an earlier delivery of the same endpoint and key still pending?
+CREATE INDEX deliveries_fifo ON deliveries (endpoint_id, ordering_key, seq)
+    WHERE status = 'pending' AND ordering_key IS NOT NULL;
 
 CREATE TABLE attempts (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,

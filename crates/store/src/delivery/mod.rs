@@ -17,6 +17,8 @@ pub struct NewDelivery {
     pub endpoint_id: String,
     pub next_attempt_at: i64,
     pub created_at: i64,
+    /// Deliveries of one endpoint with the same key go one at a time, in order.
+    pub ordering_key: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -14,7 +14,7 @@ pub(crate) const ATTEMPT_COLUMNS: &str =
 macro_rules! push_delivery_rows {
     ($qb:expr, $chunk:expr) => {
         $qb.push(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at) ",
+            "INSERT INTO deliveries (id, event_id, endpoint_id, status, attempts, next_attempt_at, created_at, updated_at, ordering_key) ",
         );
         $qb.push_values($chunk, |mut b, d: &&$crate::NewDelivery| {
             b.push_bind(d.id.clone())
@@ -23,7 +23,8 @@ macro_rules! push_delivery_rows {
                 .push("'pending', 0")
                 .push_bind(d.next_attempt_at)
                 .push_bind(d.created_at)
-                .push_bind(d.created_at);
+                .push_bind(d.created_at)
+                .push_bind(d.ordering_key.clone());
         });
     };
 }
@@ -125,6 +126,12 @@ macro_rules! impl_delivery_store {
                     }
                     qb.push(")");
                 }
+                // FIFO keys: only the oldest pending delivery of an (endpoint, key) may run.
+                qb.push(
+                    " AND (ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p \
+                     WHERE p.endpoint_id = deliveries.endpoint_id AND p.ordering_key = deliveries.ordering_key \
+                     AND p.status = 'pending' AND p.seq < deliveries.seq))",
+                );
                 qb.push(" ORDER BY next_attempt_at LIMIT ").push_bind(limit);
                 qb.push($skip_locked).push(") RETURNING ").push($crate::delivery::queries::DELIVERY_COLUMNS);
                 let rows: Vec<$crate::DeliveryRow> = qb.build_query_as().fetch_all(&self.write).await?;

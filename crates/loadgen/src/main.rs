@@ -4,6 +4,9 @@
 //! connection driven by bare hyper, so the generator spends as little of the shared CPU as possible.
 //!
 //! `switchyard-loadgen intake --url http://127.0.0.1:8080/in/bench --concurrency 64 --duration 20`
+//! `switchyard-loadgen deliver --api http://127.0.0.1:8080 --key K --endpoints 10 --slow 1`
+
+mod deliver;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +62,39 @@ enum Cmd {
         #[arg(long)]
         sign_stripe: Option<String>,
     },
+    /// Publish events and receive their deliveries: deliveries/s and publish→delivered latency.
+    Deliver {
+        /// The server's base URL, e.g. http://127.0.0.1:8080 (serve it with
+        /// --allow-destinations 127.0.0.0/8 so it may call this generator's receiver).
+        #[arg(long)]
+        api: String,
+        /// An API key with the write scope.
+        #[arg(long)]
+        key: String,
+        #[arg(long, default_value_t = 1)]
+        endpoints: usize,
+        /// How many of the endpoints answer slowly.
+        #[arg(long, default_value_t = 0)]
+        slow: usize,
+        #[arg(long, default_value_t = 2000)]
+        slow_ms: u64,
+        /// Each endpoint's max_concurrency.
+        #[arg(long, default_value_t = 64)]
+        max_concurrency: u32,
+        /// Events per second to publish (0: as fast as --concurrency allows).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        #[arg(long, default_value_t = 3)]
+        warmup: u64,
+        #[arg(long)]
+        rss_pid: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 struct Shared {
@@ -97,6 +133,33 @@ fn main() {
             json,
             sign_stripe,
         )),
+        Cmd::Deliver {
+            api,
+            key,
+            endpoints,
+            slow,
+            slow_ms,
+            max_concurrency,
+            rate,
+            concurrency,
+            duration,
+            warmup,
+            rss_pid,
+            json,
+        } => rt.block_on(deliver::deliver(deliver::DeliverArgs {
+            api,
+            key,
+            endpoints,
+            slow,
+            slow_ms,
+            max_concurrency,
+            rate,
+            concurrency,
+            duration,
+            warmup,
+            rss_pid,
+            json,
+        })),
     }
 }
 

@@ -124,7 +124,8 @@ async fn commit_plain(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) 
 const STAGE_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS intake_batch (\
     ord INTEGER PRIMARY KEY, id TEXT NOT NULL, source_id TEXT, source_name TEXT, event_type TEXT, \
     status TEXT NOT NULL, received_at INTEGER NOT NULL, content_type TEXT, headers TEXT NOT NULL, \
-    payload BLOB NOT NULL, request_id TEXT NOT NULL, validation_errors TEXT, dedup_key TEXT, expires_at INTEGER); ";
+    payload BLOB NOT NULL, request_id TEXT NOT NULL, validation_errors TEXT, dedup_key TEXT, expires_at INTEGER, \
+    winner TEXT); ";
 
 const EVENT_COLUMNS: &str = "id, source_id, source_name, event_type, status, received_at, content_type, headers, payload, request_id, validation_errors";
 
@@ -187,19 +188,23 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
         );
         qb.push_bind(now);
         qb.push(" THEN excluded.expires_at ELSE dedup_keys.expires_at END; ");
+        // Each row's winner is looked up once; the statements after read it from the stage.
+        qb.push(
+            "UPDATE temp.intake_batch SET winner = (SELECT d.event_id FROM dedup_keys d \
+             WHERE d.source_id = intake_batch.source_id AND d.key = intake_batch.dedup_key) \
+             WHERE dedup_key IS NOT NULL; ",
+        );
         // Winners become events; everyone else leaves a duplicate receipt on the winner's timeline.
         qb.push("INSERT INTO events (")
             .push(EVENT_COLUMNS)
             .push(") SELECT ")
             .push(EVENT_COLUMNS);
         qb.push(
-            " FROM temp.intake_batch b WHERE b.dedup_key IS NULL OR EXISTS (SELECT 1 FROM dedup_keys d \
-             WHERE d.source_id = b.source_id AND d.key = b.dedup_key AND d.event_id = b.id) ORDER BY b.ord; \
+            " FROM temp.intake_batch b WHERE b.winner IS NULL OR b.winner = b.id ORDER BY b.ord; \
              INSERT INTO receipts (id, at, source_name, source_id, request_id, status_code, outcome, reason, event_id) \
              SELECT 'rcp_' || substr(b.id, 5), b.received_at, COALESCE(b.source_name, ''), b.source_id, b.request_id, 200, \
-             'duplicate', 'duplicate of ' || d.event_id || ' (dedup key ' || b.dedup_key || ')', d.event_id \
-             FROM temp.intake_batch b JOIN dedup_keys d ON d.source_id = b.source_id AND d.key = b.dedup_key \
-             WHERE d.event_id <> b.id ORDER BY b.ord; ",
+             'duplicate', 'duplicate of ' || b.winner || ' (dedup key ' || b.dedup_key || ')', b.winner \
+             FROM temp.intake_batch b WHERE b.winner <> b.id ORDER BY b.ord; ",
         );
     }
     // Deliveries go in only with an event that was stored (not with a duplicate).
@@ -225,8 +230,7 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
     }
     if !staged.is_empty() {
         qb.push(
-            "SELECT b.ord, d.event_id FROM temp.intake_batch b JOIN dedup_keys d \
-             ON d.source_id = b.source_id AND d.key = b.dedup_key WHERE d.event_id <> b.id; \
+            "SELECT ord, winner FROM temp.intake_batch WHERE winner <> id; \
              DELETE FROM temp.intake_batch; ",
         );
     }

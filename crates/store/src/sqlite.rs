@@ -173,12 +173,13 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
         qb.push("; ");
     }
     if !staged.is_empty() {
-        // Rows are offered in batch order, so within a batch the first delivery of a key wins; an
-        // existing key keeps its event until its window ends. (`WHERE` keeps SQLite's parser from
+        // Rows are offered sorted by key (B-tree inserts in key order seek less), then batch
+        // order, so within a batch the first delivery of a key still wins; an existing key keeps
+        // its event until its window ends. (`WHERE` keeps SQLite's parser from
         // reading ON CONFLICT as a join constraint.)
         qb.push(
             "INSERT INTO dedup_keys (source_id, key, event_id, expires_at) \
-             SELECT source_id, dedup_key, id, expires_at FROM temp.intake_batch WHERE dedup_key IS NOT NULL ORDER BY ord \
+             SELECT source_id, dedup_key, id, expires_at FROM temp.intake_batch WHERE dedup_key IS NOT NULL ORDER BY source_id, dedup_key, ord \
              ON CONFLICT (source_id, key) DO UPDATE SET \
              event_id = CASE WHEN dedup_keys.expires_at <= ",
         );

@@ -35,7 +35,10 @@ pub struct DeliverArgs {
 }
 
 fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or_default()
 }
 
 struct Receiver {
@@ -47,7 +50,10 @@ struct Receiver {
     slow_ms: u64,
 }
 
-async fn receive(rx: Arc<Receiver>, req: hyper::Request<hyper::body::Incoming>) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+async fn receive(
+    rx: Arc<Receiver>,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let index: usize = req
         .uri()
         .path()
@@ -55,7 +61,12 @@ async fn receive(rx: Arc<Receiver>, req: hyper::Request<hyper::body::Incoming>) 
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(usize::MAX);
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if index < rx.slow {
         tokio::time::sleep(Duration::from_millis(rx.slow_ms)).await;
     }
@@ -73,11 +84,15 @@ async fn receive(rx: Arc<Receiver>, req: hyper::Request<hyper::body::Incoming>) 
 }
 
 async fn start_receiver(rx: Arc<Receiver>) -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the receiver");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the receiver");
     let port = listener.local_addr().expect("receiver address").port();
     tokio::spawn(async move {
         loop {
-            let Ok((sock, _)) = listener.accept().await else { continue };
+            let Ok((sock, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = sock.set_nodelay(true);
             let rx = rx.clone();
             tokio::spawn(async move {
@@ -116,7 +131,11 @@ pub async fn deliver(a: DeliverArgs) {
     for i in 0..a.endpoints {
         let body = json!({"url": format!("http://127.0.0.1:{port}/ep/{i}"), "max_concurrency": a.max_concurrency});
         let status = api_post(&authority, "/v1/endpoints", &a.key, &body).await;
-        assert_eq!(status, Ok(201), "creating endpoint {i} (is --allow-destinations 127.0.0.0/8 set?)");
+        assert_eq!(
+            status,
+            Ok(201),
+            "creating endpoint {i} (is --allow-destinations 127.0.0.0/8 set?)"
+        );
     }
     let stop = Arc::new(AtomicBool::new(false));
     let published = Arc::new(AtomicU64::new(0));
@@ -191,7 +210,10 @@ pub async fn deliver(a: DeliverArgs) {
     if a.json {
         println!("{summary}");
     } else {
-        println!("endpoints          {} ({} slow, answering in {} ms)", a.endpoints, a.slow, a.slow_ms);
+        println!(
+            "endpoints          {} ({} slow, answering in {} ms)",
+            a.endpoints, a.slow, a.slow_ms
+        );
         println!("published/s        {:.0}", published_during as f64 / secs);
         println!("deliveries/s       {:.0} ({total} in {secs:.1} s)", total as f64 / secs);
         println!("per healthy ep/s   {healthy_avg:.0}");

@@ -97,7 +97,7 @@ async fn deliveries_are_created_with_their_event_only(store: Arc<dyn Store>) {
     ];
     let out = store.commit_intake(&batch).await.unwrap();
     assert!(matches!(out[2], IntakeOutcome::Duplicate { .. }));
-    let claimed = store.claim_deliveries("n1", 10, 1000, 100, &[]).await.unwrap();
+    let claimed = store.claim_deliveries("n1", 10, 1000, 100, None).await.unwrap();
     let mut ids: Vec<&str> = claimed.iter().map(|c| c.delivery.id.as_str()).collect();
     ids.sort();
     assert_eq!(
@@ -116,14 +116,16 @@ async fn deliveries_are_created_with_their_event_only(store: Arc<dyn Store>) {
         .unwrap();
     assert!(
         store
-            .claim_deliveries("n1", 500, 3000, 100, &[])
+            .claim_deliveries("n1", 500, 3000, 100, None)
             .await
             .unwrap()
             .is_empty()
     );
+    let mut due = store.due_endpoints().await.unwrap();
+    due.sort();
     assert_eq!(
-        store.next_due_at().await.unwrap(),
-        Some(10),
+        due,
+        [("ep_a".to_string(), 10), ("ep_b".to_string(), 10)],
         "leased rows are still pending"
     );
 }
@@ -133,15 +135,12 @@ async fn claims_are_exclusive_until_the_lease_expires(store: Arc<dyn Store>) {
         .commit_intake(&[IntakeWrite::Event(published("e1", &["ep_a", "ep_b"], 10))])
         .await
         .unwrap();
-    let a = store
-        .claim_deliveries("n1", 10, 1000, 100, &["ep_b".to_string()])
-        .await
-        .unwrap();
-    assert_eq!(a.len(), 1, "the excluded endpoint is skipped");
+    let a = store.claim_deliveries("n1", 10, 1000, 100, Some("ep_a")).await.unwrap();
+    assert_eq!(a.len(), 1, "only the named endpoint's");
     assert_eq!(a[0].delivery.endpoint_id, "ep_a");
     assert_eq!(
         store
-            .claim_deliveries("n2", 500, 1500, 100, &["ep_b".to_string()])
+            .claim_deliveries("n2", 500, 1500, 100, Some("ep_a"))
             .await
             .unwrap()
             .len(),
@@ -149,7 +148,7 @@ async fn claims_are_exclusive_until_the_lease_expires(store: Arc<dyn Store>) {
     );
     // n1 dies; after its lease ends, n2 takes the delivery over.
     let b = store
-        .claim_deliveries("n2", 1000, 2000, 100, &["ep_b".to_string()])
+        .claim_deliveries("n2", 1000, 2000, 100, Some("ep_a"))
         .await
         .unwrap();
     assert_eq!(b.len(), 1);
@@ -186,7 +185,7 @@ async fn attempts_move_deliveries_and_endpoints_on(store: Arc<dyn Store>) {
         .commit_intake(&[IntakeWrite::Event(published("e1", &["ep_a", "ep_b"], 10))])
         .await
         .unwrap();
-    let claimed = store.claim_deliveries("n1", 10, 1000, 100, &[]).await.unwrap();
+    let claimed = store.claim_deliveries("n1", 10, 1000, 100, None).await.unwrap();
     let (a, b) = if claimed[0].delivery.endpoint_id == "ep_a" {
         (&claimed[0], &claimed[1])
     } else {
@@ -215,12 +214,12 @@ async fn attempts_move_deliveries_and_endpoints_on(store: Arc<dyn Store>) {
     // The retry is due at 500, not before; a success ends the failing streak.
     assert!(
         store
-            .claim_deliveries("n1", 499, 1000, 10, &[])
+            .claim_deliveries("n1", 499, 1000, 10, None)
             .await
             .unwrap()
             .is_empty()
     );
-    let again = store.claim_deliveries("n1", 500, 1500, 10, &[]).await.unwrap();
+    let again = store.claim_deliveries("n1", 500, 1500, 10, None).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].delivery.attempts, 1);
     store
@@ -266,7 +265,7 @@ async fn replay_resets_by_delivery_event_or_endpoint(store: Arc<dyn Store>) {
         ])
         .await
         .unwrap();
-    let claimed = store.claim_deliveries("n1", 20, 1000, 10, &[]).await.unwrap();
+    let claimed = store.claim_deliveries("n1", 20, 1000, 10, None).await.unwrap();
     assert_eq!(
         store.replay(&ReplayScope::Event("e1".into()), 30).await.unwrap(),
         0,
@@ -290,7 +289,7 @@ async fn replay_resets_by_delivery_event_or_endpoint(store: Arc<dyn Store>) {
         ("pending", 0, Some(50))
     );
     assert_eq!(store.replay(&ReplayScope::Event("e1".into()), 60).await.unwrap(), 2);
-    store.claim_deliveries("n1", 60, 1000, 10, &[]).await.unwrap();
+    store.claim_deliveries("n1", 60, 1000, 10, None).await.unwrap();
     let all = store
         .list_deliveries(&DeliveryFilter {
             limit: 10,
@@ -345,7 +344,7 @@ async fn concurrent_claims_never_share_a_delivery(store: Arc<dyn Store>) {
                 let mut mine = Vec::new();
                 loop {
                     let got = store
-                        .claim_deliveries(&format!("n{n}"), 10, 100_000, 7, &[])
+                        .claim_deliveries(&format!("n{n}"), 10, 100_000, 7, None)
                         .await
                         .unwrap();
                     if got.is_empty() {
@@ -385,7 +384,7 @@ async fn fifo_keys_run_one_at_a_time_in_order(store: Arc<dyn Store>) {
         v.sort();
         v
     };
-    let first = store.claim_deliveries("n1", 10, 1000, 10, &[]).await.unwrap();
+    let first = store.claim_deliveries("n1", 10, 1000, 10, None).await.unwrap();
     assert_eq!(ids(&first), ["e1", "e3", "e4"], "e2 waits behind e1");
     let e1 = first.iter().find(|c| c.delivery.event_id == "e1").unwrap();
     // e1 fails and will retry later: cust_1 stays blocked, even once e1's retry is due.
@@ -393,11 +392,11 @@ async fn fifo_keys_run_one_at_a_time_in_order(store: Arc<dyn Store>) {
         .complete_attempts(&[result(e1, "n1", "pending", Some(503), EndpointHealth::Failing)], 20)
         .await
         .unwrap();
-    let next = store.claim_deliveries("n1", 600, 2000, 10, &[]).await.unwrap();
+    let next = store.claim_deliveries("n1", 600, 2000, 10, None).await.unwrap();
     assert_eq!(ids(&next), ["e1"], "the head retries; the key's next waits");
     let mut r = result(&next[0], "n1", "dead", Some(503), EndpointHealth::Failing);
     r.attempt.id = "atm_e1_dead".into();
     store.complete_attempts(&[r], 700).await.unwrap();
-    let last = store.claim_deliveries("n1", 800, 3000, 10, &[]).await.unwrap();
+    let last = store.claim_deliveries("n1", 800, 3000, 10, None).await.unwrap();
     assert_eq!(ids(&last), ["e2"], "once the head is settled, the key moves on");
 }

@@ -6,8 +6,9 @@
 //!   and are claimed again (at-least-once, same `webhook-id`);
 //! - results are written in batches by one completer task, retried until stored.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -47,19 +48,33 @@ impl Default for DispatchConfig {
     }
 }
 
-struct Inner {
-    store: Arc<dyn Store>,
-    endpoints: Arc<EndpointCatalog>,
+pub(super) struct Inner {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) endpoints: Arc<EndpointCatalog>,
     client: OutboundClient,
-    guards: Guards,
+    pub(super) guards: Guards,
     /// New work (a publish, a replay, a notification from another node).
-    wake: Notify,
+    pub(super) wake: Notify,
     /// A send finished, so capacity may have come back.
-    freed: Notify,
-    node: String,
-    cfg: DispatchConfig,
-    in_flight: AtomicUsize,
+    pub(super) freed: Notify,
+    pub(super) node: String,
+    pub(super) cfg: DispatchConfig,
+    pub(super) in_flight: AtomicUsize,
     results: mpsc::UnboundedSender<AttemptResult>,
+    /// Endpoints known to have pending deliveries, and when the earliest falls due (µs).
+    pub(super) due: Mutex<HashMap<String, i64>>,
+    /// Ask the claim loop to rediscover due endpoints from the store (after a replay).
+    pub(super) rediscover: AtomicBool,
+}
+
+impl Inner {
+    /// Records that `endpoint` has deliveries due at `at` (the earlier time wins).
+    pub(super) fn hint(&self, endpoint: &str, at: i64) {
+        let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
+        due.entry(endpoint.to_string())
+            .and_modify(|t| *t = (*t).min(at))
+            .or_insert(at);
+    }
 }
 
 /// Handle to the running dispatcher.
@@ -68,7 +83,7 @@ pub struct Dispatcher {
     inner: Arc<Inner>,
 }
 
-fn limits(ep: &Endpoint) -> Limits {
+pub(super) fn limits(ep: &Endpoint) -> Limits {
     Limits {
         max_concurrency: ep.spec.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
         rate_per_second: ep.spec.rate_limit_per_second,
@@ -97,13 +112,15 @@ impl Dispatcher {
             cfg,
             in_flight: AtomicUsize::new(0),
             results: tx,
+            due: Mutex::new(HashMap::new()),
+            rediscover: AtomicBool::new(true),
         });
         let (drain, drained) = tokio::sync::oneshot::channel();
-        let completer = tokio::spawn(complete_loop(inner.store.clone(), inner.endpoints.clone(), rx, drained));
+        let completer = tokio::spawn(complete_loop(inner.clone(), rx, drained));
         tokio::spawn(relay_wakeups(Arc::downgrade(&inner)));
         let looping = inner.clone();
         let handle = tokio::spawn(async move {
-            claim_loop(looping.clone(), shutdown).await;
+            super::claim::claim_loop(looping.clone(), shutdown).await;
             while looping.in_flight.load(Ordering::Acquire) > 0 {
                 // `freed` is notified after each send; the timeout covers a notification that
                 // raced with this check.
@@ -115,8 +132,18 @@ impl Dispatcher {
         (Dispatcher { inner }, handle)
     }
 
-    /// New deliveries exist: claim now rather than at the next poll.
-    pub fn wake(&self) {
+    /// These endpoints have new deliveries due now (a publish on this node): claim at once.
+    pub fn hint<'a>(&self, endpoints: impl IntoIterator<Item = &'a str>) {
+        let now = now_micros();
+        for ep in endpoints {
+            self.inner.hint(ep, now);
+        }
+        self.inner.wake.notify_one();
+    }
+
+    /// Deliveries changed in ways only the store knows (a replay): look for due work now.
+    pub fn rediscover(&self) {
+        self.inner.rediscover.store(true, Ordering::Release);
         self.inner.wake.notify_one();
     }
 
@@ -146,7 +173,11 @@ async fn relay_wakeups(inner: std::sync::Weak<Inner>) {
     while let Some(signal) = rx.recv().await {
         let Some(i) = inner.upgrade() else { return };
         match signal {
-            Signal::Deliveries => i.wake.notify_one(),
+            Signal::Deliveries => {
+                // Another node's publish or replay: find out which endpoints.
+                i.rediscover.store(true, Ordering::Release);
+                i.wake.notify_one();
+            }
             Signal::EndpointsChanged => {
                 if let Err(e) = i.endpoints.refresh().await {
                     tracing::warn!(error = %e, "endpoint refresh on notification failed; the periodic one will retry");
@@ -156,96 +187,7 @@ async fn relay_wakeups(inner: std::sync::Weak<Inner>) {
     }
 }
 
-async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let claimed = match claim_and_start(&inner).await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "claiming deliveries failed; retrying");
-                0
-            }
-        };
-        if claimed > 0 {
-            continue;
-        }
-        let wait = match inner.store.next_due_at().await {
-            Ok(Some(due)) if due > now_micros() => {
-                Duration::from_micros((due - now_micros()) as u64).min(inner.cfg.idle_poll)
-            }
-            _ => inner.cfg.idle_poll,
-        };
-        tokio::select! {
-            _ = inner.wake.notified() => {}
-            _ = inner.freed.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
-        }
-    }
-}
-
-/// One claim round; returns how many deliveries were started or settled.
-async fn claim_and_start(inner: &Arc<Inner>) -> Result<usize, switchyard_store::StoreError> {
-    let free = inner
-        .cfg
-        .max_in_flight
-        .saturating_sub(inner.in_flight.load(Ordering::Acquire));
-    if free == 0 {
-        return Ok(0);
-    }
-    let now = now_micros();
-    let exclude = inner
-        .guards
-        .exhausted(now, |id| inner.endpoints.lookup(id).map(|e| limits(&e)));
-    let lease_until = now + inner.cfg.lease.as_micros() as i64;
-    let batch = inner.cfg.claim_batch.min(free as i64);
-    let claimed = inner
-        .store
-        .claim_deliveries(&inner.node, now, lease_until, batch, &exclude)
-        .await?;
-    let count = claimed.len();
-    // An endpoint created on another node may not be in this node's view yet: look again in
-    // the store before treating it as deleted.
-    if claimed
-        .iter()
-        .any(|c| inner.endpoints.lookup(&c.delivery.endpoint_id).is_none())
-        && let Err(e) = inner.endpoints.refresh().await
-    {
-        tracing::warn!(error = %e, "endpoint refresh failed; giving the claims back");
-        let ids: Vec<String> = claimed.iter().map(|c| c.delivery.id.clone()).collect();
-        inner.store.release_claims(&inner.node, &ids).await?;
-        return Ok(0);
-    }
-    let mut give_back = Vec::new();
-    for c in claimed {
-        let Some(ep) = inner.endpoints.lookup(&c.delivery.endpoint_id) else {
-            settle_unsent(inner, c, "endpoint_deleted", "the endpoint no longer exists");
-            continue;
-        };
-        if !ep.spec.enabled {
-            settle_unsent(
-                inner,
-                c,
-                "endpoint_disabled",
-                "the endpoint is disabled; replay after enabling it",
-            );
-            continue;
-        }
-        if !inner.guards.try_begin(&ep.id, now, limits(&ep)) {
-            give_back.push(c.delivery.id.clone());
-            continue;
-        }
-        inner.in_flight.fetch_add(1, Ordering::AcqRel);
-        tokio::spawn(send(inner.clone(), ep, c));
-    }
-    let started = count - give_back.len();
-    inner.store.release_claims(&inner.node, &give_back).await?;
-    Ok(started)
-}
-
-async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, c: Claimed) {
+pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, c: Claimed) {
     let began = now_micros();
     let tried = attempt(&inner.client, &ep, &c.delivery.event_id, c.payload.clone(), began).await;
     let now = now_micros();
@@ -322,7 +264,7 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
 
 /// Fails a delivery that cannot be sent at all (its endpoint is gone or disabled); it stays
 /// replayable.
-fn settle_unsent(inner: &Inner, c: Claimed, class: &str, why: &str) {
+pub(super) fn settle_unsent(inner: &Inner, c: Claimed, class: &str, why: &str) {
     let now = now_micros();
     let _ = inner.results.send(AttemptResult {
         attempt: AttemptRow {
@@ -346,8 +288,7 @@ fn settle_unsent(inner: &Inner, c: Claimed, class: &str, why: &str) {
 /// Writes results in batches; a failed write is retried, never dropped, while the process lives.
 /// After `drain` fires (no send is in flight any more) it writes what is queued and ends.
 async fn complete_loop(
-    store: Arc<dyn Store>,
-    endpoints: Arc<EndpointCatalog>,
+    inner: Arc<Inner>,
     mut rx: mpsc::UnboundedReceiver<AttemptResult>,
     mut drain: tokio::sync::oneshot::Receiver<()>,
 ) {
@@ -369,7 +310,7 @@ async fn complete_loop(
         let disables = batch.iter().any(|r| matches!(r.health, EndpointHealth::Disable(_)));
         let mut backoff = Duration::from_millis(100);
         loop {
-            match store.complete_attempts(&batch, now_micros()).await {
+            match inner.store.complete_attempts(&batch, now_micros()).await {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, results = batch.len(), "recording attempts failed; retrying");
@@ -378,8 +319,15 @@ async fn complete_loop(
                 }
             }
         }
+        // Retries are due again later: tell the claim loop when, now that they are stored.
+        for r in batch.iter().filter(|r| r.status == "pending") {
+            if let Some(at) = r.next_attempt_at {
+                inner.hint(&r.endpoint_id, at);
+            }
+        }
+        inner.wake.notify_one();
         batch.clear();
-        if disables && let Err(e) = endpoints.refresh().await {
+        if disables && let Err(e) = inner.endpoints.refresh().await {
             tracing::warn!(error = %e, "endpoint refresh after a disable failed");
         }
         if last {

@@ -1,6 +1,6 @@
 //! Per-endpoint protection on this node: a concurrency cap, a token bucket for the endpoint's
 //! rate limit, a pause while the receiver asked us to back off (429 with `Retry-After` or
-//! `X-RateLimit-Reset`), and a circuit breaker. The dispatcher asks for capacity before it claims
+//! `X-RateLimit-Reset`), and a circuit breaker. The claim loop asks for capacity before it claims
 //! work, so an endpoint with none is never claimed for: a slow or broken endpoint holds back only
 //! its own deliveries. Times are microseconds, passed in, so tests control the clock.
 
@@ -171,20 +171,6 @@ impl Guards {
         })
     }
 
-    /// Endpoints (among those seen) that can take nothing now: the claim skips them.
-    pub fn exhausted(&self, now: i64, limits_of: impl Fn(&str) -> Option<Limits>) -> Vec<String> {
-        let ids: Vec<String> = self
-            .map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect();
-        ids.into_iter()
-            .filter(|id| limits_of(id).is_some_and(|l| self.capacity(id, now, l) == 0))
-            .collect()
-    }
-
     pub fn breaker(&self, id: &str, now: i64) -> BreakerState {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         match map.get(id).map(|g| g.breaker) {
@@ -249,10 +235,9 @@ mod tests {
         assert!(g.try_begin("a", 0, L));
         assert!(g.try_begin("a", 0, L));
         assert!(!g.try_begin("a", 0, L), "capped at 2");
-        assert_eq!(g.exhausted(0, |_| Some(L)), vec!["a".to_string()]);
+        assert_eq!(g.capacity("a", 0, L), 0);
         g.end("a", 1, L, Ended::Success);
         assert_eq!(g.capacity("a", 1, L), 1);
-        assert!(g.exhausted(1, |_| Some(L)).is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! guards, and a single attempt's request and verdict.
 
 mod attempt;
+mod claim;
 mod dispatcher;
 mod guard;
 mod publish;

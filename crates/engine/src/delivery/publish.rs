@@ -83,9 +83,10 @@ impl Publisher {
             validation_errors: None,
             deliveries,
         };
+        let endpoints: Vec<String> = event.deliveries.iter().map(|d| d.endpoint_id.clone()).collect();
         self.writer.commit(IntakeWrite::Event(event)).await?;
         if count > 0 {
-            self.dispatcher.wake();
+            self.dispatcher.hint(endpoints.iter().map(String::as_str));
         }
         Ok(Published {
             event_id,

@@ -99,7 +99,7 @@ pub async fn attempts(
 
 async fn replay_scope(state: &AppState, scope: ReplayScope) -> Result<Response, ApiError> {
     let n = state.store.replay(&scope, now_micros()).await?;
-    state.dispatcher.wake();
+    state.dispatcher.rediscover();
     tracing::info!(?scope, replayed = n, "deliveries replayed");
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "replayed": n }))).into_response())
 }
@@ -128,7 +128,7 @@ pub async fn replay(
             "the delivery is being attempted right now; replay it once the attempt is recorded",
         ));
     }
-    state.dispatcher.wake();
+    state.dispatcher.rediscover();
     tracing::info!(delivery_id = %id, "delivery replayed");
     Ok((StatusCode::ACCEPTED, axum::Json(json!({ "replayed": n }))).into_response())
 }

@@ -188,7 +188,7 @@ pub async fn replay(
         since,
     };
     let n = state.store.replay(&scope, now_micros()).await?;
-    state.dispatcher.wake();
+    state.dispatcher.rediscover();
     tracing::info!(endpoint_id = %id, replayed = n, "endpoint deliveries replayed");
     Ok(axum::Json(json!({ "replayed": n })).into_response())
 }

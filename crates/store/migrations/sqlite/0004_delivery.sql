@@ -28,8 +28,9 @@ CREATE TABLE deliveries (
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL
 );
--- The claim query reads only pending rows in due order.
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending';
+-- Claims go endpoint by endpoint, reading only that endpoint's pending rows in due order, so a
+-- backlog behind one endpoint never costs the others anything.
+CREATE INDEX deliveries_pending ON deliveries (endpoint_id, next_attempt_at) WHERE status = 'pending';
 CREATE INDEX deliveries_by_event ON deliveries (event_id, seq);
 CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id, seq);
 -- The FIFO check: is an earlier delivery of the same endpoint and key still pending?

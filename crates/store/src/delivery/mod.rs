@@ -137,23 +137,24 @@ pub trait DeliveryStore: Send + Sync {
     async fn list_endpoints(&self, before_id: Option<&str>, limit: i64) -> StoreResult<Page<EndpointRow>>;
     async fn all_endpoints(&self) -> StoreResult<Vec<EndpointRow>>;
 
-    /// Leases up to `limit` due deliveries (oldest due first) to `owner` until `lease_until`,
-    /// skipping the endpoints in `exclude` (saturated, paused or open-circuit on this node).
+    /// Leases up to `limit` due deliveries (oldest due first) to `owner` until `lease_until`:
+    /// the given endpoint's (read through its own index range), or any endpoint's.
     async fn claim_deliveries(
         &self,
         owner: &str,
         now: i64,
         lease_until: i64,
         limit: i64,
-        exclude: &[String],
+        endpoint: Option<&str>,
     ) -> StoreResult<Vec<Claimed>>;
     /// Records the attempts and moves their deliveries and endpoints on, in one transaction.
     async fn complete_attempts(&self, results: &[AttemptResult], now: i64) -> StoreResult<()>;
     /// Gives back claims this worker cannot start soon (its endpoint has no capacity), so that
     /// they are not held for a whole lease.
     async fn release_claims(&self, owner: &str, ids: &[String]) -> StoreResult<()>;
-    /// When the next pending delivery falls due, if any.
-    async fn next_due_at(&self) -> StoreResult<Option<i64>>;
+    /// Every endpoint with pending deliveries, and when its earliest one falls due (leased
+    /// ones included): how a dispatcher discovers work it was not told about.
+    async fn due_endpoints(&self) -> StoreResult<Vec<(String, i64)>>;
     /// Makes the covered deliveries pending and due at `now`; returns how many.
     async fn replay(&self, scope: &ReplayScope, now: i64) -> StoreResult<u64>;
 

@@ -111,21 +111,17 @@ macro_rules! impl_delivery_store {
                 now: i64,
                 lease_until: i64,
                 limit: i64,
-                exclude: &[String],
+                endpoint: Option<&str>,
             ) -> $crate::StoreResult<Vec<$crate::Claimed>> {
                 self.check_writable()?;
                 let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE deliveries SET lease_until = ");
                 qb.push_bind(lease_until).push(", lease_owner = ").push_bind(owner.to_string());
-                qb.push(" WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ");
-                qb.push_bind(now).push(" AND (lease_until IS NULL OR lease_until <= ").push_bind(now).push(")");
-                if !exclude.is_empty() {
-                    qb.push(" AND endpoint_id NOT IN (");
-                    let mut sep = qb.separated(", ");
-                    for e in exclude {
-                        sep.push_bind(e.clone());
-                    }
-                    qb.push(")");
+                qb.push(" WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending'");
+                if let Some(ep) = endpoint {
+                    qb.push(" AND endpoint_id = ").push_bind(ep.to_string());
                 }
+                qb.push(" AND next_attempt_at <= ").push_bind(now);
+                qb.push(" AND (lease_until IS NULL OR lease_until <= ").push_bind(now).push(")");
                 // FIFO keys: only the oldest pending delivery of an (endpoint, key) may run.
                 qb.push(
                     " AND (ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p \
@@ -266,13 +262,12 @@ macro_rules! impl_delivery_store {
                 Ok(())
             }
 
-            async fn next_due_at(&self) -> $crate::StoreResult<Option<i64>> {
-                let row: (Option<i64>,) = sqlx::query_as(
-                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 'pending'",
+            async fn due_endpoints(&self) -> $crate::StoreResult<Vec<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT endpoint_id, MIN(next_attempt_at) FROM deliveries WHERE status = 'pending' GROUP BY endpoint_id",
                 )
-                .fetch_one(&self.read)
-                .await?;
-                Ok(row.0)
+                .fetch_all(&self.read)
+                .await?)
             }
 
             async fn replay(&self, scope: &$crate::ReplayScope, now: i64) -> $crate::StoreResult<u64> {

@@ -1,0 +1,167 @@
+//! The claim loop: which endpoints have due deliveries, and how many of each to take. Claims go
+//! endpoint by endpoint, through that endpoint's own index range, and only for endpoints with
+//! capacity on this node — so a backlog behind a slow or broken endpoint is never even read
+//! while other endpoints are served.
+//!
+//! Due endpoints are known from hints (a local publish, a stored retry) and from discovery: a
+//! periodic `due_endpoints` query that also finds work from other nodes, expired leases of dead
+//! nodes, and replays.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use switchyard_core::time::now_micros;
+use switchyard_store::{Claimed, StoreError};
+use tokio::sync::watch;
+
+use super::dispatcher::{Inner, limits, send, settle_unsent};
+use crate::endpoints::Endpoint;
+
+/// How often the store is asked which endpoints have pending deliveries.
+const DISCOVERY_EVERY: Duration = Duration::from_secs(1);
+/// The soonest a requested rediscovery runs after the previous one, so that a stream of
+/// notifications costs at most ten discovery queries a second.
+const REDISCOVERY_GAP: Duration = Duration::from_millis(100);
+
+pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
+    let mut discovered = Instant::now();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let asked = inner.rediscover.load(Ordering::Acquire) && discovered.elapsed() >= REDISCOVERY_GAP;
+        if asked || discovered.elapsed() >= DISCOVERY_EVERY {
+            inner.rediscover.store(false, Ordering::Release);
+            match inner.store.due_endpoints().await {
+                Ok(found) => {
+                    let mut due = inner.due.lock().unwrap_or_else(|p| p.into_inner());
+                    *due = found.into_iter().collect();
+                }
+                Err(e) => tracing::warn!(error = %e, "finding due deliveries failed; retrying"),
+            }
+            discovered = Instant::now();
+        }
+        let started = match claim_round(&inner).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming deliveries failed; retrying");
+                0
+            }
+        };
+        if started > 0 {
+            continue;
+        }
+        // Sleep until the next known due time, a wake-up, freed capacity, or the next discovery.
+        let now = now_micros();
+        let next_due = {
+            let due = inner.due.lock().unwrap_or_else(|p| p.into_inner());
+            due.values().copied().filter(|t| *t > now).min()
+        };
+        let wait = next_due
+            .map(|t| Duration::from_micros((t - now) as u64))
+            .unwrap_or(inner.cfg.idle_poll)
+            .min(inner.cfg.idle_poll)
+            .min(DISCOVERY_EVERY.saturating_sub(discovered.elapsed()))
+            .max(if inner.rediscover.load(Ordering::Acquire) {
+                REDISCOVERY_GAP.saturating_sub(discovered.elapsed())
+            } else {
+                Duration::ZERO
+            });
+        tokio::select! {
+            _ = inner.wake.notified() => {}
+            _ = inner.freed.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Claims for every due endpoint with capacity, oldest due first; returns how many deliveries
+/// were started or settled.
+async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
+    let now = now_micros();
+    let mut candidates: Vec<(String, i64)> = {
+        let due = inner.due.lock().unwrap_or_else(|p| p.into_inner());
+        due.iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, t)| (k.clone(), *t))
+            .collect()
+    };
+    candidates.sort_by_key(|(_, t)| *t);
+    let lease_until = now + inner.cfg.lease.as_micros() as i64;
+    let mut started = 0;
+    for (endpoint_id, _) in candidates {
+        let free = inner
+            .cfg
+            .max_in_flight
+            .saturating_sub(inner.in_flight.load(Ordering::Acquire));
+        if free == 0 {
+            break;
+        }
+        let mut ep = inner.endpoints.lookup(&endpoint_id);
+        if ep.is_none() {
+            // Created on another node moments ago? Look in the store before calling it deleted.
+            inner
+                .endpoints
+                .refresh()
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            ep = inner.endpoints.lookup(&endpoint_id);
+        }
+        let want = match &ep {
+            Some(e) if e.spec.enabled => i64::from(inner.guards.capacity(&e.id, now, limits(e))),
+            // Deleted or disabled: its deliveries are settled without sending.
+            _ => inner.cfg.claim_batch,
+        }
+        .min(free as i64)
+        .min(inner.cfg.claim_batch);
+        if want == 0 {
+            continue;
+        }
+        let claimed = inner
+            .store
+            .claim_deliveries(&inner.node, now, lease_until, want, Some(&endpoint_id))
+            .await?;
+        if (claimed.len() as i64) < want {
+            // Nothing more is due now; later retries are hinted when stored, and discovery
+            // finds the rest.
+            inner.due.lock().unwrap_or_else(|p| p.into_inner()).remove(&endpoint_id);
+        }
+        started += start(inner, ep, claimed, now).await?;
+    }
+    Ok(started)
+}
+
+async fn start(
+    inner: &Arc<Inner>,
+    ep: Option<Arc<Endpoint>>,
+    claimed: Vec<Claimed>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let count = claimed.len();
+    let mut give_back = Vec::new();
+    for c in claimed {
+        let Some(ep) = ep.clone() else {
+            settle_unsent(inner, c, "endpoint_deleted", "the endpoint no longer exists");
+            continue;
+        };
+        if !ep.spec.enabled {
+            settle_unsent(
+                inner,
+                c,
+                "endpoint_disabled",
+                "the endpoint is disabled; replay after enabling it",
+            );
+            continue;
+        }
+        if !inner.guards.try_begin(&ep.id, now, limits(&ep)) {
+            give_back.push(c.delivery.id.clone());
+            continue;
+        }
+        inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        tokio::spawn(send(inner.clone(), ep, c));
+    }
+    inner.store.release_claims(&inner.node, &give_back).await?;
+    Ok(count - give_back.len())
+}

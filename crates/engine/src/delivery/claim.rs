@@ -7,7 +7,6 @@
 //! periodic `due_endpoints` query that also finds work from other nodes, expired leases of dead
 //! nodes, and replays.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -91,13 +90,12 @@ async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
     };
     candidates.sort_by_key(|(_, t)| *t);
     let lease_until = now + inner.cfg.lease.as_micros() as i64;
-    let mut free = inner
-        .cfg
-        .max_in_flight
-        .saturating_sub(inner.in_flight.load(Ordering::Acquire)) as i64;
-    let mut wants: Vec<(Option<String>, i64)> = Vec::new();
-    let mut views: HashMap<String, Option<Arc<Endpoint>>> = HashMap::new();
+    let mut started = 0;
     for (endpoint_id, _) in candidates {
+        let free = inner
+            .cfg
+            .max_in_flight
+            .saturating_sub(inner.in_flight.load(Ordering::Acquire));
         if free == 0 {
             break;
         }
@@ -116,34 +114,21 @@ async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
             // Deleted or disabled: its deliveries are settled without sending.
             _ => inner.cfg.claim_batch,
         }
-        .min(free)
+        .min(free as i64)
         .min(inner.cfg.claim_batch);
         if want == 0 {
             continue;
         }
-        free -= want;
-        wants.push((Some(endpoint_id.clone()), want));
-        views.insert(endpoint_id, ep);
-    }
-    if wants.is_empty() {
-        return Ok(0);
-    }
-    let claimed = inner.store.claim_many(&inner.node, now, lease_until, &wants).await?;
-    let mut by_endpoint: HashMap<String, Vec<Claimed>> = HashMap::new();
-    for c in claimed {
-        by_endpoint.entry(c.delivery.endpoint_id.clone()).or_default().push(c);
-    }
-    let mut started = 0;
-    for (endpoint, want) in wants {
-        let Some(endpoint) = endpoint else { continue };
-        let mine = by_endpoint.remove(&endpoint).unwrap_or_default();
-        if (mine.len() as i64) < want {
+        let claimed = inner
+            .store
+            .claim_deliveries(&inner.node, now, lease_until, want, Some(&endpoint_id))
+            .await?;
+        if (claimed.len() as i64) < want {
             // Nothing more is due now; later retries are hinted when stored, and discovery
             // finds the rest.
-            inner.due.lock().unwrap_or_else(|p| p.into_inner()).remove(&endpoint);
+            inner.due.lock().unwrap_or_else(|p| p.into_inner()).remove(&endpoint_id);
         }
-        let ep = views.remove(&endpoint).flatten();
-        started += start(inner, ep, mine, now).await?;
+        started += start(inner, ep, claimed, now).await?;
     }
     Ok(started)
 }

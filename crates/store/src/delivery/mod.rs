@@ -146,18 +146,6 @@ pub trait DeliveryStore: Send + Sync {
         lease_until: i64,
         limit: i64,
         endpoint: Option<&str>,
-    ) -> StoreResult<Vec<Claimed>> {
-        self.claim_many(owner, now, lease_until, &[(endpoint.map(str::to_string), limit)])
-            .await
-    }
-    /// Several claims in one go, each `(endpoint or any, limit)`; the events' payloads are read
-    /// once for all of them.
-    async fn claim_many(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        wants: &[(Option<String>, i64)],
     ) -> StoreResult<Vec<Claimed>>;
     /// Records the attempts and moves their deliveries and endpoints on, in one transaction.
     async fn complete_attempts(&self, results: &[AttemptResult], now: i64) -> StoreResult<()>;

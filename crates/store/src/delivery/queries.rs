@@ -105,21 +105,20 @@ macro_rules! impl_delivery_store {
                 Ok(sqlx::query_as(&sql).fetch_all(&self.read).await?)
             }
 
-            async fn claim_many(
+            async fn claim_deliveries(
                 &self,
                 owner: &str,
                 now: i64,
                 lease_until: i64,
-                wants: &[(Option<String>, i64)],
+                limit: i64,
+                endpoint: Option<&str>,
             ) -> $crate::StoreResult<Vec<$crate::Claimed>> {
                 self.check_writable()?;
-                let mut rows: Vec<$crate::DeliveryRow> = Vec::new();
-                for (endpoint, limit) in wants.iter().filter(|(_, l)| *l > 0) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE deliveries SET lease_until = ");
                 qb.push_bind(lease_until).push(", lease_owner = ").push_bind(owner.to_string());
                 qb.push(" WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending'");
                 if let Some(ep) = endpoint {
-                    qb.push(" AND endpoint_id = ").push_bind(ep.clone());
+                    qb.push(" AND endpoint_id = ").push_bind(ep.to_string());
                 }
                 qb.push(" AND next_attempt_at <= ").push_bind(now);
                 qb.push(" AND (lease_until IS NULL OR lease_until <= ").push_bind(now).push(")");
@@ -129,10 +128,9 @@ macro_rules! impl_delivery_store {
                      WHERE p.endpoint_id = deliveries.endpoint_id AND p.ordering_key = deliveries.ordering_key \
                      AND p.status = 'pending' AND p.seq < deliveries.seq))",
                 );
-                qb.push(" ORDER BY next_attempt_at LIMIT ").push_bind(*limit);
+                qb.push(" ORDER BY next_attempt_at LIMIT ").push_bind(limit);
                 qb.push($skip_locked).push(") RETURNING ").push($crate::delivery::queries::DELIVERY_COLUMNS);
-                rows.extend(qb.build_query_as::<$crate::DeliveryRow>().fetch_all(&self.write).await?);
-                }
+                let rows: Vec<$crate::DeliveryRow> = qb.build_query_as().fetch_all(&self.write).await?;
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }

@@ -218,10 +218,14 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
                     "endpoint failed continuously for longer than its disable window; disabling it");
                 EndpointHealth::Disable(format!("failing continuously for more than {} s", window / 1_000_000))
             }
-            _ => EndpointHealth::Failing,
+            // A streak already running needs no write.
+            Some(_) => EndpointHealth::Unchanged,
+            None => EndpointHealth::Failing,
         }
     };
     let (status, next_attempt_at, health) = match tried.verdict {
+        // An endpoint that was not failing needs no write (the common case: no per-batch update).
+        Verdict::Success if ep.failing_since.is_none() => ("succeeded", None, EndpointHealth::Unchanged),
         Verdict::Success => ("succeeded", None, EndpointHealth::Healthy),
         Verdict::Gone => {
             tracing::warn!(alert = "endpoint_disabled", endpoint_id = %ep.id, "endpoint answered 410 Gone; disabling it");

@@ -149,8 +149,8 @@ pub async fn deliver(a: DeliverArgs) {
                 let mut conn: Option<SendRequest<Full<Bytes>>> = None;
                 while !stop.load(Ordering::Relaxed) {
                     let n = published.fetch_add(1, Ordering::Relaxed);
-                    if rate > 0 {
-                        let due = started_at + Duration::from_micros(n * 1_000_000 / rate);
+                    if let Some(offset) = (n * 1_000_000).checked_div(rate) {
+                        let due = started_at + Duration::from_micros(offset);
                         tokio::time::sleep_until(due.into()).await;
                     }
                     let body = json!({"type": "bench.event", "payload": {"sent_at": now_micros(), "n": n, "pad": "x".repeat(160)}});

@@ -339,3 +339,107 @@ async fn complete_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_store::DeliveryRow;
+
+    fn endpoint(failing_since: Option<i64>, schedule: &[u64]) -> Endpoint {
+        Endpoint {
+            id: "ep_1".into(),
+            spec: serde_json::from_value(serde_json::json!({
+                "url": "https://example.com", "retry_schedule_seconds": schedule, "disable_after_seconds": 3600
+            }))
+            .unwrap(),
+            secrets: vec![],
+            disabled_reason: None,
+            failing_since,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn claimed(attempts: i64) -> Claimed {
+        Claimed {
+            delivery: DeliveryRow {
+                seq: 1,
+                id: "dlv_1".into(),
+                event_id: "evt_1".into(),
+                endpoint_id: "ep_1".into(),
+                status: "pending".into(),
+                attempts,
+                next_attempt_at: Some(0),
+                last_status_code: None,
+                last_error: None,
+                created_at: 0,
+                updated_at: 0,
+            },
+            event_type: None,
+            payload: vec![],
+            received_at: 0,
+        }
+    }
+
+    fn tried(verdict: Verdict, code: u16) -> Tried {
+        Tried {
+            verdict,
+            status_code: Some(code),
+            error_class: verdict.error_class(Some(code), None),
+            duration_ms: 1,
+            request_headers: "{}".into(),
+            response_excerpt: None,
+        }
+    }
+
+    const NOW: i64 = 10_000_000_000;
+    const RETRY: Verdict = Verdict::Retry {
+        retry_after_seconds: None,
+    };
+
+    #[test]
+    fn retries_follow_the_schedule_then_dead_letter() {
+        let ep = endpoint(None, &[0, 60]);
+        let r = decide(&ep, &claimed(0), tried(RETRY, 503), NOW, NOW, "n");
+        assert_eq!(r.status, "pending");
+        let wait = r.next_attempt_at.unwrap() - NOW;
+        assert!((48_000_000..=72_000_000).contains(&wait), "60 s ± 20 %: {wait}");
+        assert_eq!(r.health, EndpointHealth::Failing, "a streak starts");
+        let r = decide(&ep, &claimed(1), tried(RETRY, 503), NOW, NOW, "n");
+        assert_eq!((r.status.as_str(), r.next_attempt_at), ("dead", None));
+        assert_eq!(r.attempt.status_code, Some(503));
+        assert_eq!(r.lease_owner, "n");
+    }
+
+    #[test]
+    fn endpoint_health_changes_only_when_it_must() {
+        let healthy = endpoint(None, &[0]);
+        let ok = decide(&healthy, &claimed(0), tried(Verdict::Success, 200), NOW, NOW, "n");
+        assert_eq!(
+            (ok.status.as_str(), ok.health),
+            ("succeeded", EndpointHealth::Unchanged)
+        );
+        let recovering = endpoint(Some(NOW - 1_000_000), &[0]);
+        let ok = decide(&recovering, &claimed(0), tried(Verdict::Success, 200), NOW, NOW, "n");
+        assert_eq!(ok.health, EndpointHealth::Healthy, "a success ends the streak");
+        let r = decide(&recovering, &claimed(0), tried(Verdict::Permanent, 400), NOW, NOW, "n");
+        assert_eq!(
+            (r.status.as_str(), r.health),
+            ("failed", EndpointHealth::Unchanged),
+            "the streak runs on"
+        );
+        let gone = decide(&healthy, &claimed(0), tried(Verdict::Gone, 410), NOW, NOW, "n");
+        assert!(matches!(gone.health, EndpointHealth::Disable(ref why) if why.contains("410")));
+    }
+
+    #[test]
+    fn failing_past_the_disable_window_disables() {
+        // disable_after_seconds is 3600: a streak that began 3601 s ago disables the endpoint.
+        let ep = endpoint(Some(NOW - 3_601_000_000), &[0, 5]);
+        let r = decide(&ep, &claimed(0), tried(RETRY, 500), NOW, NOW, "n");
+        assert!(matches!(r.health, EndpointHealth::Disable(_)), "{:?}", r.health);
+        let young = endpoint(Some(NOW - 3_599_000_000), &[0, 5]);
+        let r = decide(&young, &claimed(0), tried(RETRY, 500), NOW, NOW, "n");
+        assert_eq!(r.health, EndpointHealth::Unchanged);
+    }
+}

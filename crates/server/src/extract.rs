@@ -61,6 +61,18 @@ impl Params {
         self.0.get(k).map(String::as_str).filter(|v| !v.is_empty())
     }
 
+    /// A parameter that must be one of `allowed` when present.
+    pub fn one_of(&self, name: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+        match self.get(name) {
+            Some(v) if !allowed.contains(&v) => Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("{name} must be one of {}", allowed.join(", ")),
+            )
+            .with_details(serde_json::json!({ "parameter": name }))),
+            v => Ok(v.map(str::to_string)),
+        }
+    }
+
     pub fn limit(&self) -> Result<i64, ApiError> {
         match self.get("limit") {
             None => Ok(DEFAULT_LIMIT),

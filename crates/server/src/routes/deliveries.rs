@@ -48,14 +48,7 @@ fn attempt_view(a: &AttemptRow) -> Value {
 
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
-    let status = params.get("status").map(str::to_string);
-    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("status must be one of {}", STATUSES.join(", ")),
-        )
-        .with_details(json!({"parameter": "status"})));
-    }
+    let status = params.one_of("status", STATUSES)?;
     let filter = DeliveryFilter {
         event_id: params.get("event").map(str::to_string),
         endpoint_id: params.get("endpoint").map(str::to_string),
@@ -97,11 +90,15 @@ pub async fn attempts(
     Ok(axum::Json(json!({ "data": data, "next_cursor": null })).into_response())
 }
 
-async fn replay_scope(state: &AppState, scope: ReplayScope) -> Result<Response, ApiError> {
+/// Runs a replay, wakes the dispatcher, and gives the count with the `202 {"replayed": n}` answer.
+pub(super) async fn replay_scope(state: &AppState, scope: ReplayScope) -> Result<(u64, Response), ApiError> {
     let n = state.store.replay(&scope, now_micros()).await?;
     state.dispatcher.rediscover();
     tracing::info!(?scope, replayed = n, "deliveries replayed");
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "replayed": n }))).into_response())
+    Ok((
+        n,
+        (StatusCode::ACCEPTED, axum::Json(json!({ "replayed": n }))).into_response(),
+    ))
 }
 
 /// `POST /v1/deliveries/{id}/replay`: sent again with the same `webhook-id`. A delivery in
@@ -117,20 +114,14 @@ pub async fn replay(
         .get_delivery(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    let n = state
-        .store
-        .replay(&ReplayScope::Delivery(id.clone()), now_micros())
-        .await?;
-    if n == 0 {
-        return Err(ApiError::new(
+    match replay_scope(&state, ReplayScope::Delivery(id)).await? {
+        (0, _) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "delivery_in_flight",
             "the delivery is being attempted right now; replay it once the attempt is recorded",
-        ));
+        )),
+        (_, answer) => Ok(answer),
     }
-    state.dispatcher.rediscover();
-    tracing::info!(delivery_id = %id, "delivery replayed");
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({ "replayed": n }))).into_response())
 }
 
 /// `POST /v1/events/{id}/replay`: every delivery of the event, sent again.
@@ -145,7 +136,7 @@ pub async fn replay_event(
         .get_event(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
-    replay_scope(&state, ReplayScope::Event(id)).await
+    Ok(replay_scope(&state, ReplayScope::Event(id)).await?.1)
 }
 
 /// `POST /v1/events {"type", "payload"}`: publish an event to every matching endpoint.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use switchyard_core::apikey::Scope;
 use switchyard_core::endpoint::EndpointSpec;
 use switchyard_core::headers::{REDACTED, is_secret_header};
-use switchyard_core::time::{now_micros, parse_rfc3339, to_rfc3339};
+use switchyard_core::time::{parse_rfc3339, to_rfc3339};
 use switchyard_engine::endpoints::Endpoint;
 use switchyard_store::ReplayScope;
 
@@ -187,8 +187,5 @@ pub async fn replay(
         endpoint_id: e.id,
         since,
     };
-    let n = state.store.replay(&scope, now_micros()).await?;
-    state.dispatcher.rediscover();
-    tracing::info!(endpoint_id = %id, replayed = n, "endpoint deliveries replayed");
-    Ok(axum::Json(json!({ "replayed": n })).into_response())
+    Ok(super::deliveries::replay_scope(&state, scope).await?.1)
 }

@@ -47,14 +47,7 @@ fn time_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
 
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
-    let status = params.get("status").map(str::to_string);
-    if status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-        return Err(ApiError::bad_request(
-            "invalid_parameter",
-            format!("status must be one of {}", STATUSES.join(", ")),
-        )
-        .with_details(json!({"parameter": "status"})));
-    }
+    let status = params.one_of("status", STATUSES)?;
     let before_seq = params.seq_cursor()?;
     let filter = EventFilter {
         source: params.get("source").map(str::to_string),

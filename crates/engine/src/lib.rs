@@ -6,4 +6,5 @@ pub mod delivery;
 pub mod endpoints;
 pub mod intake;
 pub mod outbound;
+mod refresh;
 pub mod sources;

@@ -150,19 +150,10 @@ impl EndpointCatalog {
         Ok(())
     }
 
+    /// Refreshes every `every` so changes made by other nodes reach this one even without a
+    /// notification.
     pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(catalog) = weak.upgrade() else { break };
-                if let Err(e) = catalog.refresh().await {
-                    tracing::warn!(error = %e, "endpoint refresh failed; keeping the previous definitions");
-                }
-            }
-        })
+        crate::refresh::spawn_periodic(self, every, "endpoint", |c| async move { c.refresh().await })
     }
 
     /// Creates an endpoint; `secret` is generated when absent.

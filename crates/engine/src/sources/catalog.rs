@@ -95,18 +95,7 @@ impl SourceCatalog {
 
     /// Refreshes every `every` so changes made by other nodes reach this one.
     pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(catalog) = weak.upgrade() else { break };
-                if let Err(e) = catalog.refresh().await {
-                    tracing::warn!(error = %e, "source refresh failed; keeping the previous definitions");
-                }
-            }
-        })
+        crate::refresh::spawn_periodic(self, every, "source", |c| async move { c.refresh().await })
     }
 
     pub async fn create(&self, spec: SourceSpec) -> Result<Source, CatalogError> {

@@ -35,8 +35,11 @@ pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<
             inner.rediscover.store(false, Ordering::Release);
             match inner.store.due_endpoints().await {
                 Ok(found) => {
-                    let mut due = inner.due.lock().unwrap_or_else(|p| p.into_inner());
-                    *due = found.into_iter().collect();
+                    // Merged, not replaced: a hint added while the query ran (a publish that
+                    // committed after it read) must survive. A stale hint costs one empty claim.
+                    for (endpoint, at) in found {
+                        inner.hint(&endpoint, at);
+                    }
                 }
                 Err(e) => tracing::warn!(error = %e, "finding due deliveries failed; retrying"),
             }

@@ -187,9 +187,10 @@ async fn relay_wakeups(inner: std::sync::Weak<Inner>) {
     }
 }
 
-pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, c: Claimed) {
+pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
     let began = now_micros();
-    let tried = attempt(&inner.client, &ep, &c.delivery.event_id, c.payload.clone(), began).await;
+    let payload = std::mem::take(&mut c.payload);
+    let tried = attempt(&inner.client, &ep, &c.delivery.event_id, payload, began).await;
     let now = now_micros();
     let ended = match tried.verdict {
         Verdict::Success => Ended::Success,

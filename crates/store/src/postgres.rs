@@ -131,6 +131,15 @@ crate::delivery::queries::impl_delivery_store!(
 const ENDPOINTS_CHANGED: &str = "endpoints";
 
 impl PostgresStore {
+    /// PostgreSQL claims stay synchronous: one statement, group-committed by the server.
+    async fn relax_durability(&self, _conn: &mut sqlx::pool::PoolConnection<Postgres>) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn restore_durability(&self, _conn: &mut sqlx::pool::PoolConnection<Postgres>) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Every node refreshes its endpoint view at once, not at its next periodic refresh.
     async fn after_endpoint_change(&self) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")

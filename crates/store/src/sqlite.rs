@@ -256,6 +256,22 @@ impl_store!(SqliteStore, Sqlite);
 crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, "");
 
 impl SqliteStore {
+    /// Claims commit with `synchronous = NORMAL` on the writer connection: no fsync for them.
+    /// `synchronous = FULL` is put back right after; should that fail, the connection is closed
+    /// rather than returned to the pool in the relaxed mode.
+    async fn relax_durability(&self, conn: &mut sqlx::pool::PoolConnection<Sqlite>) -> StoreResult<()> {
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        Ok(())
+    }
+
+    async fn restore_durability(&self, conn: &mut sqlx::pool::PoolConnection<Sqlite>) -> StoreResult<()> {
+        if let Err(e) = conn.execute("PRAGMA synchronous = FULL").await {
+            conn.close_on_drop();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     /// One process owns a SQLite database; its dispatcher is woken directly.
     async fn after_replay(&self, _replayed: u64) -> StoreResult<()> {
         Ok(())

@@ -130,7 +130,15 @@ macro_rules! impl_delivery_store {
                 );
                 qb.push(" ORDER BY next_attempt_at LIMIT ").push_bind(limit);
                 qb.push($skip_locked).push(") RETURNING ").push($crate::delivery::queries::DELIVERY_COLUMNS);
-                let rows: Vec<$crate::DeliveryRow> = qb.build_query_as().fetch_all(&self.write).await?;
+                // A claim need not survive a power cut (a lost lease only means the delivery is
+                // claimed again), so it is committed without waiting for the disk where the
+                // backend allows; the next durable commit carries it to disk anyway.
+                let mut conn = self.write.acquire().await?;
+                self.relax_durability(&mut conn).await?;
+                let claimed = qb.build_query_as::<$crate::DeliveryRow>().fetch_all(&mut *conn).await;
+                self.restore_durability(&mut conn).await?;
+                drop(conn);
+                let rows = claimed?;
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }
@@ -258,7 +266,12 @@ macro_rules! impl_delivery_store {
                     sep.push_bind(id.clone());
                 }
                 qb.push(")");
-                qb.build().execute(&self.write).await?;
+                // Like a claim, giving one back need not wait for the disk.
+                let mut conn = self.write.acquire().await?;
+                self.relax_durability(&mut conn).await?;
+                let done = qb.build().execute(&mut *conn).await;
+                self.restore_durability(&mut conn).await?;
+                done?;
                 Ok(())
             }
 

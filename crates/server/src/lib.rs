@@ -107,9 +107,26 @@ impl Application {
         endpoints.spawn_refresher(cfg.source_refresh);
         let client = OutboundClient::new(&cfg.outbound).map_err(StartupError::Outbound)?;
         let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
-        let (dispatcher, dispatcher_task) =
-            Dispatcher::start(cfg.store.clone(), endpoints.clone(), client, cfg.dispatch, stopped);
+        let (notices, mut notices_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (dispatcher, dispatcher_task) = Dispatcher::start(
+            cfg.store.clone(),
+            endpoints.clone(),
+            client,
+            cfg.dispatch,
+            Some(notices),
+            stopped,
+        );
         let publisher = Publisher::new(writer, endpoints.clone(), jq, dispatcher.clone());
+        // Events about the engine itself (an endpoint disabled) are published like any other.
+        let operational = publisher.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = notices_rx.recv().await {
+                let request_id = new_id(IdKind::Request);
+                if let Err(e) = operational.publish(ev.event_type, &ev.payload, &request_id).await {
+                    tracing::error!(error = %e, event_type = ev.event_type, "cannot publish an operational event");
+                }
+            }
+        });
         let state = AppState {
             store: cfg.store,
             master_key: cfg.master_key,

@@ -231,6 +231,32 @@ async fn permanent_failures_gone_and_redirects(app: TestApp) {
     assert!(shown["disabled_reason"].as_str().unwrap().contains("410"));
     let again = publish(&app, "gone", json!({})).await;
     assert_eq!(again["deliveries"], 0, "a disabled endpoint gets nothing new");
+    // The disable is itself an event, for alerting and for endpoints subscribed to it.
+    let deadline = std::time::Instant::now() + WAIT;
+    let notice = loop {
+        let page: Value = app
+            .api_get("/v1/events?type=switchyard.endpoint.disabled")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(first) = page["data"].as_array().and_then(|d| d.first()) {
+            break first.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no switchyard.endpoint.disabled event"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let shown: Value = app
+        .api_get(&format!("/v1/events/{}", notice["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["payload"]["endpoint_id"], gone["id"]);
+    assert!(shown["payload"]["reason"].as_str().unwrap().contains("410"));
     let m = publish(&app, "moved", json!({})).await;
     let d = settled(&app, m["id"].as_str().unwrap(), "dead").await;
     assert_eq!(d["attempts"], 2, "a redirect is a retryable failure, never followed");

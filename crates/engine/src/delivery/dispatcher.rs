@@ -25,6 +25,17 @@ use super::guard::{BreakerState, Ended, Guards, Limits};
 use crate::endpoints::{Endpoint, EndpointCatalog};
 use crate::outbound::OutboundClient;
 
+/// An event about the delivery engine itself, published like any other so that alerting and
+/// operational webhooks (endpoints subscribed to `switchyard.*`) see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationalEvent {
+    pub event_type: &'static str,
+    pub payload: serde_json::Value,
+}
+
+/// Published when an endpoint is disabled by the engine (410, or failing past its window).
+pub const ENDPOINT_DISABLED: &str = "switchyard.endpoint.disabled";
+
 #[derive(Debug, Clone)]
 pub struct DispatchConfig {
     /// Deliveries in flight on this node, across endpoints.
@@ -61,6 +72,8 @@ pub(super) struct Inner {
     pub(super) cfg: DispatchConfig,
     pub(super) in_flight: AtomicUsize,
     results: mpsc::UnboundedSender<AttemptResult>,
+    /// Where events about the engine itself go (an endpoint disabled), to be published.
+    operational: Option<mpsc::UnboundedSender<OperationalEvent>>,
     /// Endpoints known to have pending deliveries, and when the earliest falls due (µs).
     pub(super) due: Mutex<HashMap<String, i64>>,
     /// Ask the claim loop to rediscover due endpoints from the store (after a replay).
@@ -98,6 +111,7 @@ impl Dispatcher {
         endpoints: Arc<EndpointCatalog>,
         client: OutboundClient,
         cfg: DispatchConfig,
+        operational: Option<mpsc::UnboundedSender<OperationalEvent>>,
         shutdown: watch::Receiver<bool>,
     ) -> (Dispatcher, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -112,6 +126,7 @@ impl Dispatcher {
             cfg,
             in_flight: AtomicUsize::new(0),
             results: tx,
+            operational,
             due: Mutex::new(HashMap::new()),
             rediscover: AtomicBool::new(true),
         });
@@ -312,7 +327,15 @@ async fn complete_loop(
         if batch.is_empty() && last {
             return;
         }
-        let disables = batch.iter().any(|r| matches!(r.health, EndpointHealth::Disable(_)));
+        let mut disabled: Vec<(String, String)> = batch
+            .iter()
+            .filter_map(|r| match &r.health {
+                EndpointHealth::Disable(why) => Some((r.endpoint_id.clone(), why.clone())),
+                _ => None,
+            })
+            .collect();
+        disabled.sort();
+        disabled.dedup_by(|a, b| a.0 == b.0);
         let mut backoff = Duration::from_millis(100);
         loop {
             match inner.store.complete_attempts(&batch, now_micros()).await {
@@ -332,8 +355,24 @@ async fn complete_loop(
         }
         inner.wake.notify_one();
         batch.clear();
-        if disables && let Err(e) = inner.endpoints.refresh().await {
-            tracing::warn!(error = %e, "endpoint refresh after a disable failed");
+        if !disabled.is_empty() {
+            // Refreshed first, so the disabled endpoint is not sent its own notice.
+            if let Err(e) = inner.endpoints.refresh().await {
+                tracing::warn!(error = %e, "endpoint refresh after a disable failed");
+            }
+            for (endpoint_id, reason) in disabled {
+                let payload = serde_json::json!({
+                    "endpoint_id": endpoint_id,
+                    "reason": reason,
+                    "at": switchyard_core::time::to_rfc3339(now_micros()),
+                });
+                if let Some(tx) = &inner.operational {
+                    let _ = tx.send(OperationalEvent {
+                        event_type: ENDPOINT_DISABLED,
+                        payload,
+                    });
+                }
+            }
         }
         if last {
             return;

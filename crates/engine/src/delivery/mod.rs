@@ -9,6 +9,6 @@ mod guard;
 mod publish;
 
 pub use attempt::signed_headers;
-pub use dispatcher::{DispatchConfig, Dispatcher};
+pub use dispatcher::{DispatchConfig, Dispatcher, ENDPOINT_DISABLED, OperationalEvent};
 pub use guard::BreakerState;
 pub use publish::{PublishError, Published, Publisher};

@@ -15,8 +15,8 @@ pub mod testing;
 use std::sync::Arc;
 
 pub use delivery::{
-    AttemptResult, AttemptRow, Claimed, DeliveryFilter, DeliveryRow, DeliveryStore, EndpointHealth, EndpointRow,
-    NewDelivery, ReplayScope, Signal,
+    AttemptResult, AttemptRow, BreakerRow, BreakerStore, Claimed, DeliveryFilter, DeliveryRow, DeliveryStore,
+    EndpointHealth, EndpointRow, NewDelivery, ReplayScope, Signal,
 };
 pub use error::{StoreError, StoreResult};
 pub use model::*;
@@ -68,7 +68,7 @@ impl Default for StoreOptions {
 ///   while new ones arrive;
 /// - errors that mean "cannot write now" are `StoreError::Unavailable`.
 #[async_trait::async_trait]
-pub trait Store: DeliveryStore + Send + Sync + 'static {
+pub trait Store: DeliveryStore + BreakerStore + Send + Sync + 'static {
     fn kind(&self) -> StoreKind;
     async fn migrate(&self) -> StoreResult<()>;
     /// Succeeds only when the store can take writes.

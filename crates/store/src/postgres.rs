@@ -96,6 +96,7 @@ impl PostgresStore {
 }
 
 impl_store!(PostgresStore, Postgres);
+crate::delivery::breakers::impl_breaker_store!(PostgresStore);
 crate::delivery::queries::impl_delivery_store!(
     PostgresStore,
     Postgres,

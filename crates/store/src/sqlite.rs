@@ -254,6 +254,7 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
 
 impl_store!(SqliteStore, Sqlite);
 crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, "");
+crate::delivery::breakers::impl_breaker_store!(SqliteStore);
 
 impl SqliteStore {
     /// Claims commit with `synchronous = NORMAL` on the writer connection: no fsync for them.

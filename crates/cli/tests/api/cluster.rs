@@ -1,12 +1,14 @@
 //! Two `switchyard serve` processes on one PostgreSQL database share the delivery work: 5,000
 //! published events each reach the receiver, no `webhook-id` is ever being delivered twice at
 //! the same time, and when one node is SIGKILLed mid-delivery its leased deliveries are finished
-//! by the other, with the same `webhook-id`. PostgreSQL only: SQLite is one process by design.
+//! by the other, with the same `webhook-id`; and a circuit breaker opened by one node holds the
+//! other too. PostgreSQL only: SQLite is one process by design.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use switchyard_core::endpoint::DEFAULT_MAX_CONCURRENCY;
 use switchyard_core::secrets::MasterKey;
 use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
 
@@ -71,7 +73,10 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // Publish through both nodes at once.
+    // Publish through both nodes at once, while answers are slow enough that a backlog builds
+    // and more deliveries are in progress than one node may have (16 per endpoint): node B
+    // surely holds some when it is killed.
+    rx.script("/hook", vec![Reply::Slow(500)]);
     let bases = [a.base.clone(), b.base.clone()];
     let publish = futures::stream::iter(0..EVENTS)
         .map(|i| {
@@ -88,14 +93,18 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
     assert_eq!(published.len(), EVENTS);
     published.extend(probes);
 
-    // Kill node B while deliveries are under way.
+    // Kill node B mid-delivery, then let the receiver answer quickly again.
     let started = Instant::now();
-    while rx.received("/hook").len() < EVENTS / 3 {
-        assert!(started.elapsed() < Duration::from_secs(60), "deliveries started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    while rx.in_progress() <= DEFAULT_MAX_CONCURRENCY as usize {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "both nodes have deliveries in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     b.child.kill().unwrap(); // SIGKILL
     b.child.wait().unwrap();
+    rx.script("/hook", vec![Reply::Slow(20)]);
 
     // Everything arrives, through node A alone from here on.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -151,5 +160,109 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
         total - expected.len()
     );
     drop(a);
+    drop_postgres_database(&base, &db).await;
+}
+
+async fn circuit(http: &reqwest::Client, base: &str, endpoint: &str) -> Value {
+    let v: Value = http
+        .get(format!("{base}/v1/endpoints/{endpoint}"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["circuit"].clone()
+}
+
+/// Node A sees the receiver fail until its breaker opens; node B, started afterwards, shows the
+/// breaker open and sends nothing to the receiver either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breaker_opened_on_one_node_holds_the_other() {
+    let Some(base) = postgres_base_url() else { return };
+    switchyard::install_crypto_provider();
+    let db = fresh_postgres_database(&base).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate_base64();
+    let args = ["--allow-destinations", "127.0.0.0/8"];
+    let a = start_with(&db, dir.path(), &key, &args);
+    let rx = Receiver::start().await;
+    rx.script("/down", vec![Reply::Status(503, vec![])]);
+    let http = reqwest::Client::new();
+    let ep: Value = post(
+        &http,
+        format!("{}/v1/endpoints", a.base),
+        json!({"url": rx.url("/down")}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let ep = ep["id"].as_str().unwrap().to_string();
+    for i in 0..12 {
+        let r = post(
+            &http,
+            format!("{}/v1/events", a.base),
+            json!({"type": "t", "payload": {"n": i}}),
+        )
+        .await;
+        assert_eq!(r.status(), 202);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while circuit(&http, &a.base, &ep).await["state"] != "open" {
+        assert!(
+            Instant::now() < deadline,
+            "node A's breaker opened after 10 failures in a row"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let until = circuit(&http, &a.base, &ep).await["until"].clone();
+
+    let b = start_with(&db, dir.path(), &key, &args);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = circuit(&http, &b.base, &ep).await;
+        if c["state"] == "open" {
+            assert_eq!(c["until"], until, "the same open period on both nodes");
+            break;
+        }
+        assert!(Instant::now() < deadline, "node B adopted the open breaker: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = rx.received("/down").len();
+    for i in 0..5 {
+        let r = post(
+            &http,
+            format!("{}/v1/events", b.base),
+            json!({"type": "t", "payload": {"m": i}}),
+        )
+        .await;
+        assert_eq!(r.status(), 202);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        rx.received("/down").len(),
+        sent,
+        "no node calls the receiver while the breaker is open"
+    );
+    let pending: Value = http
+        .get(format!(
+            "{}/v1/deliveries?status=pending&endpoint={ep}&limit=100",
+            b.base
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        pending["data"].as_array().unwrap().len(),
+        17,
+        "nothing is lost: all wait for the breaker"
+    );
+    drop((a, b));
     drop_postgres_database(&base, &db).await;
 }

@@ -110,6 +110,11 @@ impl Receiver {
         self.overlaps.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Requests being answered right now.
+    pub fn in_progress(&self) -> usize {
+        self.active.lock().unwrap().values().sum()
+    }
+
     fn next_reply(&self, path: &str) -> Reply {
         let mut scripts = self.scripts.lock().unwrap();
         match scripts.get_mut(path) {

@@ -26,6 +26,9 @@ const REDISCOVERY_GAP: Duration = Duration::from_millis(100);
 
 pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
     let mut discovered = Instant::now();
+    // When shared breakers were last read (µs): from the start, so a restarted node keeps away
+    // from endpoints the cluster found broken.
+    let mut breakers_read = 0;
     loop {
         if *shutdown.borrow() {
             return;
@@ -42,6 +45,9 @@ pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "finding due deliveries failed; retrying"),
+            }
+            if let Err(e) = super::shared::adopt_changes(&inner, &mut breakers_read, now_micros()).await {
+                tracing::warn!(error = %e, "reading shared breakers failed; retrying");
             }
             discovered = Instant::now();
         }
@@ -113,7 +119,14 @@ async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
             ep = inner.endpoints.lookup(&endpoint_id);
         }
         let want = match &ep {
-            Some(e) if e.spec.enabled => i64::from(inner.guards.capacity(&e.id, now, limits(e))),
+            Some(e) if e.spec.enabled => {
+                let cap = inner.guards.capacity(&e.id, now, limits(e));
+                if cap > 0 && !super::shared::may_send(inner, &e.id, now, lease_until).await? {
+                    0 // another node is sending the half-open probe
+                } else {
+                    i64::from(cap)
+                }
+            }
             // Deleted or disabled: its deliveries are settled without sending.
             _ => inner.cfg.claim_batch,
         }

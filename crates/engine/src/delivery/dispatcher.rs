@@ -166,6 +166,11 @@ impl Dispatcher {
         self.inner.guards.breaker(endpoint_id, now_micros())
     }
 
+    /// When the endpoint's 429 pause ends (µs; in the past when not paused).
+    pub fn paused_until(&self, endpoint_id: &str) -> i64 {
+        self.inner.guards.paused_until(endpoint_id)
+    }
+
     pub fn in_flight(&self, endpoint_id: &str) -> u32 {
         self.inner.guards.in_flight(endpoint_id)
     }
@@ -215,7 +220,9 @@ pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
         },
         Verdict::Retry { .. } => Ended::Failure,
     };
-    inner.guards.end(&ep.id, now, limits(&ep), ended);
+    if let Some(change) = inner.guards.end(&ep.id, now, limits(&ep), ended) {
+        super::shared::publish(&inner, &ep.id, change);
+    }
     let result = decide(&ep, &c, tried, began, now, &inner.node);
     // The receiver lives as long as the dispatcher; after shutdown the lease recovers it.
     let _ = inner.results.send(result);

@@ -1,8 +1,11 @@
-//! Per-endpoint protection on this node: a concurrency cap, a token bucket for the endpoint's
-//! rate limit, a pause while the receiver asked us to back off (429 with `Retry-After` or
+//! Per-endpoint protection: a concurrency cap, a token bucket for the endpoint's rate limit, a
+//! pause while the receiver asked us to back off (429 with `Retry-After` or
 //! `X-RateLimit-Reset`), and a circuit breaker. The claim loop asks for capacity before it claims
 //! work, so an endpoint with none is never claimed for: a slow or broken endpoint holds back only
 //! its own deliveries. Times are microseconds, passed in, so tests control the clock.
+//!
+//! The counters are this node's; breaker transitions and pauses are [`Shared`] with the other
+//! nodes through the store (see `shared.rs`), the newest change winning.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -47,6 +50,16 @@ pub enum Ended {
     Rejected,
 }
 
+/// A breaker transition or a new pause, as written to and adopted from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shared {
+    /// `None` when closed; else when the open period ends (half-open after it).
+    pub open_until: Option<i64>,
+    pub cooldown: i64,
+    pub paused_until: i64,
+    pub changed_at: i64,
+}
+
 #[derive(Debug)]
 struct Guard {
     in_flight: u32,
@@ -57,7 +70,11 @@ struct Guard {
     probing: bool,
     consecutive: u32,
     cooldown: i64,
+    /// The end of the last open period (kept while half-open, for sharing).
+    opened_until: i64,
     recent: VecDeque<(i64, bool)>,
+    /// When the breaker or pause last changed here or was adopted; older news is ignored.
+    changed_at: i64,
 }
 
 impl Guard {
@@ -71,7 +88,9 @@ impl Guard {
             probing: false,
             consecutive: 0,
             cooldown: BREAKER_COOLDOWN_MICROS,
+            opened_until: 0,
             recent: VecDeque::new(),
+            changed_at: 0,
         }
     }
 }
@@ -131,18 +150,19 @@ impl Guards {
         })
     }
 
-    pub fn end(&self, id: &str, now: i64, limits: Limits, ended: Ended) {
+    /// Ends a send begun with [`Guards::try_begin`]; returns the change to share when the
+    /// breaker moved or a pause began.
+    pub fn end(&self, id: &str, now: i64, limits: Limits, ended: Ended) -> Option<Shared> {
         self.with(id, now, limits, |g| {
             g.in_flight = g.in_flight.saturating_sub(1);
             let probe = std::mem::take(&mut g.probing);
+            let (breaker_was, paused_was) = (g.breaker, g.paused_until);
             match ended {
                 Ended::Success | Ended::Rejected => {
                     g.consecutive = 0;
                     record(g, now, true);
                     if probe || g.breaker == BreakerState::HalfOpen {
-                        g.breaker = BreakerState::Closed;
-                        g.cooldown = BREAKER_COOLDOWN_MICROS;
-                        g.recent.clear();
+                        close(g);
                     }
                 }
                 Ended::RateLimited { pause_micros } => {
@@ -157,18 +177,55 @@ impl Guards {
                     let ratio_trips = g.recent.len() >= BREAKER_MIN_ATTEMPTS && failed * 2 >= g.recent.len();
                     if probe || g.breaker == BreakerState::HalfOpen {
                         g.cooldown = (g.cooldown * 2).min(BREAKER_MAX_COOLDOWN_MICROS);
-                        g.breaker = BreakerState::Open {
-                            until: now + g.cooldown,
-                        };
+                        open(g, now + g.cooldown);
                     } else if g.breaker == BreakerState::Closed && (g.consecutive >= BREAKER_CONSECUTIVE || ratio_trips)
                     {
-                        g.breaker = BreakerState::Open {
-                            until: now + g.cooldown,
-                        };
+                        open(g, now + g.cooldown);
                     }
                 }
             }
+            if g.breaker == breaker_was && g.paused_until == paused_was {
+                return None;
+            }
+            g.changed_at = now;
+            Some(Shared {
+                open_until: (g.breaker != BreakerState::Closed).then_some(g.opened_until),
+                cooldown: g.cooldown,
+                paused_until: g.paused_until,
+                changed_at: now,
+            })
         })
+    }
+
+    /// Takes in another node's change (or this node's own, read back: then nothing happens).
+    pub fn adopt(&self, id: &str, now: i64, limits: Limits, s: Shared) {
+        self.with(id, now, limits, |g| {
+            if s.changed_at <= g.changed_at {
+                return;
+            }
+            g.changed_at = s.changed_at;
+            g.paused_until = g.paused_until.max(s.paused_until);
+            match s.open_until {
+                Some(until) => {
+                    g.cooldown = s.cooldown;
+                    open(g, until);
+                    if now >= until {
+                        g.breaker = BreakerState::HalfOpen;
+                    }
+                }
+                None if g.breaker != BreakerState::Closed => close(g),
+                None => {}
+            }
+        })
+    }
+
+    /// When this node's pause for the endpoint ends (µs; in the past when not paused).
+    pub fn paused_until(&self, id: &str) -> i64 {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .map_or(0, |g| g.paused_until)
     }
 
     pub fn breaker(&self, id: &str, now: i64) -> BreakerState {
@@ -187,6 +244,18 @@ impl Guards {
             .get(id)
             .map_or(0, |g| g.in_flight)
     }
+}
+
+fn open(g: &mut Guard, until: i64) {
+    g.breaker = BreakerState::Open { until };
+    g.opened_until = until;
+}
+
+fn close(g: &mut Guard) {
+    g.breaker = BreakerState::Closed;
+    g.cooldown = BREAKER_COOLDOWN_MICROS;
+    g.consecutive = 0;
+    g.recent.clear();
 }
 
 fn refill(g: &mut Guard, now: i64, limits: Limits) {
@@ -327,5 +396,65 @@ mod tests {
             g.end("a", i, l, if i % 2 == 0 { Ended::Failure } else { Ended::Success });
         }
         assert!(matches!(g.breaker("a", 100), BreakerState::Open { .. }));
+    }
+
+    #[test]
+    fn breaker_changes_travel_between_nodes() {
+        let (a, b) = (Guards::default(), Guards::default());
+        let l = Limits {
+            max_concurrency: 50,
+            rate_per_second: None,
+        };
+        let mut shared = None;
+        for i in 0..BREAKER_CONSECUTIVE as i64 {
+            assert!(a.try_begin("e", i, l));
+            let changed = a.end("e", i, l, Ended::Failure);
+            assert_eq!(
+                changed.is_some(),
+                i == BREAKER_CONSECUTIVE as i64 - 1,
+                "only the trip is news"
+            );
+            shared = shared.or(changed);
+        }
+        let opened = shared.expect("the trip is shared");
+        let until = opened.open_until.expect("open");
+        assert_eq!(b.capacity("e", 20, l), 50);
+        b.adopt("e", 20, l, opened);
+        assert_eq!(b.breaker("e", 20), BreakerState::Open { until });
+        assert_eq!(b.capacity("e", 20, l), 0, "the other node stops calling too");
+        a.adopt("e", 20, l, opened);
+        assert_eq!(
+            a.breaker("e", 20),
+            BreakerState::Open { until },
+            "reading back its own change"
+        );
+
+        // B sends the probe, which succeeds; A learns the breaker closed.
+        assert!(b.try_begin("e", until, l));
+        let closed = b.end("e", until, l, Ended::Success).expect("closing is news");
+        assert_eq!(closed.open_until, None);
+        a.adopt("e", until, l, closed);
+        assert_eq!(a.breaker("e", until), BreakerState::Closed);
+        assert_eq!(a.capacity("e", until, l), 50);
+        // A stale change (older than what A knows) is ignored.
+        a.adopt("e", until + 1, l, opened);
+        assert_eq!(a.breaker("e", until + 1), BreakerState::Closed);
+
+        // A pause from a 429 on one node holds the other too.
+        assert!(a.try_begin("e", until + 10, l));
+        let paused = a
+            .end(
+                "e",
+                until + 10,
+                l,
+                Ended::RateLimited {
+                    pause_micros: Some(1_000_000),
+                },
+            )
+            .expect("a pause is news");
+        b.adopt("e", until + 10, l, paused);
+        assert_eq!(b.capacity("e", until + 20, l), 0);
+        assert_eq!(b.paused_until("e"), until + 1_000_010);
+        assert_eq!(b.capacity("e", until + 1_000_010, l), 50);
     }
 }

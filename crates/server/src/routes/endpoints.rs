@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use switchyard_core::apikey::Scope;
 use switchyard_core::endpoint::EndpointSpec;
 use switchyard_core::headers::{REDACTED, is_secret_header};
-use switchyard_core::time::{parse_rfc3339, to_rfc3339};
+use switchyard_core::time::{now_micros, parse_rfc3339, to_rfc3339};
 use switchyard_engine::endpoints::Endpoint;
 use switchyard_store::ReplayScope;
 
@@ -34,6 +34,8 @@ fn view(state: &AppState, e: &Endpoint, secret: Option<&str>) -> Value {
     if let Some(until) = v["circuit"]["until"].as_i64() {
         v["circuit"]["until"] = json!(to_rfc3339(until));
     }
+    let paused_until = state.dispatcher.paused_until(&e.id);
+    v["paused_until"] = json!((paused_until > now_micros()).then(|| to_rfc3339(paused_until)));
     v["in_flight"] = json!(state.dispatcher.in_flight(&e.id));
     v["created_at"] = json!(to_rfc3339(e.created_at));
     v["updated_at"] = json!(to_rfc3339(e.updated_at));

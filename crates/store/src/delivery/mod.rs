@@ -5,7 +5,10 @@
 //! - a claim whose lease expired (its node died) is claimed again, so nothing is lost;
 //! - an attempt is recorded in the same transaction that moves its delivery on.
 
+pub(crate) mod breakers;
 pub(crate) mod queries;
+
+pub use breakers::{BreakerRow, BreakerStore};
 
 use crate::{Page, StoreResult};
 

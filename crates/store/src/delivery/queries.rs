@@ -75,7 +75,10 @@ macro_rules! impl_delivery_store {
 
             async fn delete_endpoint(&self, id: &str) -> $crate::StoreResult<bool> {
                 self.check_writable()?;
-                let done = sqlx::query("DELETE FROM endpoints WHERE id = $1").bind(id).execute(&self.write).await?;
+                let mut tx = self.write.begin().await?;
+                let done = sqlx::query("DELETE FROM endpoints WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM endpoint_breakers WHERE endpoint_id = $1").bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
                 self.after_endpoint_change().await?;
                 Ok(done.rows_affected() == 1)
             }

@@ -437,6 +437,26 @@ async fn duplicates_are_answered_with_the_first_event(store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         [(200, "duplicate"), (200, "duplicate")]
     );
+    // A batch mixing keyed and unkeyed events stores the unkeyed ones and the winners, in order.
+    let mixed = store
+        .commit_intake(&[
+            accepted("m1", "a", 10),
+            keyed("m2", "a", "id:evt_1", FOREVER),
+            keyed("m3", "a", "id:new", FOREVER),
+            accepted("m4", "a", 11),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        mixed,
+        [IntakeOutcome::Stored, dup("e1"), IntakeOutcome::Stored, IntakeOutcome::Stored]
+    );
+    assert!(store.get_event("m2").await.unwrap().is_none());
+    let mut stored = Vec::new();
+    for id in ["m1", "m3", "m4"] {
+        stored.push(store.get_event(id).await.unwrap().expect("stored").seq);
+    }
+    assert!(stored.is_sorted(), "batch order is commit order: {stored:?}");
     // A key whose window has ended is free again.
     store.commit_intake(&[keyed("e5", "a", "id:old", 1)]).await.unwrap();
     assert_eq!(
@@ -454,7 +474,7 @@ async fn duplicates_are_answered_with_the_first_event(store: Arc<dyn Store>) {
         [dup("e6")]
     );
     assert_eq!(store.purge_dedup_keys(FOREVER - 1).await.unwrap(), 0);
-    assert_eq!(store.purge_dedup_keys(FOREVER).await.unwrap(), 3);
+    assert_eq!(store.purge_dedup_keys(FOREVER).await.unwrap(), 4);
 }
 
 async fn concurrent_duplicates_store_exactly_one_event(store: Arc<dyn Store>) {

@@ -1,7 +1,10 @@
 //! Storage-only intake benchmark: how fast `commit_intake` stores batches, with no HTTP in the way.
 //! Separates the database's cost from the server's when reading the end-to-end numbers.
 //!
-//! `cargo run --release -p switchyard-store --example commit_bench -- sqlite:///tmp/b.db 25 20000`
+//! `cargo run --release -p switchyard-store --example commit_bench -- sqlite:///tmp/b.db 25 20000 [KEYS]`
+//!
+//! KEYS: `ordered` (default: dedup keys that follow time, like sequential provider ids), `random`
+//! (keys spread over the whole index, like body hashes), or `none` (no dedup).
 
 use std::time::Instant;
 
@@ -15,6 +18,7 @@ async fn main() {
         .unwrap_or_else(|| "sqlite:///tmp/switchyard-commit-bench.db".into());
     let batch: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(25);
     let total: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    let keys = args.next().unwrap_or_else(|| "ordered".into());
     let store = connect(&url, &StoreOptions::default()).await.expect("connect");
     store.migrate().await.expect("migrate");
     let pad = "x".repeat(180);
@@ -38,9 +42,13 @@ async fn main() {
                         .into(),
                     payload: format!(r#"{{"type":"bench.event","id":"{id}","pad":"{pad}"}}"#).into_bytes(),
                     request_id: format!("req_{id}"),
-                    // Every intake write carries a dedup key, as in production.
-                    dedup: Some(DedupKey {
-                        key: format!("sha256:{id}"),
+                    dedup: match keys.as_str() {
+                        "none" => None,
+                        "random" => Some(format!("sha256:{:032x}", rand::random::<u128>())),
+                        _ => Some(format!("sha256:{id}")),
+                    }
+                    .map(|key| DedupKey {
+                        key,
                         expires_at: switchyard_core::time::now_micros() + 7 * 86_400_000_000,
                     }),
                     validation_errors: None,

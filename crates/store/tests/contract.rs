@@ -449,7 +449,12 @@ async fn duplicates_are_answered_with_the_first_event(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(
         mixed,
-        [IntakeOutcome::Stored, dup("e1"), IntakeOutcome::Stored, IntakeOutcome::Stored]
+        [
+            IntakeOutcome::Stored,
+            dup("e1"),
+            IntakeOutcome::Stored,
+            IntakeOutcome::Stored
+        ]
     );
     assert!(store.get_event("m2").await.unwrap().is_none());
     let mut stored = Vec::new();

@@ -181,19 +181,31 @@ async fn retry_after_is_honoured(app: TestApp) {
     let rx = Receiver::start().await;
     rx.script(
         "/limited",
-        vec![Reply::Status(429, vec![("retry-after", "1".into())]), ok()],
+        vec![Reply::Status(429, vec![("retry-after", "2".into())]), ok()],
     );
-    endpoint(
+    let ep = endpoint(
         &app,
         json!({"url": rx.url("/limited"), "retry_schedule_seconds": [0, 0]}),
     )
     .await;
     let ev = publish(&app, "a", json!({})).await;
+    rx.wait_for("/limited", 1, WAIT).await;
+    // The pause shows on the endpoint while it lasts.
+    let view = format!("/v1/endpoints/{}", ep["id"].as_str().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+    loop {
+        let v: Value = app.api_get(&view).await.json().await.unwrap();
+        if v["paused_until"].is_string() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "paused_until shown: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let got = rx.wait_for("/limited", 2, WAIT).await;
     let gap = got[1].at - got[0].at;
     assert!(
-        gap >= Duration::from_millis(900),
-        "Retry-After: 1 was honoured over a 0 s schedule ({gap:?})"
+        gap >= Duration::from_millis(1900),
+        "Retry-After: 2 was honoured over a 0 s schedule ({gap:?})"
     );
     settled(&app, ev["id"].as_str().unwrap(), "succeeded").await;
 }

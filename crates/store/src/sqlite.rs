@@ -119,12 +119,14 @@ async fn commit_plain(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) 
     Ok(plan.outcomes)
 }
 
-/// Staging table for one batch, private to the writer connection (temp tables live in memory,
-/// see `temp_store`). Dedup is decided in SQL against it, so the batch stays one command.
-const STAGE_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS intake_batch (\
-    ord INTEGER PRIMARY KEY, id TEXT NOT NULL, source_id TEXT, source_name TEXT, event_type TEXT, \
-    status TEXT NOT NULL, received_at INTEGER NOT NULL, content_type TEXT, headers TEXT NOT NULL, \
-    payload BLOB NOT NULL, request_id TEXT NOT NULL, validation_errors TEXT, dedup_key TEXT, expires_at INTEGER, \
+/// Staging table for one batch's dedup keys, private to the writer connection (temp tables live
+/// in memory, see `temp_store`). Dedup is decided in SQL against it, so the batch stays one
+/// command. Rows are staged in key order (`pos`, sorted in Rust), so the upsert reads them in
+/// key order without a sort; `ord` is the write's place in the batch. Only the small columns are
+/// staged: payloads go straight from the statement's values into `events`.
+const STAGE_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS intake_keys (\
+    pos INTEGER PRIMARY KEY, ord INTEGER NOT NULL, id TEXT NOT NULL, source_id TEXT, source_name TEXT, \
+    received_at INTEGER NOT NULL, request_id TEXT NOT NULL, dedup_key TEXT NOT NULL, expires_at INTEGER NOT NULL, \
     winner TEXT); ";
 
 const EVENT_COLUMNS: &str = "id, source_id, source_name, event_type, status, received_at, content_type, headers, payload, request_id, validation_errors";
@@ -149,11 +151,56 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
     if staged.iter().all(|(_, e)| e.dedup.is_none()) {
         return commit_plain(conn, batch).await;
     }
+    let mut keyed: Vec<(usize, &NewEvent, &crate::DedupKey)> = staged
+        .iter()
+        .filter_map(|(ord, e)| e.dedup.as_ref().map(|d| (*ord, *e, d)))
+        .collect();
+    // Key order for the B-tree; batch order within a key, so the first delivery of a key wins.
+    keyed.sort_by(|a, b| (&a.1.source_id, &a.2.key, a.0).cmp(&(&b.1.source_id, &b.2.key, b.0)));
     let mut qb = QueryBuilder::<Sqlite>::new(STAGE_TABLE);
     qb.push("BEGIN IMMEDIATE; ");
+    for chunk in keyed.chunks(INSERT_CHUNK) {
+        qb.push(
+            "INSERT INTO temp.intake_keys (ord, id, source_id, source_name, received_at, request_id, dedup_key, expires_at) ",
+        );
+        qb.push_values(chunk, |mut b, (ord, e, d)| {
+            b.push_bind(*ord as i64)
+                .push_bind(e.id.clone())
+                .push_bind(e.source_id.clone())
+                .push_bind(e.source_name.clone())
+                .push_bind(e.received_at)
+                .push_bind(e.request_id.clone())
+                .push_bind(d.key.clone())
+                .push_bind(d.expires_at);
+        });
+        qb.push("; ");
+    }
+    // Keys are offered in stage order (key order). A new key, or one whose window ended, takes
+    // the row; a live key keeps its event. (`WHERE` keeps SQLite's parser from reading ON
+    // CONFLICT as a join constraint.)
+    qb.push(
+        "INSERT INTO dedup_keys (source_id, key, event_id, expires_at) \
+         SELECT source_id, dedup_key, id, expires_at FROM temp.intake_keys WHERE true ORDER BY pos \
+         ON CONFLICT (source_id, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at \
+         WHERE dedup_keys.expires_at <= ",
+    );
+    qb.push_bind(now);
+    // The upsert changed one row per winner. Only when some staged key did not win (taken
+    // before, or twice in this batch) is each key's winner looked up; otherwise `winner` stays
+    // NULL, which the statements after read as "won".
+    qb.push(
+        "; UPDATE temp.intake_keys SET winner = (SELECT d.event_id FROM dedup_keys d \
+         WHERE d.source_id = intake_keys.source_id AND d.key = intake_keys.dedup_key) WHERE changes() < ",
+    );
+    qb.push_bind(keyed.len() as i64);
+    qb.push("; ");
+    // Events go in from the values, in batch order, except the losers; every loser leaves a
+    // duplicate receipt on the winner's timeline.
     for chunk in staged.chunks(INSERT_CHUNK) {
-        qb.push("INSERT INTO temp.intake_batch (ord, ");
-        qb.push(EVENT_COLUMNS).push(", dedup_key, expires_at) ");
+        qb.push("INSERT INTO events (").push(EVENT_COLUMNS).push(") SELECT ");
+        qb.push(
+            "column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12 FROM (",
+        );
         qb.push_values(chunk, |mut b, (ord, e)| {
             b.push_bind(*ord as i64)
                 .push_bind(e.id.clone())
@@ -166,48 +213,16 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
                 .push_bind(e.headers.clone())
                 .push_bind(e.payload.clone())
                 .push_bind(e.request_id.clone())
-                .push_bind(e.validation_errors.clone())
-                .push_bind(e.dedup.as_ref().map(|d| d.key.clone()))
-                .push_bind(e.dedup.as_ref().map(|d| d.expires_at));
+                .push_bind(e.validation_errors.clone());
         });
-        qb.push("; ");
+        qb.push(") v WHERE v.column1 NOT IN (SELECT ord FROM temp.intake_keys WHERE winner <> id); ");
     }
-    if !staged.is_empty() {
-        // Rows are offered sorted by key (B-tree inserts in key order seek less), then batch
-        // order, so within a batch the first delivery of a key still wins; an existing key keeps
-        // its event until its window ends. (`WHERE` keeps SQLite's parser from
-        // reading ON CONFLICT as a join constraint.)
-        qb.push(
-            "INSERT INTO dedup_keys (source_id, key, event_id, expires_at) \
-             SELECT source_id, dedup_key, id, expires_at FROM temp.intake_batch WHERE dedup_key IS NOT NULL ORDER BY source_id, dedup_key, ord \
-             ON CONFLICT (source_id, key) DO UPDATE SET \
-             event_id = CASE WHEN dedup_keys.expires_at <= ",
-        );
-        qb.push_bind(now);
-        qb.push(
-            " THEN excluded.event_id ELSE dedup_keys.event_id END, expires_at = CASE WHEN dedup_keys.expires_at <= ",
-        );
-        qb.push_bind(now);
-        qb.push(" THEN excluded.expires_at ELSE dedup_keys.expires_at END; ");
-        // Each row's winner is looked up once; the statements after read it from the stage.
-        qb.push(
-            "UPDATE temp.intake_batch SET winner = (SELECT d.event_id FROM dedup_keys d \
-             WHERE d.source_id = intake_batch.source_id AND d.key = intake_batch.dedup_key) \
-             WHERE dedup_key IS NOT NULL; ",
-        );
-        // Winners become events; everyone else leaves a duplicate receipt on the winner's timeline.
-        qb.push("INSERT INTO events (")
-            .push(EVENT_COLUMNS)
-            .push(") SELECT ")
-            .push(EVENT_COLUMNS);
-        qb.push(
-            " FROM temp.intake_batch b WHERE b.winner IS NULL OR b.winner = b.id ORDER BY b.ord; \
-             INSERT INTO receipts (id, at, source_name, source_id, request_id, status_code, outcome, reason, event_id) \
-             SELECT 'rcp_' || substr(b.id, 5), b.received_at, COALESCE(b.source_name, ''), b.source_id, b.request_id, 200, \
-             'duplicate', 'duplicate of ' || b.winner || ' (dedup key ' || b.dedup_key || ')', b.winner \
-             FROM temp.intake_batch b WHERE b.winner <> b.id ORDER BY b.ord; ",
-        );
-    }
+    qb.push(
+        "INSERT INTO receipts (id, at, source_name, source_id, request_id, status_code, outcome, reason, event_id) \
+         SELECT 'rcp_' || substr(k.id, 5), k.received_at, COALESCE(k.source_name, ''), k.source_id, k.request_id, 200, \
+         'duplicate', 'duplicate of ' || k.winner || ' (dedup key ' || k.dedup_key || ')', k.winner \
+         FROM temp.intake_keys k WHERE k.winner <> k.id ORDER BY k.ord; ",
+    );
     // Deliveries go in only with an event that was stored (not with a duplicate).
     let deliveries: Vec<&crate::NewDelivery> = staged.iter().flat_map(|(_, e)| e.deliveries.iter()).collect();
     for chunk in deliveries.chunks(INSERT_CHUNK) {
@@ -229,12 +244,10 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
         push_receipt_rows!(qb, chunk);
         qb.push("; ");
     }
-    if !staged.is_empty() {
-        qb.push(
-            "SELECT ord, winner FROM temp.intake_batch WHERE winner <> id; \
-             DELETE FROM temp.intake_batch; ",
-        );
-    }
+    qb.push(
+        "SELECT ord, winner FROM temp.intake_keys WHERE winner <> id; \
+         DELETE FROM temp.intake_keys; ",
+    );
     qb.push("COMMIT");
     let duplicates: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
     let mut outcomes: Vec<IntakeOutcome> = batch

@@ -5,6 +5,8 @@
 
 /// Rows per multi-row `INSERT`; keeps bind parameters far below both databases' limits.
 pub(crate) const INSERT_CHUNK: usize = 400;
+/// Dedup keys read per step of the expiry sweep.
+pub(crate) const DEDUP_SWEEP_CHUNK: i64 = 5000;
 
 pub(crate) const EVENT_SUMMARY_COLUMNS: &str =
     "seq, id, source_id, source_name, event_type, status, received_at, content_type";
@@ -155,9 +157,44 @@ macro_rules! impl_store {
             }
 
             async fn purge_dedup_keys(&self, now: i64) -> $crate::StoreResult<u64> {
-                self.check_writable()?;
-                let done = sqlx::query("DELETE FROM dedup_keys WHERE expires_at <= $1").bind(now).execute(&self.write).await?;
-                Ok(done.rows_affected())
+                // A sweep in primary-key order: each chunk is read on a reader, and only its
+                // expired keys are deleted on the writer (by key, expiry checked again, since a
+                // key may have been taken anew since the read). No index on `expires_at` is kept
+                // at intake for this, and no statement holds the writer for long.
+                let mut after = (String::new(), String::new());
+                let mut removed = 0;
+                loop {
+                    let chunk: Vec<(String, String, i64)> = sqlx::query_as(
+                        "SELECT source_id, key, expires_at FROM dedup_keys WHERE (source_id, key) > ($1, $2) \
+                         ORDER BY source_id, key LIMIT $3",
+                    )
+                    .bind(&after.0)
+                    .bind(&after.1)
+                    .bind($crate::queries::DEDUP_SWEEP_CHUNK)
+                    .fetch_all(&self.read)
+                    .await?;
+                    let expired: Vec<&(String, String, i64)> = chunk.iter().filter(|k| k.2 <= now).collect();
+                    for part in expired.chunks(500) {
+                        self.check_writable()?;
+                        let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM dedup_keys WHERE expires_at <= ");
+                        qb.push_bind(now).push(" AND (source_id, key) IN (");
+                        let mut sep = qb.separated(", ");
+                        for k in part {
+                            sep.push("(").push_bind_unseparated(k.0.clone()).push_unseparated(", ");
+                            sep.push_bind_unseparated(k.1.clone()).push_unseparated(")");
+                        }
+                        qb.push(")");
+                        removed += qb.build().execute(&self.write).await?.rows_affected();
+                    }
+                    match chunk.last() {
+                        Some(last) if chunk.len() as i64 == $crate::queries::DEDUP_SWEEP_CHUNK => {
+                            after = (last.0.clone(), last.1.clone());
+                            // Room for intake between chunks.
+                            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                        }
+                        _ => return Ok(removed),
+                    }
+                }
             }
 
             async fn list_events(

@@ -19,6 +19,7 @@ contract!(
     duplicates_are_answered_with_the_first_event,
     concurrent_duplicates_store_exactly_one_event,
     retention_removes_old_rows_in_small_batches,
+    the_dedup_sweep_forgets_only_expired_keys,
 );
 
 fn event(id: &str, source: &str, at: i64, payload: &[u8]) -> NewEvent {
@@ -543,4 +544,41 @@ async fn retention_removes_old_rows_in_small_batches(store: Arc<dyn Store>) {
         "other sources keep their own retention"
     );
     assert!(store.get_event("old0").await.unwrap().is_none());
+}
+
+/// More keys than one sweep step reads, expired and live interleaved in key order and across
+/// two sources: every expired key is forgotten, every live one kept.
+async fn the_dedup_sweep_forgets_only_expired_keys(store: Arc<dyn Store>) {
+    let writes: Vec<IntakeWrite> = (0..6_000)
+        .map(|i| {
+            let source = if i % 3 == 0 { "a" } else { "b" };
+            let expires = if i % 2 == 0 { 100 } else { FOREVER };
+            keyed(&format!("evt_{i:05}"), source, &format!("k{i:05}"), expires)
+        })
+        .collect();
+    store.commit_intake(&writes).await.unwrap();
+    assert_eq!(store.purge_dedup_keys(99).await.unwrap(), 0, "nothing has expired yet");
+    assert_eq!(store.purge_dedup_keys(100).await.unwrap(), 3_000);
+    assert_eq!(store.purge_dedup_keys(100).await.unwrap(), 0);
+    let again = store
+        .commit_intake(&[
+            keyed("new_0", "a", "k00000", FOREVER),
+            keyed("new_1", "b", "k00001", FOREVER),
+            keyed("new_5998", "b", "k05998", FOREVER),
+            keyed("new_5999", "b", "k05999", FOREVER),
+        ])
+        .await
+        .unwrap();
+    let dup = |id: &str| IntakeOutcome::Duplicate {
+        first_event_id: id.into(),
+    };
+    assert_eq!(
+        again,
+        [
+            IntakeOutcome::Stored,
+            dup("evt_00001"),
+            IntakeOutcome::Stored,
+            dup("evt_05999")
+        ]
+    );
 }

@@ -134,15 +134,7 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
     // Every delivery is recorded as succeeded, the ones B held included.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let pending: Value = http
-            .get(format!("{}/v1/deliveries?status=pending&limit=10", a.base))
-            .bearer_auth(ADMIN_KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let pending = get(&http, format!("{}/v1/deliveries?status=pending&limit=10", a.base)).await;
         if pending["data"].as_array().unwrap().is_empty() {
             break;
         }
@@ -163,17 +155,32 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
     drop_postgres_database(&base, &db).await;
 }
 
-async fn circuit(http: &reqwest::Client, base: &str, endpoint: &str) -> Value {
-    let v: Value = http
-        .get(format!("{base}/v1/endpoints/{endpoint}"))
+async fn get(http: &reqwest::Client, url: String) -> Value {
+    http.get(url)
         .bearer_auth(ADMIN_KEY)
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    v["circuit"].clone()
+        .unwrap()
+}
+
+async fn circuit(http: &reqwest::Client, base: &str, endpoint: &str) -> Value {
+    get(http, format!("{base}/v1/endpoints/{endpoint}")).await["circuit"].clone()
+}
+
+/// Publishes `n` events through the node at `base`, each accepted.
+async fn publish_many(http: &reqwest::Client, base: &str, n: usize) {
+    for i in 0..n {
+        let r = post(
+            http,
+            format!("{base}/v1/events"),
+            json!({"type": "t", "payload": {"n": i}}),
+        )
+        .await;
+        assert_eq!(r.status(), 202);
+    }
 }
 
 /// Node A sees the receiver fail until its breaker opens; node B, started afterwards, shows the
@@ -200,15 +207,7 @@ async fn a_breaker_opened_on_one_node_holds_the_other() {
     .await
     .unwrap();
     let ep = ep["id"].as_str().unwrap().to_string();
-    for i in 0..12 {
-        let r = post(
-            &http,
-            format!("{}/v1/events", a.base),
-            json!({"type": "t", "payload": {"n": i}}),
-        )
-        .await;
-        assert_eq!(r.status(), 202);
-    }
+    publish_many(&http, &a.base, 12).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     while circuit(&http, &a.base, &ep).await["state"] != "open" {
         assert!(
@@ -231,33 +230,18 @@ async fn a_breaker_opened_on_one_node_holds_the_other() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let sent = rx.received("/down").len();
-    for i in 0..5 {
-        let r = post(
-            &http,
-            format!("{}/v1/events", b.base),
-            json!({"type": "t", "payload": {"m": i}}),
-        )
-        .await;
-        assert_eq!(r.status(), 202);
-    }
+    publish_many(&http, &b.base, 5).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         rx.received("/down").len(),
         sent,
         "no node calls the receiver while the breaker is open"
     );
-    let pending: Value = http
-        .get(format!(
-            "{}/v1/deliveries?status=pending&endpoint={ep}&limit=100",
-            b.base
-        ))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pending = get(
+        &http,
+        format!("{}/v1/deliveries?status=pending&endpoint={ep}&limit=100", b.base),
+    )
+    .await;
     assert_eq!(
         pending["data"].as_array().unwrap().len(),
         17,

@@ -187,12 +187,14 @@ impl Guards {
             if g.breaker == breaker_was && g.paused_until == paused_was {
                 return None;
             }
-            g.changed_at = now;
+            // Later than anything this node has seen, even from a node whose clock runs ahead,
+            // so that a change made after adopting another one also wins over it in the store.
+            g.changed_at = now.max(g.changed_at + 1);
             Some(Shared {
                 open_until: (g.breaker != BreakerState::Closed).then_some(g.opened_until),
                 cooldown: g.cooldown,
                 paused_until: g.paused_until,
-                changed_at: now,
+                changed_at: g.changed_at,
             })
         })
     }
@@ -456,5 +458,24 @@ mod tests {
         assert_eq!(b.capacity("e", until + 20, l), 0);
         assert_eq!(b.paused_until("e"), until + 1_000_010);
         assert_eq!(b.capacity("e", until + 1_000_010, l), 50);
+
+        // A node whose clock lags still stamps its later change after what it adopted.
+        let ahead = Shared {
+            changed_at: until + 5_000_000,
+            ..paused
+        };
+        a.adopt("e", until + 20, l, ahead);
+        assert!(a.try_begin("e", until + 2_000_000, l));
+        let lagging = a
+            .end(
+                "e",
+                until + 2_000_000,
+                l,
+                Ended::RateLimited {
+                    pause_micros: Some(1_000_000),
+                },
+            )
+            .expect("a longer pause is news");
+        assert!(lagging.changed_at > ahead.changed_at);
     }
 }

@@ -1,7 +1,8 @@
-//! Planning a batch around dedup keys. The database decides which delivery of a key is first (an
-//! upsert on the `(source_id, key)` primary key that keeps the existing winner while its window
-//! lasts); this module picks the candidates to offer it and turns its answer into per-write
-//! outcomes, duplicate receipts and the events that remain to insert.
+//! Dedup keys in storage. The database decides which delivery of a key is first (an upsert on
+//! the `(source_id, key)` primary key that keeps the existing winner while its window lasts);
+//! this module picks the candidates to offer it and turns its answer into per-write outcomes,
+//! duplicate receipts and the events that remain to insert. It also holds the shared upsert and
+//! the sweep that forgets expired keys.
 
 use std::collections::HashMap;
 
@@ -91,3 +92,76 @@ fn duplicate_receipt(e: &NewEvent, first: &str) -> Receipt {
         event_id: Some(first.to_string()),
     }
 }
+
+/// Dedup keys read per step of the expiry sweep.
+pub(crate) const SWEEP_CHUNK: i64 = 5000;
+
+/// Appends the dedup upsert for `chunk` (a slice of `&NewEvent` that all carry a key): a key
+/// already held by an event whose window has not ended keeps that event; an expired one is taken
+/// over. `RETURNING` tells which event holds each key afterwards.
+macro_rules! push_dedup_upsert {
+    ($qb:expr, $chunk:expr, $now:expr) => {
+        $qb.push("INSERT INTO dedup_keys (source_id, key, event_id, expires_at) ");
+        $qb.push_values($chunk, |mut b, e| {
+            let d = e.dedup.as_ref().expect("dedup candidates carry a key");
+            b.push_bind(e.source_id.clone().unwrap_or_default())
+                .push_bind(d.key.clone())
+                .push_bind(e.id.clone())
+                .push_bind(d.expires_at);
+        });
+        $qb.push(" ON CONFLICT (source_id, key) DO UPDATE SET event_id = CASE WHEN dedup_keys.expires_at <= ");
+        $qb.push_bind($now);
+        $qb.push(
+            " THEN excluded.event_id ELSE dedup_keys.event_id END, expires_at = CASE WHEN dedup_keys.expires_at <= ",
+        );
+        $qb.push_bind($now);
+        $qb.push(" THEN excluded.expires_at ELSE dedup_keys.expires_at END RETURNING source_id, key, event_id");
+    };
+}
+pub(crate) use push_dedup_upsert;
+
+/// The body of `Store::purge_dedup_keys` for either backend (`$store` is `self`; `$db` the sqlx
+/// database type): a block that evaluates to the number of keys removed.
+macro_rules! purge_dedup_keys {
+    ($store:ident, $now:ident, $db:ty) => {{
+        // A sweep in primary-key order: each chunk is read on a reader, and only its
+        // expired keys are deleted on the writer (by key, expiry checked again, since a
+        // key may have been taken anew since the read). No index on `expires_at` is kept
+        // at intake for this, and no statement holds the writer for long.
+        let mut after = (String::new(), String::new());
+        let mut removed = 0;
+        loop {
+            let chunk: Vec<(String, String, i64)> = sqlx::query_as(
+                "SELECT source_id, key, expires_at FROM dedup_keys WHERE (source_id, key) > ($1, $2) \
+                     ORDER BY source_id, key LIMIT $3",
+            )
+            .bind(&after.0)
+            .bind(&after.1)
+            .bind($crate::dedup::SWEEP_CHUNK)
+            .fetch_all(&$store.read)
+            .await?;
+            let expired: Vec<&(String, String, i64)> = chunk.iter().filter(|k| k.2 <= $now).collect();
+            for part in expired.chunks(500) {
+                $store.check_writable()?;
+                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM dedup_keys WHERE expires_at <= ");
+                qb.push_bind($now).push(" AND (source_id, key) IN (");
+                let mut sep = qb.separated(", ");
+                for k in part {
+                    sep.push("(").push_bind_unseparated(k.0.clone()).push_unseparated(", ");
+                    sep.push_bind_unseparated(k.1.clone()).push_unseparated(")");
+                }
+                qb.push(")");
+                removed += qb.build().execute(&$store.write).await?.rows_affected();
+            }
+            match chunk.last() {
+                Some(last) if chunk.len() as i64 == $crate::dedup::SWEEP_CHUNK => {
+                    after = (last.0.clone(), last.1.clone());
+                    // Room for intake between chunks.
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                _ => return Ok(removed),
+            }
+        }
+    }};
+}
+pub(crate) use purge_dedup_keys;

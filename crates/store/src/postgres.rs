@@ -9,8 +9,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::dedup;
+use crate::dedup::push_dedup_upsert;
 use crate::delivery::queries::push_delivery_rows;
-use crate::queries::{INSERT_CHUNK, impl_store, push_dedup_upsert, push_event_rows, push_receipt_rows};
+use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
 
 /// Advisory lock id serialising event inserts ("SWYD" + 1).

@@ -404,20 +404,20 @@ async fn fifo_keys_run_one_at_a_time_in_order(store: Arc<dyn Store>) {
 
 async fn breakers_are_shared_newest_first_with_one_probe(store: Arc<dyn Store>) {
     store.insert_endpoint(&endpoint("ep_b")).await.unwrap();
-    let row = |state: &str, open_until: i64, changed_at: i64| BreakerRow {
+    let row = |open_until: Option<i64>, changed_at: i64| BreakerRow {
         endpoint_id: "ep_b".into(),
-        state: state.into(),
         open_until,
         cooldown: 30,
         paused_until: 0,
         changed_at,
     };
-    // With nothing stored, any node may probe.
+    // With nothing stored, the first node to ask probes, and only it.
     assert!(store.claim_probe("ep_b", "n1", 10, 100).await.unwrap());
-    store.put_breaker(&row("open", 50, 20)).await.unwrap();
+    assert!(!store.claim_probe("ep_b", "n2", 11, 111).await.unwrap());
+    store.put_breaker(&row(Some(50), 20)).await.unwrap();
     // A late write of an older change is ignored.
-    store.put_breaker(&row("closed", 0, 15)).await.unwrap();
-    assert_eq!(store.breakers_changed_since(0).await.unwrap(), [row("open", 50, 20)]);
+    store.put_breaker(&row(None, 15)).await.unwrap();
+    assert_eq!(store.breakers_changed_since(0).await.unwrap(), [row(Some(50), 20)]);
     assert_eq!(store.breakers_changed_since(21).await.unwrap(), []);
     // No probe while open; after that one node gets it until its lease ends.
     assert!(!store.claim_probe("ep_b", "n1", 40, 100).await.unwrap());
@@ -435,13 +435,10 @@ async fn breakers_are_shared_newest_first_with_one_probe(store: Arc<dyn Store>) 
         "n1's probe lease ended"
     );
     // The probe's result ends the lease: re-opened, nobody probes until the new period ends.
-    store.put_breaker(&row("open", 300, 120)).await.unwrap();
+    store.put_breaker(&row(Some(300), 120)).await.unwrap();
     assert!(!store.claim_probe("ep_b", "n2", 130, 230).await.unwrap());
-    store.put_breaker(&row("closed", 0, 140)).await.unwrap();
-    assert_eq!(
-        store.breakers_changed_since(130).await.unwrap(),
-        [row("closed", 0, 140)]
-    );
+    store.put_breaker(&row(None, 140)).await.unwrap();
+    assert_eq!(store.breakers_changed_since(130).await.unwrap(), [row(None, 140)]);
     // Deleting the endpoint forgets its breaker.
     assert!(store.delete_endpoint("ep_b").await.unwrap());
     assert_eq!(store.breakers_changed_since(0).await.unwrap(), []);

@@ -18,8 +18,7 @@ const READ_OVERLAP_MICROS: i64 = 10_000_000;
 pub(super) fn publish(inner: &Arc<Inner>, endpoint_id: &str, s: Shared) {
     let row = BreakerRow {
         endpoint_id: endpoint_id.to_string(),
-        state: if s.open_until.is_some() { "open" } else { "closed" }.to_string(),
-        open_until: s.open_until.unwrap_or(0),
+        open_until: s.open_until,
         cooldown: s.cooldown,
         paused_until: s.paused_until,
         changed_at: s.changed_at,
@@ -40,13 +39,16 @@ pub(super) async fn adopt_changes(inner: &Arc<Inner>, since: &mut i64, now: i64)
         .await?;
     let mut next = now;
     for row in rows {
+        if row.changed_at == 0 {
+            continue; // a probe lease taken before any change was stored: nothing to adopt
+        }
         // An endpoint this node does not know yet is read again next time, until it is known.
         let Some(ep) = inner.endpoints.lookup(&row.endpoint_id) else {
             next = next.min(row.changed_at);
             continue;
         };
         let shared = Shared {
-            open_until: (row.state == "open").then_some(row.open_until),
+            open_until: row.open_until,
             cooldown: row.cooldown,
             paused_until: row.paused_until,
             changed_at: row.changed_at,

@@ -3,8 +3,7 @@
 -- calling a broken receiver together and sends one half-open probe, not one per node.
 CREATE TABLE endpoint_breakers (
     endpoint_id  TEXT PRIMARY KEY,
-    state        TEXT NOT NULL,     -- closed | open (half-open: open with open_until passed)
-    open_until   INTEGER NOT NULL,   -- µs; the first probe may go at this time
+    open_until   INTEGER,    -- µs; NULL while closed; else the first probe may go at this time
     cooldown     INTEGER NOT NULL,   -- µs; the current open period, doubled by each failed probe
     paused_until INTEGER NOT NULL,   -- µs; the receiver asked us to wait (429) until then
     changed_at   INTEGER NOT NULL,   -- µs; a write older than the stored one is ignored

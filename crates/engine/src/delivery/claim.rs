@@ -26,8 +26,10 @@ const REDISCOVERY_GAP: Duration = Duration::from_millis(100);
 
 pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
     let mut discovered = Instant::now();
-    // When shared breakers were last read (µs): from the start, so a restarted node keeps away
-    // from endpoints the cluster found broken.
+    // Shared breakers are read once per discovery period (not at every rediscovery, which
+    // notifications can ask for ten times a second), from the start, so a restarted node keeps
+    // away from endpoints the cluster found broken. `breakers_read` is the store-side cursor (µs).
+    let mut breakers_checked: Option<Instant> = None;
     let mut breakers_read = 0;
     loop {
         if *shutdown.borrow() {
@@ -46,10 +48,13 @@ pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<
                 }
                 Err(e) => tracing::warn!(error = %e, "finding due deliveries failed; retrying"),
             }
+            discovered = Instant::now();
+        }
+        if breakers_checked.is_none_or(|t| t.elapsed() >= DISCOVERY_EVERY) {
             if let Err(e) = super::shared::adopt_changes(&inner, &mut breakers_read, now_micros()).await {
                 tracing::warn!(error = %e, "reading shared breakers failed; retrying");
             }
-            discovered = Instant::now();
+            breakers_checked = Some(Instant::now());
         }
         let started = match claim_round(&inner).await {
             Ok(n) => n,

@@ -11,10 +11,20 @@ use crate::{IntakeOutcome, IntakeWrite, NewEvent, Receipt};
 /// `(source_id, key)` → first event id in this batch for keys seen more than once.
 pub(crate) type Winners = HashMap<(String, String), String>;
 
-/// The first keyed event of each `(source, key)` in batch order: the rows offered to the upsert.
+/// The order keys are offered to the upsert in, on both backends: B-tree inserts go in key
+/// order, and concurrent batches lock the keys they share in one order (so they cannot deadlock).
+pub(crate) fn by_key(a: &NewEvent, b: &NewEvent) -> std::cmp::Ordering {
+    fn key(e: &NewEvent) -> (Option<&str>, Option<&str>) {
+        (e.source_id.as_deref(), e.dedup.as_ref().map(|d| d.key.as_str()))
+    }
+    key(a).cmp(&key(b))
+}
+
+/// The first keyed event of each `(source, key)` in batch order, sorted [`by_key`]: the rows
+/// offered to the upsert.
 pub(crate) fn candidates(batch: &[IntakeWrite]) -> Vec<&NewEvent> {
     let mut seen = std::collections::HashSet::new();
-    batch
+    let mut first: Vec<&NewEvent> = batch
         .iter()
         .filter_map(|w| match w {
             IntakeWrite::Event(e) => Some(e),
@@ -22,7 +32,9 @@ pub(crate) fn candidates(batch: &[IntakeWrite]) -> Vec<&NewEvent> {
         })
         .filter(|e| e.dedup.is_some())
         .filter(|e| seen.insert(slot(e)))
-        .collect()
+        .collect();
+    first.sort_by(|a, b| by_key(a, b));
+    first
 }
 
 fn slot(e: &NewEvent) -> (String, String) {

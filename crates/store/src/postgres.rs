@@ -59,15 +59,11 @@ impl PostgresStore {
         // Dedup first, outside the event-order lock: the primary key decides races on its own
         // (a concurrent batch with the same key waits for this one's row lock, then sees its
         // winner), so the lock that every node's batches queue on is held one round trip less.
-        // Keys are offered in key order, so two batches always lock shared keys in the same
-        // order and cannot deadlock.
+        // Candidates come in key order, so two batches always lock shared keys in the same order
+        // and cannot deadlock.
         let mut winners = dedup::Winners::new();
         let now = switchyard_core::time::now_micros();
-        let mut candidates = dedup::candidates(batch);
-        candidates.sort_by(|a, b| {
-            (&a.source_id, a.dedup.as_ref().map(|d| &d.key)).cmp(&(&b.source_id, b.dedup.as_ref().map(|d| &d.key)))
-        });
-        for chunk in candidates.chunks(INSERT_CHUNK) {
+        for chunk in dedup::candidates(batch).chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_dedup_upsert!(qb, chunk, now);
             let rows: Vec<(String, String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;

@@ -18,25 +18,35 @@ pub(crate) fn into_page<T>(mut items: Vec<T>, limit: i64) -> crate::Page<T> {
     crate::Page { items, has_more }
 }
 
+/// The columns an event is inserted with, in the order [`bind_event_columns`] binds them.
+pub(crate) const EVENT_COLUMNS: &str = "id, source_id, source_name, event_type, status, received_at, \
+     content_type, headers, payload, request_id, validation_errors";
+
+/// Binds an event's values in [`EVENT_COLUMNS`] order onto a `push_values` row builder.
+macro_rules! bind_event_columns {
+    ($b:expr, $e:expr) => {
+        $b.push_bind($e.id.clone())
+            .push_bind($e.source_id.clone())
+            .push_bind($e.source_name.clone())
+            .push_bind($e.event_type.clone())
+            .push_bind($e.status.clone())
+            .push_bind($e.received_at)
+            .push_bind($e.content_type.clone())
+            .push_bind($e.headers.clone())
+            .push_bind($e.payload.clone())
+            .push_bind($e.request_id.clone())
+            .push_bind($e.validation_errors.clone())
+    };
+}
+
 /// Appends `INSERT INTO events … VALUES (…), (…)` for `chunk` (a slice of `&NewEvent`).
 macro_rules! push_event_rows {
     ($qb:expr, $chunk:expr) => {
-        $qb.push(
-            "INSERT INTO events (id, source_id, source_name, event_type, status, received_at, \
-             content_type, headers, payload, request_id, validation_errors) ",
-        );
+        $qb.push("INSERT INTO events (")
+            .push($crate::queries::EVENT_COLUMNS)
+            .push(") ");
         $qb.push_values($chunk, |mut b, e| {
-            b.push_bind(e.id.clone())
-                .push_bind(e.source_id.clone())
-                .push_bind(e.source_name.clone())
-                .push_bind(e.event_type.clone())
-                .push_bind(e.status.clone())
-                .push_bind(e.received_at)
-                .push_bind(e.content_type.clone())
-                .push_bind(e.headers.clone())
-                .push_bind(e.payload.clone())
-                .push_bind(e.request_id.clone())
-                .push_bind(e.validation_errors.clone());
+            $crate::queries::bind_event_columns!(b, e);
         });
     };
 }
@@ -479,4 +489,4 @@ macro_rules! impl_store {
     };
 }
 
-pub(crate) use {impl_store, push_event_rows, push_receipt_rows};
+pub(crate) use {bind_event_columns, impl_store, push_event_rows, push_receipt_rows};

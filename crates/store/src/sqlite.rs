@@ -13,7 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{Executor, QueryBuilder, Sqlite};
 
 use crate::delivery::queries::push_delivery_rows;
-use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
+use crate::queries::{EVENT_COLUMNS, INSERT_CHUNK, bind_event_columns, impl_store, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, NewEvent, Receipt, StoreError, StoreKind, StoreOptions, StoreResult};
 
 pub struct SqliteStore {
@@ -129,8 +129,6 @@ const STAGE_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS intake_keys (\
     received_at INTEGER NOT NULL, request_id TEXT NOT NULL, dedup_key TEXT NOT NULL, expires_at INTEGER NOT NULL, \
     winner TEXT); ";
 
-const EVENT_COLUMNS: &str = "id, source_id, source_name, event_type, status, received_at, content_type, headers, payload, request_id, validation_errors";
-
 async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
     let now = switchyard_core::time::now_micros();
     let staged: Vec<(usize, &NewEvent)> = batch
@@ -155,8 +153,8 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
         .iter()
         .filter_map(|(ord, e)| e.dedup.as_ref().map(|d| (*ord, *e, d)))
         .collect();
-    // Key order for the B-tree; batch order within a key, so the first delivery of a key wins.
-    keyed.sort_by(|a, b| (&a.1.source_id, &a.2.key, a.0).cmp(&(&b.1.source_id, &b.2.key, b.0)));
+    // A stable sort: batch order within a key, so the first delivery of a key wins.
+    keyed.sort_by(|a, b| crate::dedup::by_key(a.1, b.1));
     let mut qb = QueryBuilder::<Sqlite>::new(STAGE_TABLE);
     qb.push("BEGIN IMMEDIATE; ");
     for chunk in keyed.chunks(INSERT_CHUNK) {
@@ -202,18 +200,8 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
             "column2, column3, column4, column5, column6, column7, column8, column9, column10, column11, column12 FROM (",
         );
         qb.push_values(chunk, |mut b, (ord, e)| {
-            b.push_bind(*ord as i64)
-                .push_bind(e.id.clone())
-                .push_bind(e.source_id.clone())
-                .push_bind(e.source_name.clone())
-                .push_bind(e.event_type.clone())
-                .push_bind(e.status.clone())
-                .push_bind(e.received_at)
-                .push_bind(e.content_type.clone())
-                .push_bind(e.headers.clone())
-                .push_bind(e.payload.clone())
-                .push_bind(e.request_id.clone())
-                .push_bind(e.validation_errors.clone());
+            b.push_bind(*ord as i64);
+            bind_event_columns!(b, e);
         });
         qb.push(") v WHERE v.column1 NOT IN (SELECT ord FROM temp.intake_keys WHERE winner <> id); ");
     }

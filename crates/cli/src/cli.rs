@@ -141,6 +141,16 @@ pub struct ServeArgs {
     /// plus 45 s).
     #[arg(long, env = "SWITCHYARD_DELIVERY_LEASE")]
     pub delivery_lease: Option<u64>,
+    /// Seconds a client has to send a request's headers (and to start the next request on a
+    /// keep-alive connection) before the connection is closed.
+    #[arg(long, env = "SWITCHYARD_HTTP_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub http_header_timeout: u64,
+    /// Seconds a client connection may stay open with no request in flight.
+    #[arg(long, env = "SWITCHYARD_HTTP_IDLE_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_idle_timeout: u64,
+    /// Client connections open at once at most; beyond it new ones wait to be accepted.
+    #[arg(long, env = "SWITCHYARD_HTTP_MAX_CONNECTIONS", default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub http_max_connections: u64,
 }
 
 #[derive(Subcommand, Debug)]

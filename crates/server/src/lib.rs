@@ -4,6 +4,7 @@
 //! shutdown future resolves, then drains in-flight requests and the intake queue.
 
 mod auth;
+pub mod connections;
 mod error;
 mod extract;
 mod idempotency;
@@ -58,6 +59,8 @@ pub struct AppConfig {
     /// Timeouts and the SSRF allow-list of the outbound client.
     pub outbound: OutboundConfig,
     pub dispatch: DispatchConfig,
+    /// Header-read and idle deadlines and the connection cap for clients.
+    pub connections: connections::ConnectionLimits,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,7 @@ pub struct Application {
     writer_closer: WriterCloser,
     shutdown_grace: Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
+    connection_limits: connections::ConnectionLimits,
     dispatcher_task: tokio::task::JoinHandle<()>,
     stop_dispatcher: tokio::sync::watch::Sender<bool>,
 }
@@ -144,6 +148,7 @@ impl Application {
             writer_closer,
             shutdown_grace: cfg.shutdown_grace,
             tls: cfg.tls,
+            connection_limits: cfg.connections,
             dispatcher_task,
             stop_dispatcher,
         })
@@ -163,6 +168,7 @@ impl Application {
             writer_closer,
             shutdown_grace,
             tls,
+            connection_limits,
             dispatcher_task,
             stop_dispatcher,
         } = self;
@@ -172,12 +178,13 @@ impl Application {
                 serve(
                     tls::TlsListener::new(listener, config)?,
                     router,
+                    connection_limits,
                     shutdown,
                     shutdown_grace,
                 )
                 .await?
             }
-            None => serve(listener, router, shutdown, shutdown_grace).await?,
+            None => serve(listener, router, connection_limits, shutdown, shutdown_grace).await?,
         }
         // Connections that outlived the grace period may still hold writer handles; tell the
         // writer to commit what is queued and stop either way.
@@ -202,25 +209,19 @@ impl Application {
 }
 
 /// Serves `router` on `listener` until `shutdown`, then drains for at most `grace`.
-async fn serve<L>(
-    listener: L,
+async fn serve<A: connections::Accept>(
+    listener: A,
     router: axum::Router,
+    limits: connections::ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-    peer::PeerAddr: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
-{
+) -> std::io::Result<()> {
     let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         let _ = fired_tx.send(());
     };
-    // Connect info gives intake the peer address for IP allow-lists.
-    let server = axum::serve(listener, router.into_make_service_with_connect_info::<peer::PeerAddr>())
-        .with_graceful_shutdown(signal);
+    let server = connections::serve(listener, router, limits, signal);
     let deadline = async move {
         if fired_rx.await.is_ok() {
             tokio::time::sleep(grace).await;
@@ -229,7 +230,7 @@ where
         }
     };
     tokio::select! {
-        res = server => res,
+        () = server => Ok(()),
         () = deadline => {
             tracing::warn!("shutdown grace period over; abandoning open connections");
             Ok(())

@@ -7,6 +7,7 @@ use switchyard_engine::delivery::DispatchConfig;
 use switchyard_engine::outbound::OutboundConfig;
 
 use switchyard_engine::intake::GroupCommit;
+use switchyard_server::connections::ConnectionLimits;
 use switchyard_server::{AppConfig, Application};
 use tokio::net::TcpListener;
 
@@ -66,6 +67,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
                         .max(args.outbound_timeout.max(1) + 2),
                 ),
                 ..DispatchConfig::default()
+            },
+            connections: ConnectionLimits {
+                header_read_timeout: Duration::from_secs(args.http_header_timeout),
+                idle_timeout: Duration::from_secs(args.http_idle_timeout),
+                max_connections: usize::try_from(args.http_max_connections).unwrap_or(usize::MAX),
             },
         },
         listener,

@@ -35,6 +35,7 @@ pub struct Options {
     pub sources: Vec<SourceSpec>,
     pub group_commit: Option<GroupCommit>,
     pub outbound_timeout: Option<Duration>,
+    pub connections: Option<switchyard_server::connections::ConnectionLimits>,
 }
 
 pub struct TestApp {
@@ -102,6 +103,7 @@ impl TestApp {
                     idle_poll: Duration::from_millis(100),
                     ..DispatchConfig::default()
                 },
+                connections: opts.connections.unwrap_or_default(),
             },
             listener,
         )

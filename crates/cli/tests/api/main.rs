@@ -3,6 +3,7 @@
 
 mod auth;
 mod cluster;
+mod connections;
 mod dedup_key;
 mod delivery;
 mod helpers;

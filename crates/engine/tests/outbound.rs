@@ -67,6 +67,12 @@ async fn private_destinations_are_refused_by_default() {
         "http://169.254.169.254/latest/meta-data/".to_string(),
         "http://[::1]/".to_string(),
         "http://[::ffff:127.0.0.1]/".to_string(),
+        // Forms that embed an IPv4 address are judged by it; the literal is refused before any
+        // connection is tried (these would route off this machine).
+        "http://[::127.0.0.1]/".to_string(),
+        "http://[64:ff9b::7f00:1]/".to_string(),
+        "http://[64:ff9b::a9fe:a9fe]/".to_string(),
+        "http://[2002:a00:1::1]/".to_string(),
         // A hostname resolving to a private address: refused after resolution.
         format!("http://localhost:{port}/"),
     ] {

@@ -55,23 +55,64 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some("multicast")
     } else if seg[0] & 0xffc0 == 0xfe80 {
         Some("link-local")
+    } else if seg[0] & 0xffc0 == 0xfec0 {
+        Some("site-local (deprecated, private)")
     } else if seg[0] & 0xfe00 == 0xfc00 {
         Some("unique local (private)")
     } else if seg[0] == 0xfd00 && seg[1] == 0x0ec2 {
         Some("cloud metadata")
-    } else if seg[0] == 0x2001 && seg[1] == 0x0db8 {
+    } else if (seg[0] == 0x2001 && seg[1] == 0x0db8) || seg[0] & 0xfff0 == 0x3ff0 {
         Some("documentation")
-    } else if seg[0] == 0x0064 && seg[1] == 0xff9b {
-        // NAT64 embeds an IPv4 address in the last 32 bits: judge that address.
-        let v4 = Ipv4Addr::new((seg[6] >> 8) as u8, seg[6] as u8, (seg[7] >> 8) as u8, seg[7] as u8);
-        refused_v4(v4)
-    } else if seg[0] == 0x2002 {
-        // 6to4 embeds the IPv4 address in bits 16..48.
-        let v4 = Ipv4Addr::new((seg[1] >> 8) as u8, seg[1] as u8, (seg[2] >> 8) as u8, seg[2] as u8);
-        refused_v4(v4)
+    } else if let Some(reason) = embedded_v4_refusal(seg) {
+        Some(reason)
+    } else if seg[0] == 0x0100 && seg[1..4] == [0, 0, 0] {
+        Some("discard-only")
+    } else if seg[0] == 0x2001 && (seg[1] == 0x0002 && seg[2] == 0 || seg[1] & 0xfff0 == 0x0010 || seg[1] & 0xfff0 == 0x0020) {
+        Some("reserved for benchmarks or identifiers")
     } else {
         None
     }
+}
+
+/// The IPv4 address held in two 16-bit segments.
+fn v4_of(hi: u16, lo: u16) -> Ipv4Addr {
+    let [a, b] = hi.to_be_bytes();
+    let [c, d] = lo.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
+}
+
+/// Every IPv6 form that carries an IPv4 address is judged by that address's rules, so no
+/// translation or tunnelling prefix reaches a refused IPv4 target. (`::ffff:0:0/96` is handled by
+/// the caller, which also lets the allow-list match the mapped address.)
+fn embedded_v4_refusal(seg: [u16; 8]) -> Option<&'static str> {
+    let judge = |v4: Ipv4Addr, what: &'static str| refused_v4(v4).map(|_| what);
+    if seg[..6] == [0, 0, 0, 0, 0, 0] {
+        // IPv4-compatible (`::a.b.c.d`, deprecated): never a real IPv6 destination.
+        return judge(v4_of(seg[6], seg[7]), "IPv4-compatible IPv6 of a refused address")
+            .or(Some("IPv4-compatible IPv6 (deprecated)"));
+    }
+    if seg[..4] == [0, 0, 0, 0] && seg[4] == 0xffff && seg[5] == 0 {
+        // IPv4-translated (SIIT, `::ffff:0:a.b.c.d`).
+        return judge(v4_of(seg[6], seg[7]), "IPv4-translated IPv6 of a refused address");
+    }
+    if seg[0] == 0x0064 && seg[1] == 0xff9b {
+        // NAT64, well-known `64:ff9b::/96` and local-use `64:ff9b:1::/48`: the last 32 bits.
+        return judge(v4_of(seg[6], seg[7]), "NAT64 of a refused address");
+    }
+    if seg[0] == 0x2002 {
+        // 6to4 embeds the IPv4 address in bits 16..48.
+        return judge(v4_of(seg[1], seg[2]), "6to4 of a refused address");
+    }
+    if seg[0] == 0x2001 && seg[1] == 0 {
+        // Teredo: the server's address in bits 32..64, the client's inverted in the last 32.
+        return judge(v4_of(seg[2], seg[3]), "Teredo via a refused server")
+            .or_else(|| judge(v4_of(!seg[6], !seg[7]), "Teredo of a refused address"));
+    }
+    if (seg[4] & 0xfdff) == 0 && seg[5] == 0x5efe {
+        // ISATAP interface identifier (`…:0:5efe:a.b.c.d` or `…:200:5efe:a.b.c.d`).
+        return judge(v4_of(seg[6], seg[7]), "ISATAP of a refused address");
+    }
+    None
 }
 
 #[cfg(test)]
@@ -103,10 +144,41 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a00:1",
             "2002:7f00:1::",
+            // IPv4-compatible, any embedded address.
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::169.254.169.254",
+            "::8.8.8.8",
+            // IPv4-translated, NAT64 (well-known and local-use), 6to4, Teredo, ISATAP.
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:a9fe:a9fe",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b:1::10.1.2.3",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "2001:0:a00:1::1",
+            "2001:db8:1::5efe:127.0.0.1",
+            "2606:4700::200:5efe:c0a8:101",
+            // Other special ranges.
+            "fec0::1",
+            "100::1",
+            "3fff::1",
+            "2001:2::1",
+            "2001:10::1",
         ] {
             assert!(refused(ip(bad), &[]).is_some(), "{bad}");
         }
-        for good in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "64:ff9b::5db8:d822"] {
+        for good in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "64:ff9b::5db8:d822",
+            "::ffff:0:5db8:d822",
+            "2002:5db8:d822::1",
+            "2001:0:5db8:d822:0:0:a247:2ddd",
+            "2606:4700::5efe:5db8:d822",
+        ] {
             assert_eq!(refused(ip(good), &[]), None, "{good}");
         }
     }

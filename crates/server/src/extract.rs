@@ -33,6 +33,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 e.body_text(),
             )),
             Err(R::JsonSyntaxError(e)) => Err(ApiError::bad_request("invalid_json", e.body_text())),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(crate::body_limit::too_large(crate::body_limit::API_BODY_LIMIT))
+            }
             Err(e) => Err(ApiError::new(e.status(), "invalid_body", e.body_text())),
         }
     }

@@ -4,6 +4,7 @@
 //! shutdown future resolves, then drains in-flight requests and the intake queue.
 
 mod auth;
+mod body_limit;
 pub mod connections;
 mod error;
 mod extract;

@@ -1,6 +1,8 @@
 //! Client connections are bounded: half-sent requests and idle keep-alive connections are closed,
 //! and beyond the connection cap the server stops accepting instead of running out of descriptors.
-//! These are properties of the HTTP layer, not of storage, so they run on SQLite only.
+//! Oversized bodies are refused from their declared length, and a body that stalls after passing
+//! the limit is still a 413. These are properties of the HTTP layer, not of storage, so they run
+//! on SQLite only.
 
 use std::time::Duration;
 
@@ -137,4 +139,77 @@ async fn beyond_the_cap_new_connections_wait_for_a_free_slot() {
         }
     }
     assert!(closed >= 1, "the third client was served while both slots were held");
+}
+
+/// Sends `head` (and `body`) raw, then returns the status line of the answer.
+async fn raw_status(app: &TestApp, head: &str, body: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr(app)).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    // The client never finishes its body; the answer must come anyway.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    let read = tokio::time::timeout(HANG_GUARD, async {
+        while !got.windows(2).any(|w| w == b"\r\n") {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer to {head:?}");
+    let text = String::from_utf8_lossy(&got).to_string();
+    text.lines().next().unwrap_or("").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_oversized_bodies_are_413_before_any_byte_is_read() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    app.create_source(serde_json::json!({"name": "small", "max_body_bytes": 100}))
+        .await;
+    // Intake: the source's limit, from the declared length alone.
+    let status = raw_status(
+        &app,
+        "POST /in/small HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n",
+        b"{",
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    // The management API: its own limit, also before reading.
+    let status = raw_status(
+        &app,
+        &format!(
+            "POST /v1/sources HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n",
+            crate::helpers::ADMIN_KEY
+        ),
+        b"{",
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    // A chunked body that passes the limit and then stalls is still a 413, not a timeout.
+    let chunk = format!("{{\"pad\":\"{}\"}}", "x".repeat(200));
+    let status = raw_status(
+        &app,
+        "POST /in/small HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes(),
+    )
+    .await;
+    assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
+    // Each refusal leaves a receipt (written after the answer, so wait for them).
+    let mut receipts = serde_json::Value::Null;
+    for _ in 0..200 {
+        receipts = app.api_get("/v1/receipts?source=small").await.json().await.unwrap();
+        let count = receipts["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status_code"] == 413)
+            .count();
+        if count == 2 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("two 413 receipts expected: {receipts}");
 }

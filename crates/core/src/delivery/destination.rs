@@ -67,7 +67,9 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
         Some(reason)
     } else if seg[0] == 0x0100 && seg[1..4] == [0, 0, 0] {
         Some("discard-only")
-    } else if seg[0] == 0x2001 && (seg[1] == 0x0002 && seg[2] == 0 || seg[1] & 0xfff0 == 0x0010 || seg[1] & 0xfff0 == 0x0020) {
+    } else if seg[0] == 0x2001
+        && (seg[1] == 0x0002 && seg[2] == 0 || seg[1] & 0xfff0 == 0x0010 || seg[1] & 0xfff0 == 0x0020)
+    {
         Some("reserved for benchmarks or identifiers")
     } else {
         None

@@ -2,8 +2,10 @@
 //! source's size limit, and hands the request to the engine, which answers only after the event
 //! is durably stored.
 //!
-//! An oversized body is read to its end (discarding it, up to [`DRAIN_CAP`]) before the 413 is
-//! sent: answering mid-upload makes many clients see a broken pipe instead of the 413.
+//! A declared `Content-Length` over the limit is answered `413` at once. A body that passes the
+//! limit while streaming (chunked, or longer than declared) is answered `413` as soon as it does,
+//! never a timeout. Either way the rest is drained in the background within bounds
+//! (`body_limit::drain`), so a client still uploading reads the 413 rather than a broken pipe.
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
@@ -32,6 +34,11 @@ pub async fn receive(
     let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let source = intake.admit(&name, peer.ip(), forwarded_for, &request_id)?;
     let limit = source.spec.max_body_bytes;
+    if crate::body_limit::declared_length(&headers).is_some_and(|len| len > limit) {
+        crate::body_limit::drain_in_background(body, 0);
+        let err = IntakeError::PayloadTooLarge { limit };
+        return Err(intake.reject(&name, Some(&source), &request_id, err).into());
+    }
     let read = tokio::time::timeout(BODY_DEADLINE, read_limited(body, limit)).await;
     let body = match read.unwrap_or(Err(ReadError::TimedOut)) {
         Ok(b) => b,
@@ -130,31 +137,21 @@ enum ReadError {
 /// How long a client may take to send a whole body: a slow drip must not hold a task forever.
 pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Bytes of an oversized body we read and discard so the client can receive its 413; past this
-/// the connection is simply answered and closed.
-pub const DRAIN_CAP: u64 = 32 * 1024 * 1024;
-
-/// Collects the body; past `limit` bytes it keeps nothing and only drains (see [`DRAIN_CAP`]).
+/// Collects the body; the moment it passes `limit` bytes the rest is left to a bounded background
+/// drain and the answer is `TooLarge`.
 async fn read_limited(mut body: Body, limit: u64) -> Result<Vec<u8>, ReadError> {
     let mut buf = Vec::new();
     let mut seen: u64 = 0;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(ReadError::Broken)?;
         if let Ok(data) = frame.into_data() {
-            seen += data.len() as u64;
+            seen = seen.saturating_add(data.len() as u64);
             if seen > limit {
-                buf = Vec::new();
-                if seen > DRAIN_CAP {
-                    return Err(ReadError::TooLarge);
-                }
-            } else {
-                buf.extend_from_slice(&data);
+                crate::body_limit::drain_in_background(body, seen);
+                return Err(ReadError::TooLarge);
             }
+            buf.extend_from_slice(&data);
         }
     }
-    if seen > limit {
-        Err(ReadError::TooLarge)
-    } else {
-        Ok(buf)
-    }
+    Ok(buf)
 }

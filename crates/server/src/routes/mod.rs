@@ -64,6 +64,7 @@ pub fn router(state: AppState, https: bool) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
+        .layer(axum::middleware::from_fn(crate::body_limit::middleware))
         .layer(axum::middleware::from_fn(crate::request_id::middleware));
     let router = if https {
         router.layer(axum::middleware::map_response(

@@ -98,6 +98,19 @@ impl Params {
         self.get("cursor").map(decode_cursor).transpose()
     }
 
+    /// A cursor that holds the id of the last item shown (lists ordered by id). Anything but a
+    /// well-formed id of `kind` was not returned by this API and is refused.
+    pub fn id_cursor(&self, kind: switchyard_core::ids::IdKind) -> Result<Option<String>, ApiError> {
+        match self.cursor()? {
+            Some(id) if !switchyard_core::ids::is_id_of(kind, &id) => Err(ApiError::bad_request(
+                "invalid_cursor",
+                "the cursor is not one this API returned",
+            )
+            .with_details(json!({"parameter": "cursor"}))),
+            c => Ok(c),
+        }
+    }
+
     /// A cursor that holds a commit-order position (`seq`).
     pub fn seq_cursor(&self) -> Result<Option<i64>, ApiError> {
         self.cursor()?

@@ -366,6 +366,28 @@ async fn event_filters_and_bad_parameters(app: TestApp) {
     )
     .await;
     assert_envelope(app.api_get("/v1/events?cursor=garbage").await, 400, "invalid_cursor").await;
+    // Forged cursors: not base64, and well-encoded but naming no position this API hands out.
+    use base64::Engine;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("v1:' OR 1=1 --");
+    let other_kind =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{}", "evt_01J0000000000000000000000A"));
+    for list in [
+        "/v1/sources",
+        "/v1/endpoints",
+        "/v1/keys",
+        "/v1/events",
+        "/v1/deliveries",
+        "/v1/receipts",
+    ] {
+        for cursor in ["garbage", forged.as_str(), other_kind.as_str()] {
+            assert_envelope(
+                app.api_get(&format!("{list}?cursor={cursor}")).await,
+                400,
+                "invalid_cursor",
+            )
+            .await;
+        }
+    }
     let page: Value = app.api_get("/v1/events?limit=1000").await.json().await.unwrap();
     assert!(page["next_cursor"].is_null());
     app.stop().await;

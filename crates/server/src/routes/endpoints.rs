@@ -79,7 +79,10 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
     principal.require(Scope::Read)?;
     let page = state
         .endpoints
-        .list(params.cursor()?.as_deref(), params.limit()?)
+        .list(
+            params.id_cursor(switchyard_core::ids::IdKind::Endpoint)?.as_deref(),
+            params.limit()?,
+        )
         .await?;
     Ok(page_response(&page, |e| e.id.clone(), |e| view(&state, e, None)))
 }

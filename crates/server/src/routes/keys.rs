@@ -75,7 +75,7 @@ pub async fn create(
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Admin)?;
     let limit = params.limit()?;
-    let cursor = params.cursor()?;
+    let cursor = params.id_cursor(switchyard_core::ids::IdKind::ApiKey)?;
     let page = state.store.list_api_keys(cursor.as_deref(), limit).await?;
     Ok(page_response(&page, |k| k.id.clone(), key_view))
 }

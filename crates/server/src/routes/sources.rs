@@ -51,7 +51,7 @@ pub async fn create(
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
     let limit = params.limit()?;
-    let cursor = params.cursor()?;
+    let cursor = params.id_cursor(switchyard_core::ids::IdKind::Source)?;
     let page = state.catalog.list(cursor.as_deref(), limit).await?;
     Ok(page_response(&page, |s| s.id.clone(), |s| view(s, false)))
 }

@@ -13,6 +13,10 @@ pub const DEFAULT_MAX_CONCURRENCY: u32 = 16;
 pub const DEFAULT_DISABLE_AFTER_SECONDS: u64 = 5 * 24 * 3600;
 /// How long a rotated-out secret keeps signing beside the new one.
 pub const DEFAULT_ROTATION_GRACE_SECONDS: u64 = 24 * 3600;
+/// Longest a rotated-out secret may keep signing.
+pub const MAX_ROTATION_GRACE_SECONDS: u64 = 30 * 24 * 3600;
+/// Longest failing window before an endpoint is disabled.
+pub const MAX_DISABLE_AFTER_SECONDS: u64 = 90 * 24 * 3600;
 
 /// Headers an endpoint may not set: they carry the signature, framing or identity.
 const RESERVED_HEADERS: &[&str] = &[
@@ -70,17 +74,57 @@ fn err(field: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
+/// The URL an endpoint is called at, in the normalised form it is stored and shown in (lower-case
+/// scheme and host, IDNA, default port dropped, path percent-encoded), so what the operator sees is
+/// exactly what is called. Input the WHATWG parser would silently repair — control characters or
+/// spaces (it strips them), backslashes (read as `/`), an empty authority (`http:///x` would become
+/// `http://x/`) — is refused instead of guessed at.
+pub fn normalize_url(raw: &str) -> Result<String, String> {
+    if raw.len() > 2048 {
+        return Err("at most 2048 characters".into());
+    }
+    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must not contain spaces or control characters".into());
+    }
+    if raw.contains('\\') {
+        return Err("must not contain backslashes".into());
+    }
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return Err("must be an http:// or https:// URL with a host".into());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    if rest.is_empty() || rest.starts_with(['/', '?', '#']) {
+        return Err("the URL has no host".into());
+    }
+    let u = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("credentials in the URL are not allowed; use headers".into());
+    }
+    if u.fragment().is_some() {
+        return Err("a fragment (#…) is never sent; remove it".into());
+    }
+    Ok(u.to_string())
+}
+
 impl EndpointSpec {
+    /// Validates the definition and puts its URL in the normalised form it is stored in.
+    pub fn normalized(mut self) -> Result<Self, Vec<FieldError>> {
+        self.validate()?;
+        if let Ok(url) = normalize_url(&self.url) {
+            self.url = url;
+        }
+        Ok(self)
+    }
+
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errs = Vec::new();
-        match url::Url::parse(&self.url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                if !u.username().is_empty() || u.password().is_some() {
-                    errs.push(err("url", "credentials in the URL are not allowed; use headers"));
-                }
-            }
-            Ok(_) => errs.push(err("url", "must be an http:// or https:// URL with a host")),
-            Err(e) => errs.push(err("url", format!("not a URL: {e}"))),
+        if let Err(e) = normalize_url(&self.url) {
+            errs.push(err("url", e));
         }
         if self.url.len() > 2048 {
             errs.push(err("url", "at most 2048 characters"));
@@ -122,8 +166,14 @@ impl EndpointSpec {
         if self.max_concurrency.is_some_and(|c| c == 0 || c > 1024) {
             errs.push(err("max_concurrency", "between 1 and 1024"));
         }
-        if self.disable_after_seconds.is_some_and(|s| s < 60) {
-            errs.push(err("disable_after_seconds", "at least 60"));
+        if self
+            .disable_after_seconds
+            .is_some_and(|s| !(60..=MAX_DISABLE_AFTER_SECONDS).contains(&s))
+        {
+            errs.push(err(
+                "disable_after_seconds",
+                format!("between 60 and {MAX_DISABLE_AFTER_SECONDS} (90 days)"),
+            ));
         }
         if self.headers.len() > 50 {
             errs.push(err("headers", "at most 50 headers"));
@@ -186,9 +236,30 @@ mod tests {
     }
 
     #[test]
+    fn urls_are_stored_as_they_will_be_called() {
+        for (given, stored) in [
+            ("HTTPS://Example.COM:443/hooks", "https://example.com/hooks"),
+            ("http://example.com", "http://example.com/"),
+            ("http://example.com:80/a/../b?x=1", "http://example.com/b?x=1"),
+            ("https://bücher.example/é", "https://xn--bcher-kva.example/%C3%A9"),
+        ] {
+            let s = spec(json!({ "url": given })).normalized().unwrap();
+            assert_eq!(s.url, stored, "{given}");
+        }
+    }
+
+    #[test]
     fn refuses_bad_definitions() {
         for (v, field) in [
             (json!({"url": "ftp://x"}), "url"),
+            (json!({"url": "http:///x"}), "url"),
+            (json!({"url": "https://exa mple.com/"}), "url"),
+            (json!({"url": "https://example.com/a\tb"}), "url"),
+            (json!({"url": "https://example.com/\u{0}"}), "url"),
+            (json!({"url": " https://example.com/"}), "url"),
+            (json!({"url": "https:\\\\example.com/"}), "url"),
+            (json!({"url": "https://example.com/#frag"}), "url"),
+            (json!({"url": "https://"}), "url"),
             (json!({"url": "https://u:p@example.com"}), "url"),
             (json!({"url": "https://x", "event_types": []}), "event_types"),
             (json!({"url": "https://x", "filter": "def f: f; f"}), "filter"),

@@ -33,7 +33,8 @@ where
     let key = raw
         .to_str()
         .ok()
-        .filter(|k| (1..=255).contains(&k.len()))
+        // Exactly what the message promises: visible ASCII, no spaces.
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_idempotency_key",

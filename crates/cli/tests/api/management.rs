@@ -16,7 +16,60 @@ backend_tests!(
     event_pages_are_exact_under_concurrent_inserts,
     event_filters_and_bad_parameters,
     health_and_readiness,
+    endpoint_urls_are_normalised_and_inputs_bounded,
 );
+
+async fn endpoint_urls_are_normalised_and_inputs_bounded(app: TestApp) {
+    // What the operator sees is what is called.
+    let resp = app
+        .api_post("/v1/endpoints", &json!({"url": "HTTPS://Example.COM:443/a/../hooks"}))
+        .await;
+    assert_eq!(resp.status(), 201);
+    let ep: Value = resp.json().await.unwrap();
+    assert_eq!(ep["url"], "https://example.com/hooks");
+    let id = ep["id"].as_str().unwrap();
+    let shown: Value = app.api_get(&format!("/v1/endpoints/{id}")).await.json().await.unwrap();
+    assert_eq!(shown["url"], "https://example.com/hooks");
+    for bad in [
+        "http:///x",
+        "https://exa mple.com/",
+        "https://example.com/\u{7}",
+        "https:\\\\example.com/",
+    ] {
+        let resp = app.api_post("/v1/endpoints", &json!({ "url": bad })).await;
+        assert_envelope(resp, 422, "validation_failed").await;
+    }
+    // Durations have upper bounds.
+    let resp = app
+        .api_post(
+            &format!("/v1/endpoints/{id}/secret/rotate"),
+            &json!({"grace_seconds": 10_u64.pow(12)}),
+        )
+        .await;
+    assert_envelope(resp, 422, "validation_failed").await;
+    let resp = app
+        .api_post(
+            "/v1/endpoints",
+            &json!({"url": "https://example.com/", "disable_after_seconds": 10_u64.pow(12)}),
+        )
+        .await;
+    assert_envelope(resp, 422, "validation_failed").await;
+    // Releasing by a source that does not exist is a 404, not an empty success.
+    let resp = app.api_post("/v1/events/release", &json!({"source": "nope"})).await;
+    assert_envelope(resp, 404, "not_found").await;
+    // Idempotency-Key values are checked as the message says: visible characters only.
+    let resp = app
+        .http
+        .post(app.url("/v1/keys"))
+        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .header("idempotency-key", "has a space")
+        .json(&json!({"scope": "read", "name": "k"}))
+        .send()
+        .await
+        .unwrap();
+    assert_envelope(resp, 400, "invalid_idempotency_key").await;
+    app.stop().await;
+}
 
 async fn sources_lifecycle_masks_secrets_after_creation(app: TestApp) {
     let created = app

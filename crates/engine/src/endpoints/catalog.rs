@@ -158,7 +158,7 @@ impl EndpointCatalog {
 
     /// Creates an endpoint; `secret` is generated when absent.
     pub async fn create(&self, spec: EndpointSpec, secret: Option<String>) -> Result<Endpoint, EndpointError> {
-        spec.validate().map_err(EndpointError::Invalid)?;
+        let spec = spec.normalized().map_err(EndpointError::Invalid)?;
         let secret = match secret {
             Some(s) => {
                 check_secret(&s)?;
@@ -204,7 +204,7 @@ impl EndpointCatalog {
         let current_json = serde_json::to_value(&current.spec).map_err(|e| invalid("", e))?;
         let merged = merge_patch(&current_json, patch);
         let spec: EndpointSpec = serde_json::from_value(merged).map_err(|e| invalid("", e))?;
-        spec.validate().map_err(EndpointError::Invalid)?;
+        let spec = spec.normalized().map_err(EndpointError::Invalid)?;
         let disabled_reason = if spec.enabled {
             None
         } else {
@@ -238,7 +238,9 @@ impl EndpointCatalog {
             None => generate_secret(),
         };
         let now = now_micros();
-        let grace = grace_seconds.unwrap_or(DEFAULT_ROTATION_GRACE_SECONDS).min(30 * 86_400) as i64;
+        let grace = grace_seconds
+            .unwrap_or(DEFAULT_ROTATION_GRACE_SECONDS)
+            .min(switchyard_core::endpoint::MAX_ROTATION_GRACE_SECONDS) as i64;
         let until = now.saturating_add(grace.saturating_mul(1_000_000));
         for s in &mut current.secrets {
             s.expires_at = Some(s.expires_at.map_or(until, |t| t.min(until)));

@@ -164,7 +164,13 @@ pub async fn rotate_secret(
         None | Some(Value::Null) => None,
         Some(v) => Some(
             v.as_u64()
-                .ok_or_else(|| unprocessable("grace_seconds must be a whole number"))?,
+                .filter(|g| *g <= switchyard_core::endpoint::MAX_ROTATION_GRACE_SECONDS)
+                .ok_or_else(|| {
+                    unprocessable(format!(
+                        "grace_seconds must be a whole number from 0 to {} (30 days)",
+                        switchyard_core::endpoint::MAX_ROTATION_GRACE_SECONDS
+                    ))
+                })?,
         ),
     };
     let e = state.endpoints.rotate_secret(&id, secret, grace).await?;

@@ -117,6 +117,8 @@ pub async fn bulk(
             "limit must be from 1 to 10000",
         ));
     }
+    // An unknown source is a 404, not an empty success that hides a typo.
+    state.catalog.get(&req.source).await?;
     let mut released = Vec::new();
     let mut still_invalid = Vec::new();
     let mut before_seq = None;

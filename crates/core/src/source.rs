@@ -42,13 +42,32 @@ impl Scheme {
     }
 }
 
-/// Which bodies a source accepts: JSON only (the default; anything else is 415) or any type.
+/// Which bodies a source accepts; anything else is `415`. When a source does not say, it follows
+/// what its scheme's provider sends ([`Scheme::default_accept`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Accept {
+    /// `application/json` or `application/*+json`.
     #[default]
     Json,
+    /// JSON, or `application/x-www-form-urlencoded` (Twilio's callbacks, GitHub hooks set to
+    /// form, Slack's interactivity and slash commands).
+    JsonOrForm,
+    /// Any content type, stored as it arrived.
     Any,
+}
+
+impl Scheme {
+    /// What the provider behind the scheme actually sends, from its documentation: Twilio posts
+    /// forms (JSON only for some products), GitHub lets each hook choose JSON or a form with the
+    /// JSON in `payload`, Slack sends JSON events but forms for interactivity and slash commands.
+    /// Every other provider sends JSON; the generic schemes default to JSON too.
+    pub fn default_accept(self) -> Accept {
+        match self {
+            Scheme::Twilio | Scheme::Github | Scheme::Slack => Accept::JsonOrForm,
+            _ => Accept::Json,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -121,8 +140,9 @@ pub struct SourceSpec {
     pub dedup: DedupSpec,
     #[serde(default = "default_max_body")]
     pub max_body_bytes: u64,
-    #[serde(default)]
-    pub accept: Accept,
+    /// `None`: the scheme's default ([`SourceSpec::accepts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept: Option<Accept>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Event types to accept (`*` at the end matches a prefix); others get a receipt and a 200
@@ -197,6 +217,11 @@ pub fn is_valid_source_name(name: &str) -> bool {
 }
 
 impl SourceSpec {
+    /// The bodies this source takes: its own `accept`, else its scheme's default.
+    pub fn accepts(&self) -> Accept {
+        self.accept.unwrap_or(self.verify.scheme.default_accept())
+    }
+
     /// Checks every rule and reports all violations at once.
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errs = Vec::new();
@@ -307,7 +332,11 @@ mod tests {
         assert_eq!(s.max_body_bytes, 1_048_576);
         assert_eq!(s.dedup.window_seconds, 604_800);
         assert!(s.enabled);
-        assert_eq!(s.accept, Accept::Json);
+        assert_eq!(s.accepts(), Accept::Json);
+        let tw = spec(json!({"name": "tw", "verify": {"scheme": "twilio", "secrets": ["t"]}}));
+        assert_eq!(tw.accepts(), Accept::JsonOrForm);
+        let forced = spec(json!({"name": "tw", "accept": "json", "verify": {"scheme": "twilio", "secrets": ["t"]}}));
+        assert_eq!(forced.accepts(), Accept::Json);
         assert!(s.validate().is_ok());
     }
 

@@ -9,6 +9,7 @@ use crate::backend_tests;
 use crate::helpers::{TestApp, assert_envelope};
 
 backend_tests!(
+    each_scheme_accepts_its_providers_own_requests_by_default,
     each_scheme_accepts_authentic_and_refuses_forged,
     handshakes_are_answered_and_create_no_event
 );
@@ -43,6 +44,205 @@ async fn deliver(
         req = req.header(k, v);
     }
     req.send().await.unwrap()
+}
+
+/// For every scheme, a request shaped as its provider documents it — content type (with the
+/// charset some add), body encoding and shape — is accepted by a source that names only its
+/// scheme and secret: no `accept` option needed.
+async fn each_scheme_accepts_its_providers_own_requests_by_default(app: TestApp) {
+    const JSON: &str = "application/json";
+    const JSON_UTF8: &str = "application/json; charset=utf-8";
+    const FORM: &str = "application/x-www-form-urlencoded";
+    const FORM_UTF8: &str = "application/x-www-form-urlencoded; charset=utf-8";
+    let base = app.url("");
+    let url_of = |name: &str| format!("{base}/in/{name}");
+    let sw_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    // (source, verify, secret, [(content type, body)]) — bodies as each provider's docs show them.
+    let cases: Vec<(&str, Value, &str, Vec<(&str, &str)>)> = vec![
+        (
+            "none",
+            json!({"scheme": "none"}),
+            "",
+            vec![(JSON, r#"{"type":"hello"}"#)],
+        ),
+        (
+            "token",
+            json!({"scheme": "token"}),
+            "tok-123",
+            vec![(JSON, r#"{"object_kind":"push"}"#)],
+        ),
+        (
+            "basic",
+            json!({"scheme": "basic"}),
+            "user:pass",
+            vec![(JSON, r#"{"type":"x"}"#)],
+        ),
+        (
+            "sw",
+            json!({"scheme": "standard-webhooks"}),
+            sw_secret,
+            vec![(
+                JSON,
+                r#"{"type":"contact.created","timestamp":"2026-01-01T00:00:00Z","data":{}}"#,
+            )],
+        ),
+        (
+            "stripe",
+            json!({"scheme": "stripe"}),
+            "whsec_s",
+            vec![(
+                JSON_UTF8,
+                r#"{"id":"evt_1","object":"event","type":"charge.succeeded","data":{"object":{}}}"#,
+            )],
+        ),
+        (
+            "github",
+            json!({"scheme": "github"}),
+            "gh",
+            vec![
+                (JSON, r#"{"action":"opened","repository":{"id":1}}"#),
+                // A hook set to form: the JSON is in the payload field.
+                (
+                    FORM,
+                    "payload=%7B%22action%22%3A%22closed%22%2C%22repository%22%3A%7B%22id%22%3A1%7D%7D",
+                ),
+            ],
+        ),
+        (
+            "shopify",
+            json!({"scheme": "shopify"}),
+            "shp",
+            vec![(JSON, r##"{"id":549755813,"name":"#1001","total_price":"49.00"}"##)],
+        ),
+        (
+            "slack",
+            json!({"scheme": "slack"}),
+            "slk",
+            vec![
+                (
+                    JSON,
+                    r#"{"type":"event_callback","event_id":"Ev1","event":{"type":"app_mention"}}"#,
+                ),
+                // Interactivity: a form whose payload field holds JSON.
+                (
+                    FORM,
+                    "payload=%7B%22type%22%3A%22block_actions%22%2C%22trigger_id%22%3A%221%22%7D",
+                ),
+                // Slash commands: plain form fields.
+                (
+                    FORM,
+                    "token=x&team_id=T1&command=%2Fweather&text=94070&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2F1",
+                ),
+            ],
+        ),
+        (
+            "twilio",
+            json!({"scheme": "twilio", "url": url_of("twilio")}),
+            "tw",
+            vec![
+                (
+                    FORM_UTF8,
+                    "MessageSid=SM1&AccountSid=AC1&From=%2B15551234567&To=%2B15557654321&Body=Hi&MessageStatus=delivered",
+                ),
+                // Products that post JSON sign the URL with bodySHA256.
+                (
+                    JSON,
+                    r#"[{"specversion":"1.0","type":"com.twilio.messaging.message.delivered","id":"EZ1"}]"#,
+                ),
+            ],
+        ),
+        (
+            "square",
+            json!({"scheme": "square", "url": url_of("square")}),
+            "sq",
+            vec![(
+                JSON,
+                r#"{"merchant_id":"M1","type":"payment.created","event_id":"e1","data":{}}"#,
+            )],
+        ),
+        (
+            "paddle",
+            json!({"scheme": "paddle"}),
+            "pdl",
+            vec![(
+                JSON,
+                r#"{"event_id":"evt_01","event_type":"subscription.created","data":{}}"#,
+            )],
+        ),
+        (
+            "zoom",
+            json!({"scheme": "zoom"}),
+            "zm",
+            vec![(
+                JSON_UTF8,
+                r#"{"event":"meeting.started","payload":{"object":{}},"event_ts":1}"#,
+            )],
+        ),
+        (
+            "meta",
+            json!({"scheme": "meta"}),
+            "mt",
+            vec![(
+                JSON,
+                r#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[]}]}"#,
+            )],
+        ),
+        (
+            "typeform",
+            json!({"scheme": "typeform"}),
+            "tf",
+            vec![(
+                JSON,
+                r#"{"event_id":"01","event_type":"form_response","form_response":{}}"#,
+            )],
+        ),
+        (
+            "hubspot",
+            json!({"scheme": "hubspot", "url": url_of("hubspot")}),
+            "hs",
+            vec![(
+                JSON,
+                r#"[{"eventId":100,"subscriptionType":"contact.propertyChange","objectId":123}]"#,
+            )],
+        ),
+        (
+            "hmac",
+            json!({"scheme": "hmac", "header": "X-Signature"}),
+            "hm",
+            vec![(JSON, r#"{"type":"x"}"#)],
+        ),
+    ];
+    for (name, verify, secret, requests) in cases {
+        let mut v = verify.clone();
+        if !secret.is_empty() {
+            v["secrets"] = json!([secret]);
+        }
+        let created = app.create_source(json!({"name": name, "verify": v})).await;
+        assert!(
+            created.get("accept").is_none_or(Value::is_null),
+            "no accept option: {created}"
+        );
+        for (ct, body) in requests {
+            let resp = deliver(&app, name, &verify, secret, body.as_bytes(), now(), ct).await;
+            let status = resp.status();
+            let text = resp.text().await.unwrap();
+            assert_eq!(status, 202, "{name} with {ct}: {text}");
+        }
+    }
+    // A JSON-only provider's source still refuses a form, saying what it takes.
+    let resp = deliver(
+        &app,
+        "stripe",
+        &json!({"scheme": "stripe"}),
+        "whsec_s",
+        b"a=1",
+        now(),
+        FORM,
+    )
+    .await;
+    let err = assert_envelope(resp, 415, "unsupported_media_type").await;
+    assert!(err["message"].as_str().unwrap().contains("application/json"), "{err}");
+    app.stop().await;
 }
 
 async fn each_scheme_accepts_authentic_and_refuses_forged(app: TestApp) {

@@ -3,6 +3,7 @@
 //! [`Intake::accept`] returns `Ok` only after the event is durably committed; every rejection
 //! leaves a receipt without the body.
 
+mod body;
 mod dedup_key;
 mod event_type;
 mod handshake;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 use stored_headers::headers_json;
 use switchyard_core::ids::{IdKind, new_id};
-use switchyard_core::source::{Accept, Scheme, SourceSpec};
+use switchyard_core::source::{Scheme, SourceSpec};
 use switchyard_core::time::now_micros;
 use switchyard_core::verify::{SignedRequest, VerifyFailure, verify};
 use switchyard_jq::Jq;
@@ -52,8 +53,8 @@ pub enum IntakeError {
     Disabled,
     #[error("the body is larger than this source's limit of {limit} bytes")]
     PayloadTooLarge { limit: u64 },
-    #[error("this source accepts JSON only (Content-Type application/json), got {0:?}")]
-    UnsupportedMediaType(String),
+    #[error("this source accepts {accepted}, got Content-Type {got:?}")]
+    UnsupportedMediaType { got: String, accepted: &'static str },
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(String),
     #[error("the request body could not be read: {0}")]
@@ -79,7 +80,7 @@ impl IntakeError {
         match self {
             IntakeError::UnknownSource | IntakeError::Disabled => 404,
             IntakeError::PayloadTooLarge { .. } => 413,
-            IntakeError::UnsupportedMediaType(_) => 415,
+            IntakeError::UnsupportedMediaType { .. } => 415,
             IntakeError::InvalidJson(_) | IntakeError::BodyUnreadable(_) => 400,
             IntakeError::BodyTimeout(_) => 408,
             IntakeError::HandshakeRefused(_) | IntakeError::IpNotAllowed(_) => 403,
@@ -96,7 +97,7 @@ impl IntakeError {
             // names exist. The receipt's reason keeps the difference for the operator.
             IntakeError::UnknownSource | IntakeError::Disabled => "source_not_found",
             IntakeError::PayloadTooLarge { .. } => "payload_too_large",
-            IntakeError::UnsupportedMediaType(_) => "unsupported_media_type",
+            IntakeError::UnsupportedMediaType { .. } => "unsupported_media_type",
             IntakeError::InvalidJson(_) => "invalid_json",
             IntakeError::BodyUnreadable(_) => "body_read_failed",
             IntakeError::BodyTimeout(_) => "request_timeout",
@@ -204,21 +205,10 @@ impl Intake {
             return Err(self.reject(&spec.name, Some(source), &req.request_id, e.into()));
         }
         let content_type = req.header("content-type").map(str::to_string);
-        let is_json = content_type.as_deref().is_some_and(is_json_media_type);
-        let mut json = None;
-        if spec.accept == Accept::Json {
-            if !is_json {
-                let err = IntakeError::UnsupportedMediaType(content_type.unwrap_or_default());
-                return Err(self.reject(&spec.name, Some(source), &req.request_id, err));
-            }
-            match parse_json(&req.body) {
-                Ok(v) => json = Some(v),
-                Err(e) => return Err(self.reject(&spec.name, Some(source), &req.request_id, e)),
-            }
-        } else if is_json {
-            // `accept: any` stores whatever arrives; JSON only helps find the type and id.
-            json = parse_json(&req.body).ok();
-        }
+        let json = match body::json_view(spec.accepts(), req.header("content-type"), &req.body) {
+            Ok(v) => v,
+            Err(e) => return Err(self.reject(&spec.name, Some(source), &req.request_id, e)),
+        };
         if let Some(reply) = handshake::post(spec, query, json.as_ref(), &req.body) {
             return Ok(Answer::Handshake(self.handshake_done(source, &req.request_id, reply)));
         }
@@ -433,40 +423,5 @@ fn public_url(spec: &SourceSpec, req: &Inbound) -> String {
                 .unwrap_or("localhost");
             format!("{proto}://{host}{}", req.path_and_query)
         }
-    }
-}
-
-/// `application/json` or any `+json` type, parameters ignored.
-fn is_json_media_type(ct: &str) -> bool {
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-/// Parses the whole body as JSON (a shortcut that stopped early would accept trailing garbage).
-fn parse_json(body: &[u8]) -> Result<serde_json::Value, IntakeError> {
-    serde_json::from_slice(body).map_err(|e| IntakeError::InvalidJson(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_media_types() {
-        assert!(is_json_media_type("application/json"));
-        assert!(is_json_media_type("Application/JSON; charset=utf-8"));
-        assert!(is_json_media_type("application/cloudevents+json"));
-        assert!(!is_json_media_type("text/plain"));
-        assert!(!is_json_media_type("application/x-www-form-urlencoded"));
-    }
-
-    #[test]
-    fn probes_type_and_rejects_broken_json() {
-        assert!(parse_json(br#"{"type":"a.b","x":[1]}"#).is_ok());
-        assert!(parse_json(b"[1,2]").is_ok());
-        assert!(matches!(parse_json(b"{\"a\":"), Err(IntakeError::InvalidJson(_))));
-        assert!(matches!(parse_json(b""), Err(IntakeError::InvalidJson(_))));
-        assert!(matches!(parse_json(b"5 garbage"), Err(IntakeError::InvalidJson(_))));
-        assert!(matches!(parse_json(b"[1,2] x"), Err(IntakeError::InvalidJson(_))));
     }
 }

@@ -141,6 +141,10 @@ pub struct ServeArgs {
     /// plus 45 s).
     #[arg(long, env = "SWITCHYARD_DELIVERY_LEASE")]
     pub delivery_lease: Option<u64>,
+    /// Days anything stored (events with their payloads, receipts, deliveries and attempts) is
+    /// kept, unless its source or endpoint sets its own `retention_days`.
+    #[arg(long, env = "SWITCHYARD_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub retention_days: u32,
     /// Seconds a client has to send a request's headers (and to start the next request on a
     /// keep-alive connection) before the connection is closed.
     #[arg(long, env = "SWITCHYARD_HTTP_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]

@@ -61,6 +61,10 @@ pub struct EndpointSpec {
     /// one at a time, in publish order; a failing one holds back only its own key.
     #[serde(default)]
     pub ordering_key: Option<String>,
+    /// Days finished deliveries and their attempts are kept (never longer than their event);
+    /// `None`: the server's `--retention-days`. Pending deliveries are never removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -173,6 +177,15 @@ impl EndpointSpec {
             errs.push(err(
                 "disable_after_seconds",
                 format!("between 60 and {MAX_DISABLE_AFTER_SECONDS} (90 days)"),
+            ));
+        }
+        if self
+            .retention_days
+            .is_some_and(|d| !(1..=crate::source::MAX_RETENTION_DAYS).contains(&d))
+        {
+            errs.push(err(
+                "retention_days",
+                "must be between 1 and 3650, or omitted for the server default",
             ));
         }
         if self.headers.len() > 50 {

@@ -29,6 +29,25 @@ pub fn redact_paths(value: &mut Value, paths: &[String]) {
     }
 }
 
+/// True when the value at JSON pointer `pointer` (as a validator reports it) lies at, under or
+/// above a redacted path — so a message about it could echo a redacted value. Array indices are
+/// skipped, as redaction walks arrays; the answer errs towards `true`.
+pub fn touches_redacted(pointer: &str, paths: &[String]) -> bool {
+    let at: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .filter(|s| !s.is_empty() && !s.bytes().all(|b| b.is_ascii_digit()))
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    paths.iter().any(|p| {
+        let path: Vec<&str> = p.split('.').collect();
+        // One is a prefix of the other (segment by segment, `*` matching any key).
+        path.iter()
+            .zip(at.iter())
+            .all(|(want, got)| *want == "*" || want == got)
+    })
+}
+
 fn redact_at(value: &mut Value, segments: &[&str]) {
     let Some((first, rest)) = segments.split_first() else {
         return;
@@ -62,6 +81,32 @@ fn redact_at(value: &mut Value, segments: &[&str]) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pointers_near_redacted_paths_are_recognised() {
+        let paths = vec![
+            "data.object.card".to_string(),
+            "items.ssn".to_string(),
+            "meta.*.token".to_string(),
+        ];
+        for hit in [
+            "/data/object/card",
+            "/data/object/card/last4",
+            "/data/object",
+            "/data",
+            "",
+            "/",
+            "/items/3/ssn",
+            "/meta/a/token",
+            "/meta/x",
+        ] {
+            assert!(touches_redacted(hit, &paths), "{hit}");
+        }
+        for miss in ["/email", "/data/amount", "/items/0/sku", "/meta/a/other"] {
+            assert!(!touches_redacted(miss, &paths), "{miss}");
+        }
+        assert!(!touches_redacted("/", &[]));
+    }
 
     #[test]
     fn paths_wildcards_and_arrays() {

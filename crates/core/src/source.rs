@@ -93,6 +93,22 @@ impl VerifySpec {
             .unwrap_or("authorization")
             .to_ascii_lowercase()
     }
+
+    /// Headers this source's options name that carry a credential or signature (lower-case):
+    /// the `token` scheme's token header and the `hmac` scheme's signature header. They are
+    /// never stored or shown, like the built-in secret headers.
+    pub fn secret_headers(&self) -> Vec<String> {
+        match self.scheme {
+            Scheme::Token => vec![self.token_header()],
+            Scheme::Hmac => self
+                .options
+                .get("header")
+                .and_then(Value::as_str)
+                .map(|h| vec![h.to_ascii_lowercase()])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,9 +173,9 @@ pub struct SourceSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redact: Vec<String>,
     /// Days an event (raw payload included) and the source's receipts are kept; older ones are
-    /// deleted in small batches by housekeeping.
-    #[serde(default = "default_retention")]
-    pub retention_days: u32,
+    /// deleted in small batches by housekeeping. `None`: the server's `--retention-days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
     /// CIDR blocks allowed to deliver (empty: anyone); others get `403`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_ips: Vec<String>,
@@ -168,12 +184,10 @@ pub struct SourceSpec {
     pub trusted_proxies: Vec<String>,
 }
 
-/// Default retention of raw payloads: 30 days.
+/// Default retention of everything stored (`--retention-days`): 30 days.
 pub const DEFAULT_RETENTION_DAYS: u32 = 30;
-
-fn default_retention() -> u32 {
-    DEFAULT_RETENTION_DAYS
-}
+/// The longest retention anything may ask for.
+pub const MAX_RETENTION_DAYS: u32 = 3650;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -274,8 +288,14 @@ impl SourceSpec {
                 }
             }
         }
-        if !(1..=3650).contains(&self.retention_days) {
-            errs.push(err("retention_days", "must be between 1 and 3650"));
+        if self
+            .retention_days
+            .is_some_and(|d| !(1..=MAX_RETENTION_DAYS).contains(&d))
+        {
+            errs.push(err(
+                "retention_days",
+                "must be between 1 and 3650, or omitted for the server default",
+            ));
         }
         if self.redact.len() > crate::redact::MAX_PATHS {
             errs.push(err("redact", format!("at most {} paths", crate::redact::MAX_PATHS)));
@@ -333,6 +353,8 @@ mod tests {
         assert_eq!(s.dedup.window_seconds, 604_800);
         assert!(s.enabled);
         assert_eq!(s.accepts(), Accept::Json);
+        let h = spec(json!({"name": "h", "verify": {"scheme": "hmac", "header": "X-Acme-Mac", "secrets": ["k"]}}));
+        assert_eq!(h.verify.secret_headers(), ["x-acme-mac"]);
         let tw = spec(json!({"name": "tw", "verify": {"scheme": "twilio", "secrets": ["t"]}}));
         assert_eq!(tw.accepts(), Accept::JsonOrForm);
         let forced = spec(json!({"name": "tw", "accept": "json", "verify": {"scheme": "twilio", "secrets": ["t"]}}));

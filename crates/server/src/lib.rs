@@ -23,6 +23,7 @@ use switchyard_core::secrets::MasterKey;
 use switchyard_core::source::SourceSpec;
 use switchyard_engine::delivery::{DispatchConfig, Dispatcher, Publisher};
 use switchyard_engine::endpoints::{EndpointCatalog, EndpointError};
+use switchyard_engine::housekeeping::Housekeeping;
 use switchyard_engine::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
 use switchyard_engine::outbound::{OutboundClient, OutboundConfig};
 use switchyard_engine::sources::{CatalogError, SourceCatalog};
@@ -62,6 +63,12 @@ pub struct AppConfig {
     pub dispatch: DispatchConfig,
     /// Header-read and idle deadlines and the connection cap for clients.
     pub connections: connections::ConnectionLimits,
+    /// `--retention-days`: how long anything stored is kept unless its source or endpoint says.
+    pub retention_days: u32,
+    /// How often housekeeping (retention, key expiry) runs.
+    pub housekeeping_every: Duration,
+    /// "Now" for housekeeping and refusal windows; tests pass a controlled clock.
+    pub clock: Arc<dyn switchyard_core::time::Clock>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +114,13 @@ impl Application {
         catalog.spawn_refresher(cfg.source_refresh);
         let (writer, writer_closer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
         let jq = Jq::new(2, switchyard_jq::DEFAULT_BUDGET);
-        let intake = Arc::new(Intake::new(writer.clone(), catalog.clone(), jq.clone()));
+        let intake = Arc::new(Intake::new(
+            writer.clone(),
+            catalog.clone(),
+            jq.clone(),
+            cfg.clock.clone(),
+        ));
+        spawn_refusal_flush(&intake);
         let endpoints = EndpointCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
         endpoints.spawn_refresher(cfg.source_refresh);
         let client = OutboundClient::new(&cfg.outbound).map_err(StartupError::Outbound)?;
@@ -141,7 +154,12 @@ impl Application {
             publisher,
             dispatcher,
         };
-        spawn_housekeeping(state.store.clone());
+        Housekeeping {
+            store: state.store.clone(),
+            clock: cfg.clock,
+            default_days: cfg.retention_days,
+        }
+        .spawn(cfg.housekeeping_every);
         Ok(Application {
             listener,
             state,
@@ -173,6 +191,7 @@ impl Application {
             dispatcher_task,
             stop_dispatcher,
         } = self;
+        let state_intake = state.intake.clone();
         let router = routes::router(state, tls.is_some());
         match tls {
             Some(config) => {
@@ -187,6 +206,8 @@ impl Application {
             }
             None => serve(listener, router, connection_limits, shutdown, shutdown_grace).await?,
         }
+        // A flood's count must not be lost with the process.
+        state_intake.flush_refusals(true);
         // Connections that outlived the grace period may still hold writer handles; tell the
         // writer to commit what is queued and stop either way.
         writer_closer.close();
@@ -239,67 +260,17 @@ async fn serve<A: connections::Accept>(
     }
 }
 
-/// How long an `Idempotency-Key` is remembered.
-pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
-
-/// Periodic upkeep that must never touch the intake path: forgetting expired idempotency and
-/// dedup keys.
-fn spawn_housekeeping(store: Arc<dyn Store>) {
+/// Ends refusal windows on time even when no refusal follows a flood (see `intake/refusals.rs`).
+fn spawn_refusal_flush(intake: &Arc<Intake>) {
+    let weak = Arc::downgrade(intake);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tick.tick().await;
-            let cutoff = switchyard_core::time::now_micros() - IDEMPOTENCY_RETENTION.as_micros() as i64;
-            match store.purge_idempotency(cutoff).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "expired idempotency keys removed"),
-                Err(e) => tracing::warn!(error = %e, "idempotency key cleanup failed"),
-            }
-            purge_expired_payloads(store.as_ref()).await;
-            match store.purge_dedup_keys(switchyard_core::time::now_micros()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "expired dedup keys removed"),
-                Err(e) => tracing::warn!(error = %e, "dedup key cleanup failed"),
-            }
+            let Some(intake) = weak.upgrade() else { return };
+            intake.flush_refusals(false);
         }
     });
-}
-
-/// Rows deleted per retention statement.
-const RETENTION_BATCH: i64 = 500;
-
-/// Applies every source's `retention_days`, a small batch at a time with a pause between batches,
-/// so the writer serves intake in between.
-async fn purge_expired_payloads(store: &dyn Store) {
-    let sources = match store.all_sources().await {
-        Ok(s) => s,
-        Err(e) => return tracing::warn!(error = %e, "retention: cannot list sources"),
-    };
-    for row in sources {
-        let days = serde_json::from_str::<SourceSpec>(&row.config)
-            .map(|s| s.retention_days)
-            .unwrap_or(switchyard_core::source::DEFAULT_RETENTION_DAYS);
-        let before = switchyard_core::time::now_micros() - i64::from(days) * 86_400_000_000;
-        let mut removed = 0;
-        loop {
-            match store.purge_expired(&row.id, before, RETENTION_BATCH).await {
-                Ok(n) => {
-                    removed += n;
-                    if n < RETENTION_BATCH as u64 {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, source = %row.name, "retention cleanup failed");
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        if removed > 0 {
-            tracing::info!(source = %row.name, removed, days, "expired events and receipts removed");
-        }
-    }
 }
 
 /// Makes sure an admin key with exactly `key` exists (idempotent across restarts).

@@ -9,6 +9,7 @@ mod error;
 mod model;
 mod postgres;
 mod queries;
+pub mod retention;
 mod sqlite;
 pub mod testing;
 
@@ -21,6 +22,7 @@ pub use delivery::{
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use postgres::{DELIVERY_CHANNEL, PostgresStore};
+pub use retention::{Retained, RetainedRow, RetentionStore, TombstoneRow};
 pub use sqlite::SqliteStore;
 
 /// How long an unfinished `Idempotency-Key` reservation blocks repeats before it is presumed
@@ -68,7 +70,7 @@ impl Default for StoreOptions {
 ///   while new ones arrive;
 /// - errors that mean "cannot write now" are `StoreError::Unavailable`.
 #[async_trait::async_trait]
-pub trait Store: DeliveryStore + BreakerStore + Send + Sync + 'static {
+pub trait Store: DeliveryStore + BreakerStore + RetentionStore + Send + Sync + 'static {
     fn kind(&self) -> StoreKind;
     async fn migrate(&self) -> StoreResult<()>;
     /// Succeeds only when the store can take writes.
@@ -86,10 +88,6 @@ pub trait Store: DeliveryStore + BreakerStore + Send + Sync + 'static {
         to: &str,
         validation_errors: Option<&str>,
     ) -> StoreResult<bool>;
-    /// Deletes up to `batch` events of `source_id` received before `before`, and up to `batch` of
-    /// its receipts from before then; returns how many rows went. Small batches keep each write
-    /// short, so intake is never stalled behind retention.
-    async fn purge_expired(&self, source_id: &str, before: i64, batch: i64) -> StoreResult<u64>;
     /// Forgets dedup keys whose window ended before `now`; returns how many.
     async fn purge_dedup_keys(&self, now: i64) -> StoreResult<u64>;
     async fn list_events(&self, filter: &EventFilter) -> StoreResult<Page<EventSummary>>;
@@ -109,7 +107,8 @@ pub trait Store: DeliveryStore + BreakerStore + Send + Sync + 'static {
     async fn insert_source(&self, row: &SourceRow) -> StoreResult<()>;
     /// Replaces a source by id; false when it does not exist. `Conflict` on a taken name.
     async fn update_source(&self, row: &SourceRow) -> StoreResult<bool>;
-    async fn delete_source(&self, id: &str) -> StoreResult<bool>;
+    /// Deletes a source, leaving a tombstone with its definition for the events it left.
+    async fn delete_source(&self, id: &str, at: i64) -> StoreResult<bool>;
     /// Looks a source up by `src_` id or by name.
     async fn get_source(&self, id_or_name: &str) -> StoreResult<Option<SourceRow>>;
     /// Sources newest first, `before_id` being the last id of the previous page.

@@ -102,6 +102,7 @@ impl PostgresStore {
 }
 
 impl_store!(PostgresStore, Postgres);
+crate::retention::impl_retention_store!(PostgresStore, Postgres);
 crate::delivery::breakers::impl_breaker_store!(PostgresStore);
 crate::delivery::queries::impl_delivery_store!(
     PostgresStore,

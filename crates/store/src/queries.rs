@@ -118,29 +118,6 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn purge_expired(&self, source_id: &str, before: i64, batch: i64) -> $crate::StoreResult<u64> {
-                self.check_writable()?;
-                let events = sqlx::query(
-                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_at < $2 AND source_id = $1 \
-                     ORDER BY received_at LIMIT $3)",
-                )
-                .bind(source_id)
-                .bind(before)
-                .bind(batch)
-                .execute(&self.write)
-                .await?;
-                let receipts = sqlx::query(
-                    "DELETE FROM receipts WHERE seq IN (SELECT seq FROM receipts WHERE at < $2 AND source_id = $1 \
-                     ORDER BY at LIMIT $3)",
-                )
-                .bind(source_id)
-                .bind(before)
-                .bind(batch)
-                .execute(&self.write)
-                .await?;
-                Ok(events.rows_affected() + receipts.rows_affected())
-            }
-
             async fn purge_dedup_keys(&self, now: i64) -> $crate::StoreResult<u64> {
                 $crate::dedup::purge_dedup_keys!(self, now, $db)
             }
@@ -288,12 +265,24 @@ macro_rules! impl_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn delete_source(&self, id: &str) -> $crate::StoreResult<bool> {
+            async fn delete_source(&self, id: &str, at: i64) -> $crate::StoreResult<bool> {
                 self.check_writable()?;
+                // The tombstone and the delete commit together: the source's events are never
+                // left without the rules (redaction, retention) that govern them.
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "INSERT INTO source_tombstones (id, name, config, deleted_at) \
+                     SELECT id, name, config, $2 FROM sources WHERE id = $1 ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
                 let done = sqlx::query("DELETE FROM sources WHERE id = $1")
                     .bind(id)
-                    .execute(&self.write)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 

@@ -254,6 +254,7 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
 }
 
 impl_store!(SqliteStore, Sqlite);
+crate::retention::impl_retention_store!(SqliteStore, Sqlite);
 crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, "");
 crate::delivery::breakers::impl_breaker_store!(SqliteStore);
 

@@ -73,6 +73,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
                 idle_timeout: Duration::from_secs(args.http_idle_timeout),
                 max_connections: usize::try_from(args.http_max_connections).unwrap_or(usize::MAX),
             },
+            retention_days: args.retention_days,
+            housekeeping_every: Duration::from_secs(600),
+            clock: std::sync::Arc::new(switchyard_core::time::SystemClock),
         },
         listener,
     )

@@ -36,6 +36,10 @@ pub struct Options {
     pub group_commit: Option<GroupCommit>,
     pub outbound_timeout: Option<Duration>,
     pub connections: Option<switchyard_server::connections::ConnectionLimits>,
+    pub retention_days: Option<u32>,
+    pub housekeeping_every: Option<Duration>,
+    /// Drives housekeeping and refusal windows.
+    pub clock: Option<switchyard_core::time::ManualClock>,
 }
 
 pub struct TestApp {
@@ -104,6 +108,12 @@ impl TestApp {
                     ..DispatchConfig::default()
                 },
                 connections: opts.connections.unwrap_or_default(),
+                retention_days: opts.retention_days.unwrap_or(30),
+                housekeeping_every: opts.housekeeping_every.unwrap_or(Duration::from_secs(600)),
+                clock: match opts.clock {
+                    Some(c) => Arc::new(c),
+                    None => Arc::new(switchyard_core::time::SystemClock),
+                },
             },
             listener,
         )
@@ -159,6 +169,15 @@ impl TestApp {
             .post(self.url(path))
             .bearer_auth(ADMIN_KEY)
             .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn api_delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .bearer_auth(ADMIN_KEY)
             .send()
             .await
             .unwrap()
@@ -325,4 +344,18 @@ macro_rules! backend_tests {
             })*
         }
     };
+}
+
+/// Polls `check` until it holds. The 30 s limit only guards against a hang: nothing is asserted
+/// about how long the wait takes.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "{what}: never happened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -13,4 +13,5 @@ mod outage;
 mod process;
 mod quarantine;
 mod receiver;
+mod retention;
 mod signatures;

@@ -46,6 +46,9 @@ async fn deliver(
     req.send().await.unwrap()
 }
 
+/// A source name, its `verify`, the secret, and the requests (content type, body) to send.
+type ProviderCase = (&'static str, Value, &'static str, Vec<(&'static str, &'static str)>);
+
 /// For every scheme, a request shaped as its provider documents it — content type (with the
 /// charset some add), body encoding and shape — is accepted by a source that names only its
 /// scheme and secret: no `accept` option needed.
@@ -58,7 +61,7 @@ async fn each_scheme_accepts_its_providers_own_requests_by_default(app: TestApp)
     let url_of = |name: &str| format!("{base}/in/{name}");
     let sw_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     // (source, verify, secret, [(content type, body)]) — bodies as each provider's docs show them.
-    let cases: Vec<(&str, Value, &str, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<ProviderCase> = vec![
         (
             "none",
             json!({"scheme": "none"}),

@@ -2,6 +2,7 @@
 //! never followed), 408, 425, 429, 5xx and transport failures are retried; other 4xx fail for
 //! good, and 410 also disables the endpoint.
 
+use super::schedule::MAX_RETRY_AFTER_SECONDS;
 use chrono::{DateTime, Utc};
 
 /// Why an attempt failed without an HTTP answer.
@@ -68,10 +69,15 @@ pub fn classify_status(status: u16, retry_after: Option<&str>, rate_limit_reset:
         200..=299 => Verdict::Success,
         410 => Verdict::Gone,
         408 | 425 | 429 | 300..=399 | 500..=599 | 100..=199 => {
-            let mut wait = retry_after.and_then(|v| parse_retry_after(v, now));
-            if status == 429 && wait.is_none() {
-                wait = rate_limit_reset.and_then(|v| parse_rate_limit_reset(v, now));
-            }
+            let after = retry_after.and_then(|v| parse_retry_after(v, now));
+            let reset = (status == 429)
+                .then(|| rate_limit_reset.and_then(|v| parse_rate_limit_reset(v, now)))
+                .flatten();
+            // Both present: the longer wait wins, so neither of the receiver's limits is broken.
+            let wait = match (after, reset) {
+                (Some(a), Some(r)) => Some(a.max(r)),
+                (a, r) => a.or(r),
+            };
             Verdict::Retry {
                 retry_after_seconds: wait,
             }
@@ -91,14 +97,23 @@ pub fn classify_transport(e: TransportError) -> Verdict {
     }
 }
 
-/// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` → seconds from `now`.
+/// `Retry-After: 120` or `Retry-After: Wed, 21 Oct 2015 07:28:00 GMT` → seconds from `now`,
+/// at most [`MAX_RETRY_AFTER_SECONDS`] (a receiver cannot park a delivery for a century, and
+/// callers can multiply the result without overflow).
 pub fn parse_retry_after(v: &str, now: i64) -> Option<u64> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(secs);
+        return Some(secs.min(MAX_RETRY_AFTER_SECONDS));
     }
     let at: DateTime<Utc> = DateTime::parse_from_rfc2822(v).ok()?.with_timezone(&Utc);
-    Some(at.timestamp().saturating_sub(now).max(0) as u64)
+    Some(seconds_until(at.timestamp(), now))
+}
+
+/// Seconds from `now` to `at` (0 when past), capped at [`MAX_RETRY_AFTER_SECONDS`].
+fn seconds_until(at: i64, now: i64) -> u64 {
+    u64::try_from(at.saturating_sub(now))
+        .unwrap_or(0)
+        .min(MAX_RETRY_AFTER_SECONDS)
 }
 
 /// `X-RateLimit-Reset` is an epoch time at some providers (GitHub) and a number of seconds at
@@ -106,9 +121,9 @@ pub fn parse_retry_after(v: &str, now: i64) -> Option<u64> {
 pub fn parse_rate_limit_reset(v: &str, now: i64) -> Option<u64> {
     let n: u64 = v.trim().parse().ok()?;
     if n > 1_000_000_000 {
-        Some((n as i64).saturating_sub(now).max(0) as u64)
+        Some(seconds_until(i64::try_from(n).unwrap_or(i64::MAX), now))
     } else {
-        Some(n)
+        Some(n.min(MAX_RETRY_AFTER_SECONDS))
     }
 }
 
@@ -182,6 +197,36 @@ mod tests {
             },
             "delta reset"
         );
+    }
+
+    #[test]
+    fn the_longer_of_retry_after_and_rate_limit_reset_wins() {
+        let wait = |after: &str, reset: &str| match classify_status(429, Some(after), Some(reset), NOW) {
+            Verdict::Retry { retry_after_seconds } => retry_after_seconds,
+            v => panic!("{v:?}"),
+        };
+        assert_eq!(wait("10", "60"), Some(60));
+        assert_eq!(wait("120", "60"), Some(120));
+        assert_eq!(wait("10", &(NOW + 300).to_string()), Some(300));
+        // Only 429 reads X-RateLimit-Reset.
+        assert_eq!(
+            classify_status(503, Some("10"), Some("60"), NOW),
+            Verdict::Retry {
+                retry_after_seconds: Some(10)
+            }
+        );
+    }
+
+    #[test]
+    fn hostile_waits_are_capped_not_wrapped() {
+        let cap = Some(MAX_RETRY_AFTER_SECONDS);
+        assert_eq!(parse_retry_after("18446744073709551615", NOW), cap);
+        assert_eq!(parse_retry_after("99999999999999", NOW), cap);
+        assert_eq!(parse_rate_limit_reset("18446744073709551615", NOW), cap);
+        assert_eq!(parse_rate_limit_reset("9223372036854775807", NOW), cap);
+        assert_eq!(parse_rate_limit_reset("999999999", NOW), cap);
+        assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", NOW), cap);
+        assert_eq!(parse_retry_after("-5", NOW), None);
     }
 
     #[test]

@@ -96,12 +96,21 @@ pub fn check_timestamp(header: &str, raw: &str, now: i64, tolerance: i64) -> Res
     Ok(ts)
 }
 
+/// How far `ts` lies behind `now` in seconds (negative: ahead). The arithmetic is checked: a
+/// timestamp so far off that the difference does not fit is reported as the farthest skew, never
+/// wrapped into a small one that would pass.
+fn skew(ts: i64, now: i64) -> i64 {
+    now.checked_sub(ts)
+        .unwrap_or(if ts < now { i64::MAX } else { i64::MIN })
+}
+
 /// Only the past bound: Stripe's and HubSpot's own libraries accept timestamps ahead of the
 /// clock, so verifying "exactly as the provider does" means doing the same for them.
 pub fn check_not_stale(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyFailure> {
-    if now - ts > tolerance {
+    let skew = skew(ts, now);
+    if skew > tolerance {
         return Err(VerifyFailure::OutsideTolerance {
-            skew_seconds: now - ts,
+            skew_seconds: skew,
             tolerance_seconds: tolerance,
         });
     }
@@ -109,9 +118,11 @@ pub fn check_not_stale(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyFa
 }
 
 pub fn check_window(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyFailure> {
-    if (now - ts).abs() > tolerance {
+    let skew = skew(ts, now);
+    // `unsigned_abs` cannot overflow, unlike `abs` of i64::MIN.
+    if skew.unsigned_abs() > tolerance.unsigned_abs() {
         return Err(VerifyFailure::OutsideTolerance {
-            skew_seconds: now - ts,
+            skew_seconds: skew,
             tolerance_seconds: tolerance,
         });
     }
@@ -121,6 +132,25 @@ pub fn check_window(ts: i64, now: i64, tolerance: i64) -> Result<(), VerifyFailu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_timestamps_never_wrap_into_the_window() {
+        let now = 1_700_000_000;
+        for ts in [i64::MIN, i64::MIN + 1, i64::MAX, i64::MAX - 1, -1, 0] {
+            assert!(check_window(ts, now, 300).is_err(), "{ts}");
+        }
+        // The value that made `now - ts` wrap to i64::MIN (and `abs` stay negative) before.
+        let ts = now.wrapping_sub(i64::MIN);
+        assert!(check_window(ts, now, 300).is_err());
+        for ts in [i64::MIN, i64::MIN + 1, now - i64::MAX] {
+            assert!(check_not_stale(ts, now, 300).is_err(), "{ts}");
+        }
+        // Ahead of the clock is fine for the past-only check, however far.
+        assert!(check_not_stale(i64::MAX, now, 300).is_ok());
+        assert!(check_window(now + 10, now, 300).is_ok());
+        assert!(check_window(now, now, i64::MAX).is_ok());
+        assert!(check_timestamp("t", "99999999999999999999999", now, 300).is_err());
+    }
 
     #[test]
     fn hex_signatures_decode_and_garbage_decodes_to_nothing() {

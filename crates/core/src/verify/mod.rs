@@ -69,7 +69,8 @@ impl<'a> SignedRequest<'a> {
 
 /// Checks a request against a source's verification settings and its (opened) secrets.
 pub fn verify(spec: &VerifySpec, secrets: &[String], req: &SignedRequest<'_>) -> Result<(), VerifyFailure> {
-    let tolerance = spec.tolerance_seconds.unwrap_or(DEFAULT_TOLERANCE_SECONDS) as i64;
+    // Validation bounds it to a day; convert without a wrap regardless.
+    let tolerance = i64::try_from(spec.tolerance_seconds.unwrap_or(DEFAULT_TOLERANCE_SECONDS)).unwrap_or(i64::MAX);
     match spec.scheme {
         Scheme::None => Ok(()),
         Scheme::Token => {

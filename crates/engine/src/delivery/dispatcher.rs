@@ -216,7 +216,8 @@ pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
         Verdict::Success => Ended::Success,
         Verdict::Permanent | Verdict::Gone => Ended::Rejected,
         Verdict::Retry { retry_after_seconds } if tried.status_code == Some(429) => Ended::RateLimited {
-            pause_micros: retry_after_seconds.map(|s| s as i64 * 1_000_000),
+            // Parsed waits are capped at a day, so this cannot overflow; saturate anyway.
+            pause_micros: retry_after_seconds.map(|s| i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1_000_000)),
         },
         Verdict::Retry { .. } => Ended::Failure,
     };

@@ -29,6 +29,17 @@ pub(super) fn json_view(accept: Accept, content_type: Option<&str>, body: &[u8])
     }
 }
 
+/// The JSON view of a stored payload, whatever the source accepts now: JSON as parsed, a form as
+/// its fields, anything else `None`. Views and re-validation use it, so they see what intake saw.
+pub fn payload_view(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
+    json_view(Accept::Any, content_type, body).ok().flatten()
+}
+
+/// Whether a content type is a form (`application/x-www-form-urlencoded`).
+pub fn is_form(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(is_form_media_type)
+}
+
 /// What a `415` tells the sender this source takes.
 fn accepted_types(accept: Accept) -> &'static str {
     match accept {

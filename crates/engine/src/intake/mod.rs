@@ -8,6 +8,7 @@ mod dedup_key;
 mod event_type;
 mod handshake;
 mod rate_limit;
+pub mod refusals;
 mod stored_headers;
 mod writer;
 
@@ -16,11 +17,12 @@ use std::sync::Arc;
 use stored_headers::headers_json;
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::source::{Scheme, SourceSpec};
-use switchyard_core::time::now_micros;
+use switchyard_core::time::{Clock, now_micros};
 use switchyard_core::verify::{SignedRequest, VerifyFailure, verify};
 use switchyard_jq::Jq;
 use switchyard_store::{DedupKey, IntakeOutcome, IntakeWrite, NewEvent, Receipt};
 
+pub use body::{is_form, payload_view};
 pub use handshake::HandshakeReply;
 pub use writer::{CommitError, GroupCommit, IntakeWriter, WriterCloser};
 
@@ -127,15 +129,53 @@ pub struct Intake {
     catalog: Arc<SourceCatalog>,
     limiter: rate_limit::RateLimiter,
     jq: Jq,
+    /// Bounds the receipts and log lines strangers can cause (see `refusals.rs`).
+    refusals: refusals::RefusalWindow,
 }
 
 impl Intake {
-    pub fn new(writer: IntakeWriter, catalog: Arc<SourceCatalog>, jq: Jq) -> Self {
+    pub fn new(writer: IntakeWriter, catalog: Arc<SourceCatalog>, jq: Jq, clock: Arc<dyn Clock>) -> Self {
         Intake {
             writer,
             catalog,
             jq,
             limiter: rate_limit::RateLimiter::default(),
+            refusals: refusals::RefusalWindow::new(clock),
+        }
+    }
+
+    /// Records the summaries of a refusal window that has ended (`force`: end it now). Called
+    /// periodically, and at shutdown, so a flood's count is stored even when nothing follows it.
+    pub fn flush_refusals(&self, force: bool) {
+        let summaries = self.refusals.flush(force);
+        self.record_summaries(summaries);
+    }
+
+    fn record_summaries(&self, summaries: Vec<refusals::Summary>) {
+        for s in summaries {
+            tracing::info!(
+                source = %s.source_name,
+                status = s.status,
+                suppressed = s.suppressed,
+                "intake refusals summarised (beyond the per-minute receipts)"
+            );
+            let receipt = Receipt {
+                id: new_id(IdKind::Receipt),
+                at: s.window_end,
+                source_name: s.source_name,
+                source_id: s.source_id,
+                request_id: "summary".into(),
+                status_code: i32::from(s.status),
+                outcome: s.outcome,
+                reason: Some(format!(
+                    "{} more requests refused like this between {} and {} (receipts are kept one by one only for the first of each minute)",
+                    s.suppressed,
+                    switchyard_core::time::to_rfc3339(s.window_start),
+                    switchyard_core::time::to_rfc3339(s.window_end),
+                )),
+                event_id: None,
+            };
+            self.writer.record(IntakeWrite::Receipt(receipt));
         }
     }
 
@@ -228,7 +268,7 @@ impl Intake {
         // it, releasable once the schema (or the sender) is fixed.
         let violations = match (&source.schema, &json) {
             (None, _) => Vec::new(),
-            (Some(schema), Some(v)) => schema.violations(v),
+            (Some(schema), Some(v)) => schema.violations(v, &spec.redact),
             (Some(_), None) => vec!["/: the body is not JSON, so it cannot match the source's schema".to_string()],
         };
         let status: &'static str = if violations.is_empty() {
@@ -251,11 +291,7 @@ impl Intake {
         };
         let now = now_micros();
         let event_id = new_id(IdKind::Event);
-        let extra_secret_headers = if spec.verify.scheme == Scheme::Token {
-            vec![spec.verify.token_header()]
-        } else {
-            Vec::new()
-        };
+        let extra_secret_headers = spec.verify.secret_headers();
         let event = NewEvent {
             id: event_id.clone(),
             source_id: Some(source.id.clone()),
@@ -340,6 +376,14 @@ impl Intake {
 
     /// Records a handshake's receipt (no event) and passes the reply through.
     fn handshake_done(&self, source: &Source, request_id: &str, reply: HandshakeReply) -> HandshakeReply {
+        // Some handshakes (Graph's validation) carry no credentials: bound them like refusals.
+        let (verdict, summaries) = self
+            .refusals
+            .admit(&source.spec.name, Some(&source.id), reply.status, "handshake");
+        self.record_summaries(summaries);
+        if verdict == refusals::Verdict::Count {
+            return reply;
+        }
         tracing::info!(request_id, source = %source.spec.name, kind = reply.kind, "handshake answered");
         self.record(
             &source.spec.name,
@@ -370,16 +414,24 @@ impl Intake {
         request_id: &str,
         err: IntakeError,
     ) -> IntakeError {
-        tracing::info!(
-            request_id,
-            source = source_name,
-            status = err.status(),
-            code = err.code(),
-            reason = %err,
-            "intake refused"
-        );
         // A storage failure cannot be recorded in the storage that just failed.
-        if !matches!(err, IntakeError::Storage(_)) {
+        if matches!(err, IntakeError::Storage(_)) {
+            tracing::warn!(request_id, source = source_name, reason = %err, "intake refused: storage unavailable");
+            return err;
+        }
+        let (verdict, summaries) =
+            self.refusals
+                .admit(source_name, source.map(|s| s.id.as_str()), err.status(), "rejected");
+        self.record_summaries(summaries);
+        if verdict == refusals::Verdict::Record {
+            tracing::info!(
+                request_id,
+                source = source_name,
+                status = err.status(),
+                code = err.code(),
+                reason = %err,
+                "intake refused"
+            );
             self.record(
                 source_name,
                 source,
@@ -387,6 +439,13 @@ impl Intake {
                 err.status(),
                 "rejected",
                 err.to_string(),
+            );
+        } else {
+            tracing::debug!(
+                request_id,
+                source = source_name,
+                status = err.status(),
+                "intake refused (counted)"
             );
         }
         err

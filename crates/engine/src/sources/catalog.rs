@@ -72,6 +72,12 @@ impl SourceCatalog {
         map.get(name).cloned()
     }
 
+    /// The live source with this `src_` id, if any (views that must survive a rename).
+    pub fn lookup_id(&self, id: &str) -> Option<Arc<Source>> {
+        let map = self.by_name.read().unwrap_or_else(|p| p.into_inner()).clone();
+        map.values().find(|s| s.id == id).cloned()
+    }
+
     /// Reloads every source from the store.
     pub async fn refresh(&self) -> Result<(), CatalogError> {
         let rows = self.store.all_sources().await?;
@@ -156,7 +162,11 @@ impl SourceCatalog {
 
     pub async fn delete(&self, id_or_name: &str) -> Result<(), CatalogError> {
         let current = self.get(id_or_name).await?;
-        if !self.store.delete_source(&current.id).await? {
+        if !self
+            .store
+            .delete_source(&current.id, switchyard_core::time::now_micros())
+            .await?
+        {
             return Err(CatalogError::NotFound);
         }
         self.refresh().await

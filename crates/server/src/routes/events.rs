@@ -104,24 +104,62 @@ pub async fn show(
         "received_at": to_rfc3339(event.received_at),
         "content_type": event.content_type,
         "request_id": event.request_id,
-        "headers": shown_headers(&event.headers),
+        "headers": null,
         "timeline": timeline,
         "validation_errors": event.validation_errors.as_deref().and_then(|v| serde_json::from_str::<Value>(v).ok()),
     });
-    let (mut payload, encoding) = shown_payload(&event);
+    let (redact, secret_headers) = source_rules(&state, &event).await?;
+    v["headers"] = shown_headers(&event.headers, &secret_headers);
+    let (mut payload, encoding) = shown_payload(&event, !redact.is_empty());
     // The source's redaction paths hide fields in views; the stored payload keeps them.
-    if let Some(source) = event.source_name.as_deref().and_then(|n| state.catalog.lookup(n)) {
-        redact_paths(&mut payload, &source.spec.redact);
-    }
+    redact_paths(&mut payload, &redact);
     v["payload"] = payload;
     v["payload_encoding"] = json!(encoding);
     Ok(axum::Json(v).into_response())
 }
 
-/// The payload as JSON when it parses, else text, else base64 — the stored bytes are never altered.
-fn shown_payload(e: &EventRecord) -> (Value, &'static str) {
+/// The redaction paths and secret header names of the event's source, found by id so a rename
+/// changes nothing, and in the source's tombstone once it is deleted: an event keeps its
+/// redaction for as long as it lives.
+async fn source_rules(state: &AppState, e: &EventRecord) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let Some(id) = e.source_id.as_deref() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    if let Some(source) = state.catalog.lookup_id(id) {
+        return Ok((source.spec.redact.clone(), source.spec.verify.secret_headers()));
+    }
+    if let Some(row) = state.store.get_source(id).await? {
+        return Ok(rules_of(&row.config));
+    }
+    Ok(state
+        .store
+        .source_tombstone(id)
+        .await?
+        .map(|t| rules_of(&t.config))
+        .unwrap_or_default())
+}
+
+fn rules_of(config: &str) -> (Vec<String>, Vec<String>) {
+    serde_json::from_str::<switchyard_core::source::SourceSpec>(config)
+        .map(|s| (s.redact.clone(), s.verify.secret_headers()))
+        // A definition that no longer parses still must not expose anything: hide everything.
+        .unwrap_or_else(|_| (vec!["*".into()], Vec::new()))
+}
+
+/// The payload as JSON when it parses, a form as its fields, else text, else base64 — the stored
+/// bytes are never altered. With redaction in force, a payload that has no fields to redact is
+/// hidden whole rather than shown with its secrets.
+fn shown_payload(e: &EventRecord, redacting: bool) -> (Value, &'static str) {
     if let Ok(v) = serde_json::from_slice::<Value>(&e.payload) {
         return (v, "json");
+    }
+    if switchyard_engine::intake::is_form(e.content_type.as_deref())
+        && let Some(v) = switchyard_engine::intake::payload_view(e.content_type.as_deref(), &e.payload)
+    {
+        return (v, "form");
+    }
+    if redacting {
+        return (Value::String(REDACTED.into()), "redacted");
     }
     match std::str::from_utf8(&e.payload) {
         Ok(s) => (Value::String(s.to_string()), "text"),
@@ -131,10 +169,10 @@ fn shown_payload(e: &EventRecord) -> (Value, &'static str) {
 
 /// Stored headers are redacted on the way in; redacting again on the way out also covers rows
 /// written before a header name joined the secret list.
-fn shown_headers(stored: &str) -> Value {
+fn shown_headers(stored: &str, extra_secret: &[String]) -> Value {
     let mut map: Map<String, Value> = serde_json::from_str(stored).unwrap_or_default();
     for (k, v) in map.iter_mut() {
-        if is_secret_header(k, &[]) {
+        if is_secret_header(k, extra_secret) {
             *v = json!(REDACTED);
         }
     }

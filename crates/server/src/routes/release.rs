@@ -42,10 +42,11 @@ async fn release_one(state: &AppState, id: &str) -> Result<Released, ApiError> {
             "the event's source no longer exists; nothing to validate against",
         )
     })?;
-    let violations = match (&source.schema, serde_json::from_slice::<Value>(&event.payload)) {
+    let view = switchyard_engine::intake::payload_view(event.content_type.as_deref(), &event.payload);
+    let violations = match (&source.schema, view) {
         (None, _) => Vec::new(),
-        (Some(schema), Ok(v)) => schema.violations(&v),
-        (Some(_), Err(_)) => vec!["/: the body is not JSON, so it cannot match the source's schema".to_string()],
+        (Some(schema), Some(v)) => schema.violations(&v, &source.spec.redact),
+        (Some(_), None) => vec!["/: the body is not JSON, so it cannot match the source's schema".to_string()],
     };
     if violations.is_empty() {
         if !state

@@ -1,0 +1,8 @@
+-- Deleted sources leave a tombstone: their definition (redaction paths, retention) still governs
+-- the events they left behind until those expire, after which the tombstone goes too.
+CREATE TABLE source_tombstones (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    config      TEXT NOT NULL,          -- SourceSpec as JSON, secrets removed (they are not kept)
+    deleted_at  INTEGER NOT NULL
+);

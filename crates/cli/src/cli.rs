@@ -92,6 +92,8 @@ pub struct DatabaseArgs {
     #[arg(
         long = "database",
         env = "SWITCHYARD_DATABASE_URL",
+        // It can hold a password: `--help` must not print the environment's value.
+        hide_env_values = true,
         default_value = "sqlite://switchyard.db"
     )]
     pub url: String,

@@ -29,6 +29,53 @@ pub fn redact_paths(value: &mut Value, paths: &[String]) {
     }
 }
 
+/// Query parameter names whose values are treated as secrets in logged URLs.
+const SECRET_QUERY_WORDS: &[&str] = &[
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "sig",
+    "auth",
+    "credential",
+    "code",
+];
+
+/// A URL fit for a log line: the userinfo (user and password) becomes `****`, and so does the
+/// value of every query parameter whose name reads as a credential (`password`, `sslpassword`,
+/// `api_key`, `token`, `sig`, …). Text that is not a URL is returned unchanged.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let (head, rest) = url.split_at(scheme_end);
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("****{}", &authority[at..]),
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let (query, fragment) = query.split_once('#').map_or((query, None), |(q, f)| (q, Some(f)));
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if SECRET_QUERY_WORDS.iter().any(|w| k.to_ascii_lowercase().contains(w)) => {
+                        format!("{k}=****")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+            format!("{path}?{}{fragment}", masked.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    format!("{head}{authority}{tail}")
+}
+
 /// True when the value at JSON pointer `pointer` (as a validator reports it) lies at, under or
 /// above a redacted path — so a message about it could echo a redacted value. Array indices are
 /// skipped, as redaction walks arrays; the answer errs towards `true`.
@@ -81,6 +128,23 @@ fn redact_at(value: &mut Value, segments: &[&str]) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn logged_urls_lose_credentials() {
+        assert_eq!(redact_url("postgres://u:pw@h:5432/db"), "postgres://****@h:5432/db");
+        assert_eq!(redact_url("postgres://tok@h/db"), "postgres://****@h/db");
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            redact_url("postgres://h/db?sslmode=require&password=pw&sslpassword=x&application_name=a"),
+            "postgres://h/db?sslmode=require&password=****&sslpassword=****&application_name=a"
+        );
+        assert_eq!(
+            redact_url("https://x/p?api_key=k&n=1#frag"),
+            "https://x/p?api_key=****&n=1#frag"
+        );
+        assert_eq!(redact_url("sqlite://switchyard.db"), "sqlite://switchyard.db");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
 
     #[test]
     fn pointers_near_redacted_paths_are_recognised() {

@@ -88,7 +88,15 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(request_id = %current_request_id(), error = %m, "storage unavailable");
                 ApiError::unavailable("storage is unavailable; retry later")
             }
-            StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            // The database's own words (constraint names, values) stay in the log.
+            StoreError::Conflict(m) => {
+                tracing::info!(request_id = %current_request_id(), error = %m, "storage conflict");
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "the request conflicts with what is stored (a concurrent change, or a duplicate); reload and retry",
+                )
+            }
             other => {
                 tracing::error!(request_id = %current_request_id(), error = %other, "storage error");
                 ApiError::internal()

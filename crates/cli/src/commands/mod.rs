@@ -86,17 +86,9 @@ pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
 }
 
 /// A database URL safe to print: any password is masked.
+/// A database URL fit for logs and errors (see `switchyard_core::redact::redact_url`).
 pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:****{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
+    switchyard_core::redact::redact_url(url)
 }
 
 #[cfg(test)]
@@ -114,7 +106,6 @@ mod tests {
             Some(PathBuf::from("/tmp/a.db"))
         );
         assert_eq!(sqlite_path("postgres://x"), None);
-        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:****@h/db");
-        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://****@h/db");
     }
 }

@@ -14,4 +14,5 @@ mod process;
 mod quarantine;
 mod receiver;
 mod retention;
+mod secrets;
 mod signatures;

@@ -48,11 +48,15 @@ pub fn signed_headers(
     headers
 }
 
-fn recorded(headers: &[(String, String)]) -> String {
+/// The request headers as the attempt log keeps them: every header the endpoint configures is a
+/// secret (SPEC §6) and is masked whatever its name, as are the signature and any name that
+/// reads as a credential.
+fn recorded(headers: &[(String, String)], endpoint: &Endpoint) -> String {
+    let configured = |k: &str| endpoint.spec.headers.keys().any(|h| h.eq_ignore_ascii_case(k));
     let map: Map<String, Value> = headers
         .iter()
         .map(|(k, v)| {
-            let shown = if is_secret_header(k, &[]) || k.eq_ignore_ascii_case("authorization") {
+            let shown = if configured(k) || is_secret_header(k, &[]) || k.eq_ignore_ascii_case("authorization") {
                 REDACTED
             } else {
                 v.as_str()
@@ -61,6 +65,37 @@ fn recorded(headers: &[(String, String)]) -> String {
         })
         .collect();
     Value::Object(map).to_string()
+}
+
+/// A receiver that echoes its request (as debugging receivers do) must not make the attempt log
+/// show our secrets: configured header values, signatures and signing secrets are cut from the
+/// response excerpt and error text.
+fn scrubbed(text: String, headers: &[(String, String)], endpoint: &Endpoint) -> String {
+    let configured = |k: &str| endpoint.spec.headers.keys().any(|h| h.eq_ignore_ascii_case(k));
+    let mut secrets: Vec<&str> = headers
+        .iter()
+        .filter(|(k, _)| configured(k) || k == "webhook-signature")
+        .flat_map(|(k, v)| {
+            // Each signature of a rotation list on its own, too.
+            let parts: Vec<&str> = if k == "webhook-signature" {
+                v.split(' ').collect()
+            } else {
+                Vec::new()
+            };
+            std::iter::once(v.as_str()).chain(parts)
+        })
+        .chain(endpoint.secrets.iter().map(|s| s.secret.as_str()))
+        .filter(|v| v.len() >= 4)
+        .collect();
+    // Longest first, so a value containing another is cut whole.
+    secrets.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut text = text;
+    for v in secrets {
+        if text.contains(v) {
+            text = text.replace(v, REDACTED);
+        }
+    }
+    text
 }
 
 pub async fn attempt(
@@ -72,8 +107,8 @@ pub async fn attempt(
 ) -> Tried {
     let timestamp = now_micros.div_euclid(1_000_000);
     let headers = signed_headers(endpoint, webhook_id, timestamp, &body, now_micros);
-    let request_headers = recorded(&headers);
-    match client.post(&endpoint.spec.url, &headers, body).await {
+    let request_headers = recorded(&headers, endpoint);
+    match client.post(&endpoint.spec.url, &headers.clone(), body).await {
         Ok(resp) => {
             let verdict = classify_status(
                 resp.status,
@@ -87,7 +122,7 @@ pub async fn attempt(
                 status_code: Some(resp.status),
                 duration_ms: resp.duration.as_millis() as i64,
                 request_headers,
-                response_excerpt: Some(resp.excerpt),
+                response_excerpt: Some(scrubbed(resp.excerpt, &headers, endpoint)),
             }
         }
         Err(fail) => {
@@ -98,7 +133,7 @@ pub async fn attempt(
                 status_code: None,
                 duration_ms: fail.duration.as_millis() as i64,
                 request_headers,
-                response_excerpt: Some(fail.message),
+                response_excerpt: Some(scrubbed(fail.message, &headers, endpoint)),
             }
         }
     }
@@ -151,8 +186,32 @@ mod tests {
         assert_eq!(get("webhook-timestamp"), Some("1614265330"));
         assert_eq!(get("content-type"), Some("application/json"));
         assert_eq!(get("X-Team"), Some("a"));
-        let shown = recorded(&headers);
+        let shown = recorded(&headers, &ep);
         assert!(!shown.contains("g0hM9SsE") && !shown.contains("\"k\""), "{shown}");
+        // Every configured header is a secret, whatever its name.
+        assert!(!shown.contains("\"a\""), "{shown}");
+    }
+
+    #[test]
+    fn an_echoing_receiver_cannot_put_our_secrets_in_the_attempt_log() {
+        let mut ep = endpoint(&[("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", None)]);
+        ep.spec.headers.insert("X-Team".into(), json!("team-secret-value"));
+        let headers = signed_headers(&ep, "msg_1", 1, b"{}", 0);
+        let sig = headers
+            .iter()
+            .find(|(k, _)| k == "webhook-signature")
+            .unwrap()
+            .1
+            .clone();
+        let echo = format!(
+            "{{\"headers\":{{\"x-team\":\"team-secret-value\",\"webhook-signature\":\"{sig}\"}},\"k\":\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"}}"
+        );
+        let kept = scrubbed(echo, &headers, &ep);
+        assert!(
+            !kept.contains("team-secret-value") && !kept.contains(&sig) && !kept.contains("whsec_"),
+            "{kept}"
+        );
+        assert!(kept.contains("x-team"), "the rest of the answer stays: {kept}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `switchyard send` output, as a server receives it, verified by the providers' own libraries
 //! (Python SDKs and @octokit/webhooks-methods, run as child processes). Without the libraries
 //! the check is skipped with a note, unless `SWITCHYARD_TEST_PROVIDER_LIBS=1` (set by `.ci/run`,
-//! which installs them) makes their absence a failure.
+//! which installs them) or `CI=true` makes their absence a failure.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -141,7 +141,10 @@ fn send_output_verifies_with_provider_libraries() {
     let file = dir.path().join("captured.json");
     std::fs::write(&file, serde_json::to_vec(&captured).unwrap()).unwrap();
     let here = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/provider_libs");
-    let required = std::env::var("SWITCHYARD_TEST_PROVIDER_LIBS").is_ok_and(|v| v == "1");
+    // CI (which sets CI=true) and `.ci/run` require the libraries: their absence is a failure
+    // there, never a silent pass.
+    let required = std::env::var("SWITCHYARD_TEST_PROVIDER_LIBS").is_ok_and(|v| v == "1")
+        || std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
     for (program, script) in [("python3", "verify_sent.py"), ("node", "verify_sent_octokit.mjs")] {
         let run = Command::new(program)
             .arg(format!("{here}/{script}"))

@@ -247,6 +247,28 @@ async fn a_breaker_opened_on_one_node_holds_the_other() {
         17,
         "nothing is lost: all wait for the breaker"
     );
+
+    // When the open period ends, both nodes go half-open, and the cluster sends one probe, not
+    // one per node. Ordering evidence: once both nodes show the breaker open again after that
+    // probe failed (the same, longer period), the receiver has seen exactly one more request —
+    // a second node's probe would have been sent before that node reopened.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let reopened = loop {
+        let (ca, cb) = (circuit(&http, &a.base, &ep).await, circuit(&http, &b.base, &ep).await);
+        if ca["state"] == "open" && cb["state"] == "open" && ca["until"] != until && ca["until"] == cb["until"] {
+            break ca;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the probe failed and both nodes reopened: {ca} {cb}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        rx.received("/down").len(),
+        sent + 1,
+        "one half-open probe for the whole cluster (breaker now {reopened})"
+    );
     drop((a, b));
     drop_postgres_database(&base, &db).await;
 }

@@ -244,6 +244,42 @@ async fn idempotency_key_replays_the_first_response(app: TestApp) {
             .count(),
         1
     );
+    // The same key with *different* bodies at once: a unique name cannot be what dedupes them
+    // (each names another source), so exactly one creation proves the key did. The others get
+    // 409 while the first is in flight, or 422 once it completed with another body.
+    let posts = (0..12).map(|i| {
+        let body = json!({"name": format!("racer-{i}")});
+        app.http
+            .post(app.url("/v1/sources"))
+            .bearer_auth(ADMIN_KEY)
+            .header("idempotency-key", "k-4")
+            .json(&body)
+            .send()
+    });
+    let mut created = 0;
+    for r in futures::future::join_all(posts).await {
+        let r = r.unwrap();
+        match r.status().as_u16() {
+            201 => created += 1,
+            409 => {
+                assert_envelope(r, 409, "idempotency_key_in_use").await;
+            }
+            422 => {
+                assert_envelope(r, 422, "idempotency_key_reused").await;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created, 1, "one creation for one key");
+    let racers = app
+        .store
+        .all_sources()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name.starts_with("racer-"))
+        .count();
+    assert_eq!(racers, 1, "exactly one source was created");
     app.stop().await;
 }
 

@@ -60,6 +60,42 @@ async fn sqlite_read_only_file_gives_503_then_recovers() {
     app.stop().await;
 }
 
+/// SQLite's own write error, not the permission pre-check: another process holds the database's
+/// write lock, so the writer's `BEGIN IMMEDIATE` fails with SQLITE_BUSY once its busy timeout
+/// passes. Intake answers 503 — never a 2xx — and recovers when the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_write_lock_held_elsewhere_gives_503_then_recovers() {
+    use sqlx::Connection;
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    app.create_source(json!({"name": "o"})).await;
+    assert_eq!(app.send("o", &json!({"before": 1})).await.status(), 202);
+    let path = app.db_path.clone().unwrap();
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE").execute(&mut other).await.unwrap();
+    // The file is writable: only SQLite itself can refuse this write.
+    assert!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o200 != 0);
+    let resp = app.send("o", &json!({"during": 1})).await;
+    let err = assert_envelope(resp, 503, "storage_unavailable").await;
+    assert!(
+        !err["message"].as_str().unwrap().contains("locked"),
+        "no database message leaks: {err}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    other.close().await.unwrap();
+    let resp = wait_for_status(&app, "o", 202).await;
+    let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(app.api_get(&format!("/v1/events/{id}")).await.status(), 200);
+    let page: Value = app.api_get("/v1/events?source=o").await.json().await.unwrap();
+    assert_eq!(
+        page["data"].as_array().unwrap().len(),
+        2,
+        "the refused event was not stored"
+    );
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connection_refused_gives_503_then_recovers() {
     let Some(app) = TestApp::spawn_with(

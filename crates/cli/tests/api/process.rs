@@ -85,6 +85,8 @@ async fn crash_mid_burst_loses_no_acknowledged_event(db_url: &str) {
         .timeout(Duration::from_secs(20))
         .build()
         .unwrap();
+    // Every worker keeps sending until a request fails, so the kill lands mid-burst by
+    // construction: all of them are still sending when the server dies.
     const TOTAL: usize = 2400;
     let acked: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
     let count = Arc::new(AtomicUsize::new(0));
@@ -93,14 +95,17 @@ async fn crash_mid_burst_loses_no_acknowledged_event(db_url: &str) {
         .map(|i| {
             let (http, url, acked, count) = (http.clone(), url.clone(), acked.clone(), count.clone());
             tokio::spawn(async move {
-                let body = json!({"n": i, "nonce": ulid::Ulid::new().to_string(), "pad": "x".repeat(i % 300)});
-                let Ok(resp) = http.post(&url).json(&body).send().await else {
-                    return;
-                };
-                if resp.status() != 202 {
-                    return;
-                }
-                if let Ok(v) = resp.json::<Value>().await {
+                for round in 0.. {
+                    let body = json!({"n": i, "round": round, "nonce": ulid::Ulid::new().to_string(), "pad": "x".repeat(i % 300)});
+                    let Ok(resp) = http.post(&url).json(&body).send().await else {
+                        return;
+                    };
+                    if resp.status() != 202 {
+                        return;
+                    }
+                    let Ok(v) = resp.json::<Value>().await else {
+                        return;
+                    };
                     acked
                         .lock()
                         .unwrap()
@@ -111,23 +116,20 @@ async fn crash_mid_burst_loses_no_acknowledged_event(db_url: &str) {
         })
         .collect();
     let started = Instant::now();
-    while count.load(Ordering::SeqCst) < TOTAL / 5 && started.elapsed() < Duration::from_secs(60) {
+    while count.load(Ordering::SeqCst) < TOTAL / 5 {
+        // A hang guard, not a timing claim.
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the burst never got under way"
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
+    // Each worker ends only when one of its requests fails: all of them were cut off by the kill.
     futures::future::join_all(tasks).await;
     let acked = acked.lock().unwrap().clone();
-    assert!(
-        acked.len() >= TOTAL / 5,
-        "the burst was under way ({} acks)",
-        acked.len()
-    );
-    assert!(
-        acked.len() < TOTAL,
-        "the kill landed mid-burst ({} of {TOTAL} acked)",
-        acked.len()
-    );
+    assert!(acked.len() >= TOTAL / 5, "{} acks before the kill", acked.len());
 
     let mut server = start(db_url, dir.path(), &key);
     let checks = acked.into_iter().map(|(id, sent)| {
@@ -184,10 +186,8 @@ async fn sigterm_finishes_in_flight_work_and_exits_zero() {
             .unwrap();
         assert_eq!(resp.status(), 202);
     }
-    let started = Instant::now();
     let status = terminate(&mut server);
     assert!(status.success(), "exit 0 on SIGTERM, got {status:?}");
-    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 fn run(args: &[&str], env: &[(&str, &str)], dir: &Path) -> std::process::Output {

@@ -30,7 +30,6 @@ pub struct Received {
     pub path: String,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
-    pub at: Instant,
 }
 
 #[derive(Clone, Default)]
@@ -164,7 +163,6 @@ impl Receiver {
                 path: path.clone(),
                 headers,
                 body,
-                at: Instant::now(),
             });
             let body_rule = {
                 let mut rules = self.failing_bodies.lock().unwrap();

@@ -229,6 +229,21 @@ pub enum EventsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Send an event again to every endpoint it was delivered to, with its original webhook-id
+    /// (the same as `deliveries replay --event`). Waits for the deliveries to settle, with a
+    /// progress bar on a terminal.
+    Replay {
+        /// The event (evt_…) to replay.
+        id: String,
+        /// Return once the replay is queued instead of waiting for the outcome.
+        #[arg(long)]
+        no_wait: bool,
+        /// Longest wait for the replayed deliveries to settle.
+        #[arg(long, default_value_t = 300)]
+        wait_seconds: u64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Release quarantined events: one by id, or a source's backlog with --source.
     Release {
         /// The quarantined event to release.

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
+use switchyard_core::endpoint::EndpointSpec;
 use switchyard_core::source::SourceSpec;
 use yaml_serde::Value;
 
@@ -13,6 +14,35 @@ use yaml_serde::Value;
 pub struct ConfigFile {
     #[serde(default)]
     pub sources: Vec<SourceSpec>,
+    /// Outbound endpoints, each identified by its unique `name`.
+    #[serde(default)]
+    pub endpoints: Vec<DeclaredEndpoint>,
+}
+
+/// An endpoint in the config file: its definition plus, optionally, its signing `secret`.
+#[derive(Debug, Clone)]
+pub struct DeclaredEndpoint {
+    pub spec: EndpointSpec,
+    pub secret: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for DeclaredEndpoint {
+    /// `secret` is split off first; the rest must be exactly an `EndpointSpec` (unknown keys are
+    /// errors there, which `#[serde(flatten)]` would not keep).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let secret = match map.remove("secret") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(s)) => Some(s),
+            Some(_) => return Err(D::Error::custom("secret must be a string")),
+        };
+        let spec: EndpointSpec = serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        if spec.name.is_none() {
+            return Err(D::Error::custom("an endpoint in the config file needs a name"));
+        }
+        Ok(DeclaredEndpoint { spec, secret })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +150,25 @@ mod tests {
         let text = "sources:\n  - name: gh\n    verify:\n      scheme: token\n      secrets: [\"${TOKEN}\", \"pre-${TOKEN}-$$-$${x}\"]\n";
         let cfg = ConfigFile::parse(text, "c.yaml", &env).unwrap();
         assert_eq!(cfg.sources[0].verify.secrets, ["s3cret", "pre-s3cret-$$-${x}"]);
+    }
+
+    #[test]
+    fn endpoints_are_declared_by_name_with_an_optional_secret() {
+        let text = "endpoints:\n  - name: billing\n    url: https://billing.example/hooks\n    event_types: [\"order.*\"]\n    secret: \"${TOKEN}\"\n    headers: {X-Api-Key: k}\n";
+        let cfg = ConfigFile::parse(text, "c.yaml", &env).unwrap();
+        let e = &cfg.endpoints[0];
+        assert_eq!(e.spec.name.as_deref(), Some("billing"));
+        assert_eq!(e.secret.as_deref(), Some("s3cret"));
+        assert_eq!(e.spec.headers["X-Api-Key"], "k");
+        let err = ConfigFile::parse("endpoints:\n  - url: https://x.example/\n", "c.yaml", &env).unwrap_err();
+        assert!(err.to_string().contains("needs a name"), "{err}");
+        let err = ConfigFile::parse(
+            "endpoints:\n  - name: a\n    url: https://x.example/\n    nope: 1\n",
+            "c.yaml",
+            &env,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("nope"), "unknown keys are errors: {err}");
     }
 
     #[test]

@@ -34,6 +34,10 @@ const RESERVED_HEADERS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSpec {
+    /// Unique, optional: how config files (and flows) refer to the endpoint. `[a-z0-9_-]{1,64}`,
+    /// not starting with `ep_` (that reads as an id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub url: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -127,6 +131,11 @@ impl EndpointSpec {
 
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut errs = Vec::new();
+        if let Some(name) = &self.name
+            && !(name.len() <= 64 && !name.starts_with("ep_") && crate::source::is_valid_source_name(name))
+        {
+            errs.push(err("name", "must match [a-z0-9_-]{1,64} and not start with ep_"));
+        }
         if let Err(e) = normalize_url(&self.url) {
             errs.push(err("url", e));
         }

@@ -213,6 +213,15 @@ pub struct FieldError {
     pub message: String,
 }
 
+/// `field: message; field: message`, for start-up errors and logs.
+pub fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn err(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.into(),

@@ -139,6 +139,11 @@ impl From<EndpointError> for ApiError {
             )
             .with_details(json!({ "fields": fields })),
             EndpointError::NotFound => ApiError::not_found("endpoint"),
+            EndpointError::NameTaken(n) => ApiError::new(
+                StatusCode::CONFLICT,
+                "endpoint_name_taken",
+                format!("an endpoint named {n:?} already exists"),
+            ),
             EndpointError::Store(s) => s.into(),
             EndpointError::Sealed(s) => {
                 tracing::error!(error = %s, "cannot open a stored endpoint secret: is SWITCHYARD_MASTER_KEY the one it was sealed with?");

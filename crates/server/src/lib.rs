@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_core::apikey::{Scope, hash_key, key_hint};
+use switchyard_core::endpoint::EndpointSpec;
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::secrets::MasterKey;
 use switchyard_core::source::SourceSpec;
@@ -49,6 +50,9 @@ pub struct AppConfig {
     pub master_key: MasterKey,
     /// Sources declared in the config file, applied idempotently at start-up.
     pub sources: Vec<SourceSpec>,
+    /// Endpoints declared in the config file (with an optional signing secret), found by name
+    /// and applied idempotently at start-up.
+    pub endpoints: Vec<(EndpointSpec, Option<String>)>,
     /// When set, an admin key with exactly this value exists after start-up.
     pub bootstrap_key: Option<String>,
     pub group_commit: GroupCommit,
@@ -77,6 +81,8 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("source {name:?} in the config: {source}")]
     ConfigSource { name: String, source: CatalogError },
+    #[error("endpoint {name:?} in the config: {source}")]
+    ConfigEndpoint { name: String, source: EndpointError },
     #[error("sources: {0}")]
     Catalog(#[from] CatalogError),
     #[error("endpoints: {0}")]
@@ -122,6 +128,14 @@ impl Application {
         ));
         spawn_refusal_flush(&intake);
         let endpoints = EndpointCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
+        for (spec, secret) in cfg.endpoints {
+            let name = spec.name.clone().unwrap_or_default();
+            match endpoints.apply_declared(spec, secret).await {
+                Ok(true) => tracing::info!(endpoint = %name, "endpoint applied from the config file"),
+                Ok(false) => {}
+                Err(source) => return Err(StartupError::ConfigEndpoint { name, source }),
+            }
+        }
         endpoints.spawn_refresher(cfg.source_refresh);
         let client = OutboundClient::new(&cfg.outbound).map_err(StartupError::Outbound)?;
         let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);

@@ -48,6 +48,7 @@ fn published(id: &str, endpoints: &[&str], at: i64) -> NewEvent {
 fn endpoint(id: &str) -> EndpointRow {
     EndpointRow {
         id: id.into(),
+        name: None,
         config: "{}".into(),
         sealed: vec![1, 2, 3],
         enabled: true,

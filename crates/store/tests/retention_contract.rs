@@ -62,6 +62,7 @@ async fn retention_deletes_what_expired_and_keeps_what_is_needed(store: Arc<dyn 
     store
         .insert_endpoint(&EndpointRow {
             id: "ep_a".into(),
+            name: Some("a".into()),
             config: "{}".into(),
             sealed: vec![1],
             enabled: true,

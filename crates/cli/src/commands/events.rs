@@ -53,6 +53,24 @@ pub async fn run(cmd: EventsCommand) -> Result<(), CmdError> {
             }
             Ok(())
         }
+        // One replay path: the deliveries command's, scoped to the event.
+        EventsCommand::Replay {
+            id,
+            no_wait,
+            wait_seconds,
+            server,
+        } => {
+            super::deliveries::run(crate::cli::DeliveriesCommand::Replay {
+                id: None,
+                event: Some(id),
+                endpoint: None,
+                since: None,
+                no_wait,
+                wait_seconds,
+                server,
+            })
+            .await
+        }
         EventsCommand::Release { id, source, server } => {
             let client = ApiClient::new(&server)?;
             let answer = match (id, source) {

@@ -45,6 +45,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
             store,
             master_key,
             sources: config.sources,
+            endpoints: config.endpoints.into_iter().map(|e| (e.spec, e.secret)).collect(),
             bootstrap_key,
             group_commit: GroupCommit {
                 enabled: args.group_commit,

@@ -486,6 +486,12 @@ async fn the_cli_lists_and_replays_deliveries(app: TestApp) {
         "replayed 0",
         "only failed or dead deliveries are replayed"
     );
+    // `events replay` (SPEC §1) sends an event again, even a delivered one, with its webhook-id.
+    let before = rx.received("/cli").len();
+    let replayed = cli(&app, &["events", "replay", &events[1]]).await;
+    assert_eq!(replayed.trim(), "replayed 1: 1 settled, 0 still pending");
+    let got = rx.wait_for("/cli", before + 1, WAIT).await;
+    assert_eq!(got.last().unwrap().headers["webhook-id"], events[1]);
 }
 
 async fn secret_rotation_signs_with_both_during_the_grace(app: TestApp) {

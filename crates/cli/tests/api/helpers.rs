@@ -92,6 +92,7 @@ impl TestApp {
                 store: store.clone(),
                 master_key: MasterKey::from_base64(&MasterKey::generate_base64()).unwrap(),
                 sources: opts.sources,
+                endpoints: Vec::new(),
                 bootstrap_key: Some(ADMIN_KEY.into()),
                 group_commit: opts.group_commit.unwrap_or_default(),
                 shutdown_grace: Duration::from_secs(5),

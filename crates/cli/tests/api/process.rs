@@ -36,8 +36,20 @@ fn start(db_url: &str, dir: &Path, master_key: &str) -> Server {
 }
 
 pub(crate) fn start_with(db_url: &str, dir: &Path, master_key: &str, extra_args: &[&str]) -> Server {
+    start_config(
+        db_url,
+        dir,
+        master_key,
+        extra_args,
+        "sources:\n  - name: crash\n    verify: {scheme: none}\n",
+    )
+}
+
+/// Starts `switchyard serve` with `config` as its config file.
+pub(crate) fn start_config(db_url: &str, dir: &Path, master_key: &str, extra_args: &[&str], config: &str) -> Server {
+    let config_text = config;
     let config = dir.join("config.yaml");
-    std::fs::write(&config, "sources:\n  - name: crash\n    verify: {scheme: none}\n").unwrap();
+    std::fs::write(&config, config_text).unwrap();
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
@@ -548,4 +560,72 @@ async fn cli_releases_quarantined_events() {
         "released 1, still invalid 0"
     );
     assert!(terminate(&mut server).success());
+}
+
+/// Endpoints declared in the config file by name: created at the first start, and a second start
+/// with the same file changes nothing (same id, same secret, same `updated_at`); a changed file
+/// updates the endpoint in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_in_the_config_file_apply_idempotently() {
+    switchyard::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("e.db").display());
+    let key = MasterKey::generate_base64();
+    let file = |types: &str| {
+        format!(
+            "endpoints:\n  - name: billing\n    url: HTTPS://Billing.Example/hooks\n    event_types: [\"{types}\"]\n    secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n    headers: {{X-Api-Key: k-1}}\n"
+        )
+    };
+    let http = reqwest::Client::new();
+    let show = |base: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("{base}/v1/endpoints/billing"))
+                .bearer_auth(ADMIN_KEY)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let mut first = start_config(&url, dir.path(), &key, &[], &file("order.*"));
+    let created = show(first.base.clone()).await;
+    assert_eq!(created["url"], "https://billing.example/hooks", "stored normalised");
+    assert_eq!(created["headers"]["X-Api-Key"], "[redacted]");
+    assert!(terminate(&mut first).success());
+    let mut second = start_config(&url, dir.path(), &key, &[], &file("order.*"));
+    let again = show(second.base.clone()).await;
+    assert_eq!(again, created, "a second start with the same file changes nothing");
+    let list: Value = http
+        .get(format!("{}/v1/endpoints", second.base))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    // The name is unique through the API too.
+    let taken = http
+        .post(format!("{}/v1/endpoints", second.base))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"name": "billing", "url": "https://other.example/"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status(), 409);
+    assert_eq!(
+        taken.json::<Value>().await.unwrap()["error"]["code"],
+        "endpoint_name_taken"
+    );
+    assert!(terminate(&mut second).success());
+    let mut third = start_config(&url, dir.path(), &key, &[], &file("invoice.*"));
+    let changed = show(third.base.clone()).await;
+    assert_eq!(changed["id"], created["id"], "updated in place");
+    assert_eq!(changed["event_types"], json!(["invoice.*"]));
+    assert_ne!(changed["updated_at"], created["updated_at"]);
+    assert!(terminate(&mut third).success());
 }

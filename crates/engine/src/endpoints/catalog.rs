@@ -60,10 +60,12 @@ impl Endpoint {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
-    #[error("the endpoint definition is invalid")]
+    #[error("the endpoint definition is invalid: {}", switchyard_core::source::describe(.0))]
     Invalid(Vec<FieldError>),
     #[error("no such endpoint")]
     NotFound,
+    #[error("an endpoint named {0:?} already exists")]
+    NameTaken(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("a stored secret could not be opened with the master key: {0}")]
@@ -75,6 +77,14 @@ fn invalid(field: &str, message: impl std::fmt::Display) -> EndpointError {
         field: field.into(),
         message: message.to_string(),
     }])
+}
+
+/// The unique index on names is the only conflict an endpoint write can meet.
+fn name_taken(e: StoreError, spec: &EndpointSpec) -> EndpointError {
+    match (e, &spec.name) {
+        (StoreError::Conflict(_), Some(name)) => EndpointError::NameTaken(name.clone()),
+        (e, _) => EndpointError::Store(e),
+    }
 }
 
 /// A new `whsec_` secret: 24 random bytes, base64.
@@ -179,7 +189,10 @@ impl EndpointCatalog {
             updated_at: now,
             spec,
         };
-        self.store.insert_endpoint(&self.seal(&endpoint)).await?;
+        self.store
+            .insert_endpoint(&self.seal(&endpoint))
+            .await
+            .map_err(|e| name_taken(e, &endpoint.spec))?;
         self.refresh().await?;
         Ok(endpoint)
     }
@@ -221,6 +234,53 @@ impl EndpointCatalog {
         .await
     }
 
+    /// Applies an endpoint declared in the config file, found by its `name`: created when missing
+    /// (with `secret`, or a generated one), replaced when its definition differs, left alone when
+    /// equal — so starting twice with the same file changes nothing. A declared `secret` that
+    /// differs from the current one becomes the only signing secret; without one, the stored
+    /// secrets are kept. Returns whether anything changed.
+    pub async fn apply_declared(&self, spec: EndpointSpec, secret: Option<String>) -> Result<bool, EndpointError> {
+        let Some(name) = spec.name.clone() else {
+            return Err(invalid("name", "endpoints in the config file need a name"));
+        };
+        let spec = spec.normalized().map_err(EndpointError::Invalid)?;
+        let current = match self.get(&name).await {
+            Ok(e) => e,
+            Err(EndpointError::NotFound) => {
+                self.create(spec, secret).await?;
+                return Ok(true);
+            }
+            Err(e) => return Err(e),
+        };
+        let new_secret = match secret {
+            Some(s) if current.secrets.first().is_none_or(|c| c.secret != s) => {
+                check_secret(&s)?;
+                Some(s)
+            }
+            _ => None,
+        };
+        if current.spec == spec && new_secret.is_none() {
+            return Ok(false);
+        }
+        let mut updated = Endpoint {
+            disabled_reason: if spec.enabled {
+                None
+            } else {
+                current.disabled_reason.clone()
+            },
+            spec,
+            ..current
+        };
+        if let Some(s) = new_secret {
+            updated.secrets = vec![SigningSecret {
+                secret: s,
+                expires_at: None,
+            }];
+        }
+        self.replace(updated).await?;
+        Ok(true)
+    }
+
     /// Makes `new` (or a generated secret) the signing secret; the previous ones keep signing
     /// beside it for `grace_seconds` (default 24 h) so receivers can switch without a gap.
     pub async fn rotate_secret(
@@ -256,8 +316,9 @@ impl EndpointCatalog {
         self.replace(current).await
     }
 
-    pub async fn delete(&self, id: &str) -> Result<(), EndpointError> {
-        if !self.store.delete_endpoint(id).await? {
+    pub async fn delete(&self, id_or_name: &str) -> Result<(), EndpointError> {
+        let id = self.get(id_or_name).await?.id;
+        if !self.store.delete_endpoint(&id).await? {
             return Err(EndpointError::NotFound);
         }
         self.refresh().await
@@ -265,7 +326,12 @@ impl EndpointCatalog {
 
     async fn replace(&self, mut updated: Endpoint) -> Result<Endpoint, EndpointError> {
         updated.updated_at = now_micros().max(updated.updated_at + 1);
-        if !self.store.update_endpoint(&self.seal(&updated)).await? {
+        let done = self
+            .store
+            .update_endpoint(&self.seal(&updated))
+            .await
+            .map_err(|e| name_taken(e, &updated.spec))?;
+        if !done {
             return Err(EndpointError::NotFound);
         }
         self.refresh().await?;
@@ -281,6 +347,7 @@ impl EndpointCatalog {
         };
         EndpointRow {
             id: e.id.clone(),
+            name: public.name.clone(),
             // Serialising plain data structures to JSON cannot fail.
             config: serde_json::to_string(&public).unwrap_or_default(),
             sealed: self

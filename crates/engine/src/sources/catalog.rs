@@ -33,7 +33,7 @@ pub struct Source {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("the source definition is invalid")]
+    #[error("the source definition is invalid: {}", switchyard_core::source::describe(.0))]
     Invalid(Vec<FieldError>),
     #[error("no such source")]
     NotFound,

@@ -6,3 +6,7 @@ CREATE TABLE source_tombstones (
     config      TEXT NOT NULL,          -- SourceSpec as JSON, secrets removed (they are not kept)
     deleted_at  INTEGER NOT NULL
 );
+
+-- Endpoints may carry a unique name (how config files and flows refer to them).
+ALTER TABLE endpoints ADD COLUMN name TEXT;
+CREATE UNIQUE INDEX endpoints_by_name ON endpoints (name) WHERE name IS NOT NULL;

@@ -27,6 +27,8 @@ pub struct NewDelivery {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EndpointRow {
     pub id: String,
+    /// The optional unique name (also inside `config`; the column enforces uniqueness).
+    pub name: Option<String>,
     /// `EndpointSpec` as JSON, without its headers.
     pub config: String,
     /// Sealed JSON of the secrets and headers.
@@ -136,7 +138,8 @@ pub trait DeliveryStore: Send + Sync {
     /// Replaces config, sealed, enabled and disabled_reason; false when the endpoint is gone.
     async fn update_endpoint(&self, row: &EndpointRow) -> StoreResult<bool>;
     async fn delete_endpoint(&self, id: &str) -> StoreResult<bool>;
-    async fn get_endpoint(&self, id: &str) -> StoreResult<Option<EndpointRow>>;
+    /// By `ep_` id or by name.
+    async fn get_endpoint(&self, id_or_name: &str) -> StoreResult<Option<EndpointRow>>;
     async fn list_endpoints(&self, before_id: Option<&str>, limit: i64) -> StoreResult<Page<EndpointRow>>;
     async fn all_endpoints(&self) -> StoreResult<Vec<EndpointRow>>;
 

@@ -6,7 +6,7 @@
 pub(crate) const DELIVERY_COLUMNS: &str = "seq, id, event_id, endpoint_id, status, attempts, next_attempt_at, \
      last_status_code, last_error, created_at, updated_at";
 pub(crate) const ENDPOINT_COLUMNS: &str =
-    "id, config, sealed, enabled, disabled_reason, failing_since, created_at, updated_at";
+    "id, name, config, sealed, enabled, disabled_reason, failing_since, created_at, updated_at";
 pub(crate) const ATTEMPT_COLUMNS: &str =
     "id, delivery_id, at, duration_ms, status_code, error_class, request_headers, response_excerpt";
 
@@ -39,8 +39,8 @@ macro_rules! impl_delivery_store {
             async fn insert_endpoint(&self, row: &$crate::EndpointRow) -> $crate::StoreResult<()> {
                 self.check_writable()?;
                 sqlx::query(
-                    "INSERT INTO endpoints (id, config, sealed, enabled, disabled_reason, failing_since, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "INSERT INTO endpoints (id, config, sealed, enabled, disabled_reason, failing_since, created_at, updated_at, name) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&row.id)
                 .bind(&row.config)
@@ -50,6 +50,7 @@ macro_rules! impl_delivery_store {
                 .bind(row.failing_since)
                 .bind(row.created_at)
                 .bind(row.updated_at)
+                .bind(&row.name)
                 .execute(&self.write)
                 .await?;
                 self.after_endpoint_change().await
@@ -59,7 +60,7 @@ macro_rules! impl_delivery_store {
                 self.check_writable()?;
                 let done = sqlx::query(
                     "UPDATE endpoints SET config = $2, sealed = $3, enabled = $4, disabled_reason = $5, \
-                     failing_since = CASE WHEN $4 THEN NULL ELSE failing_since END, updated_at = $6 WHERE id = $1",
+                     failing_since = CASE WHEN $4 THEN NULL ELSE failing_since END, updated_at = $6, name = $7 WHERE id = $1",
                 )
                 .bind(&row.id)
                 .bind(&row.config)
@@ -67,6 +68,7 @@ macro_rules! impl_delivery_store {
                 .bind(row.enabled)
                 .bind(&row.disabled_reason)
                 .bind(row.updated_at)
+                .bind(&row.name)
                 .execute(&self.write)
                 .await?;
                 self.after_endpoint_change().await?;
@@ -84,7 +86,9 @@ macro_rules! impl_delivery_store {
             }
 
             async fn get_endpoint(&self, id: &str) -> $crate::StoreResult<Option<$crate::EndpointRow>> {
-                let sql = format!("SELECT {} FROM endpoints WHERE id = $1", $crate::delivery::queries::ENDPOINT_COLUMNS);
+                // Names never start with `ep_`, so the two cannot collide.
+                let column = if id.starts_with("ep_") { "id" } else { "name" };
+                let sql = format!("SELECT {} FROM endpoints WHERE {column} = $1", $crate::delivery::queries::ENDPOINT_COLUMNS);
                 Ok(sqlx::query_as(&sql).bind(id).fetch_optional(&self.read).await?)
             }
 

@@ -61,6 +61,10 @@ enum Cmd {
         /// Sign every request as Stripe does (`Stripe-Signature`) with this secret.
         #[arg(long)]
         sign_stripe: Option<String>,
+        /// Event ids in the bodies: `random` (like real providers' `evt_…` ids, so dedup keys
+        /// land on random index pages) or `sequential` (kind to the B-tree; hides that cost).
+        #[arg(long, default_value = "random", value_parser = ["random", "sequential"])]
+        ids: String,
     },
     /// Publish events and receive their deliveries: deliveries/s and publish→delivered latency.
     Deliver {
@@ -122,6 +126,7 @@ fn main() {
             rss_pid,
             json,
             sign_stripe,
+            ids,
         } => rt.block_on(intake(
             url,
             concurrency,
@@ -132,6 +137,7 @@ fn main() {
             rss_pid,
             json,
             sign_stripe,
+            ids == "random",
         )),
         Cmd::Deliver {
             api,
@@ -174,6 +180,7 @@ async fn intake(
     rss_pid: Option<u32>,
     json: bool,
     sign_stripe: Option<String>,
+    random_ids: bool,
 ) {
     let uri: hyper::Uri = url.parse().expect("a valid --url");
     let authority = uri.authority().expect("--url needs host:port").to_string();
@@ -213,7 +220,18 @@ async fn intake(
                 let mut conn: Option<SendRequest<Full<Bytes>>> = None;
                 while !shared.stop.load(Ordering::Relaxed) {
                     let n = shared.seq.fetch_add(1, Ordering::Relaxed);
-                    let body = format!(r#"{{"type":"bench.event","id":"{run_id}-{n}","n":{n},"pad":"{pad}"}}"#);
+                    let id = if random_ids {
+                        use rand::Rng;
+                        let tail: String = rand::thread_rng()
+                            .sample_iter(&rand::distributions::Alphanumeric)
+                            .take(24)
+                            .map(char::from)
+                            .collect();
+                        format!("evt_{tail}")
+                    } else {
+                        format!("{run_id}-{n}")
+                    };
+                    let body = format!(r#"{{"type":"bench.event","id":"{id}","n":{n},"pad":"{pad}"}}"#);
                     let mut req = hyper::Request::post(path.as_str())
                         .header("host", authority.as_str())
                         .header("content-type", "application/json");

@@ -66,7 +66,7 @@ impl PostgresStore {
         for chunk in dedup::candidates(batch).chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_dedup_upsert!(qb, chunk, now);
-            let rows: Vec<(String, String, String)> = qb.build_query_as().fetch_all(&mut *tx).await?;
+            let rows: Vec<(String, String, String)> = qb.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
             winners.extend(rows.into_iter().map(|(source, key, event)| ((source, key), event)));
         }
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -77,12 +77,12 @@ impl PostgresStore {
         for chunk in plan.events.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_event_rows!(qb, chunk);
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(false).execute(&mut *tx).await?;
         }
         for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_delivery_rows!(qb, chunk);
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(false).execute(&mut *tx).await?;
         }
         if !plan.deliveries.is_empty() {
             // Delivered at commit: idle dispatchers on every node wake at once.
@@ -94,7 +94,7 @@ impl PostgresStore {
         for chunk in plan.receipts.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_receipt_rows!(qb, chunk);
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(false).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(plan.outcomes)

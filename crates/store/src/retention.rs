@@ -7,6 +7,8 @@
 //! - an event takes its finished deliveries, their attempts and the receipts naming it along, so
 //!   nothing is left pointing at a payload that is gone.
 //!
+//! Statements here vary with the number of rows, so none is kept in the statement cache.
+//!
 //! Deleted sources leave a tombstone (`source_tombstones`) holding their definition, so the
 //! events they left keep their redaction and retention until they expire.
 
@@ -133,7 +135,7 @@ macro_rules! impl_retention_store {
                         qb.push(
                             " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending')",
                         );
-                        let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                        let ids: Vec<String> = qb.build_query_scalar().persistent(false).fetch_all(&mut *tx).await?;
                         if ids.is_empty() {
                             tx.rollback().await?;
                             return Ok(0);
@@ -151,18 +153,22 @@ macro_rules! impl_retention_store {
                         by_ids("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ")
                             .push(")")
                             .build()
+                            .persistent(false)
                             .execute(&mut *tx)
                             .await?;
                         by_ids("DELETE FROM deliveries WHERE event_id IN ")
                             .build()
+                            .persistent(false)
                             .execute(&mut *tx)
                             .await?;
                         by_ids("DELETE FROM receipts WHERE event_id IN ")
                             .build()
+                            .persistent(false)
                             .execute(&mut *tx)
                             .await?;
                         by_ids("DELETE FROM events WHERE id IN ")
                             .build()
+                            .persistent(false)
                             .execute(&mut *tx)
                             .await?
                             .rows_affected()
@@ -170,7 +176,7 @@ macro_rules! impl_retention_store {
                     Retained::Receipts => {
                         let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM receipts WHERE seq IN ");
                         push_seq_list!(qb, seqs);
-                        qb.build().execute(&mut *tx).await?.rows_affected()
+                        qb.build().persistent(false).execute(&mut *tx).await?.rows_affected()
                     }
                     Retained::Deliveries => {
                         let mut qb = sqlx::QueryBuilder::<$db>::new(
@@ -178,11 +184,11 @@ macro_rules! impl_retention_store {
                         );
                         push_seq_list!(qb, seqs);
                         qb.push(")");
-                        qb.build().execute(&mut *tx).await?;
+                        qb.build().persistent(false).execute(&mut *tx).await?;
                         let mut qb =
                             sqlx::QueryBuilder::<$db>::new("DELETE FROM deliveries WHERE status <> 'pending' AND seq IN ");
                         push_seq_list!(qb, seqs);
-                        qb.build().execute(&mut *tx).await?.rows_affected()
+                        qb.build().persistent(false).execute(&mut *tx).await?.rows_affected()
                     }
                 };
                 tx.commit().await?;

@@ -22,6 +22,9 @@ pub struct SqliteStore {
     path: PathBuf,
 }
 
+/// How long an unused reader connection is kept.
+const READER_IDLE: Duration = Duration::from_secs(15);
+
 impl SqliteStore {
     const KIND: StoreKind = StoreKind::Sqlite;
 
@@ -45,6 +48,10 @@ impl SqliteStore {
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
             .acquire_timeout(opts.acquire_timeout)
+            // Readers a burst opened are closed again once idle, and their page caches freed, so
+            // memory returns near its idle level after load (docs/BENCHMARKS.md, memory).
+            .min_connections(0)
+            .idle_timeout(Some(READER_IDLE))
             .connect_with(conn.read_only(true))
             .await?;
         Ok(SqliteStore { read, write, path })
@@ -115,7 +122,9 @@ async fn commit_plain(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) 
         qb.push("; ");
     }
     qb.push("COMMIT");
-    conn.execute(qb.build()).await?;
+    // Not cached: a batch's SQL is unique to its size, so a cached copy would only hold memory
+    // (up to the cache's 100 statements of multi-row inserts) after a burst.
+    conn.execute(qb.build().persistent(false)).await?;
     Ok(plan.outcomes)
 }
 
@@ -237,7 +246,7 @@ async fn commit_on(conn: &mut sqlx::SqliteConnection, batch: &[IntakeWrite]) -> 
          DELETE FROM temp.intake_keys; ",
     );
     qb.push("COMMIT");
-    let duplicates: Vec<(i64, String)> = qb.build_query_as().fetch_all(&mut *conn).await?;
+    let duplicates: Vec<(i64, String)> = qb.build_query_as().persistent(false).fetch_all(&mut *conn).await?;
     let mut outcomes: Vec<IntakeOutcome> = batch
         .iter()
         .map(|w| match w {

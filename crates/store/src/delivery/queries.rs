@@ -193,7 +193,7 @@ macro_rules! impl_delivery_store {
                             .push_bind(a.request_headers.clone())
                             .push_bind(a.response_excerpt.clone());
                     });
-                    qb.build().execute(&mut *tx).await?;
+                    qb.build().persistent(false).execute(&mut *tx).await?;
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "WITH v (id, owner, status, next_at, code, err) AS (",
                     );
@@ -224,7 +224,7 @@ macro_rules! impl_delivery_store {
                     );
                     qb.push_bind(now);
                     qb.push(" FROM v WHERE deliveries.id = v.id AND deliveries.lease_owner = v.owner");
-                    qb.build().execute(&mut *tx).await?;
+                    qb.build().persistent(false).execute(&mut *tx).await?;
                 }
                 // Endpoint health: the last word per endpoint in this batch, a disable over all.
                 let mut health: std::collections::BTreeMap<&str, &$crate::EndpointHealth> = Default::default();
@@ -276,7 +276,7 @@ macro_rules! impl_delivery_store {
                 // Like a claim, giving one back need not wait for the disk.
                 let mut conn = self.write.acquire().await?;
                 self.relax_durability(&mut conn).await?;
-                let done = qb.build().execute(&mut *conn).await;
+                let done = qb.build().persistent(false).execute(&mut *conn).await;
                 self.restore_durability(&mut conn).await?;
                 done?;
                 Ok(())
@@ -311,7 +311,7 @@ macro_rules! impl_delivery_store {
                         qb.push(" AND status IN ('failed', 'dead') AND created_at >= ").push_bind(*since);
                     }
                 }
-                let n = qb.build().execute(&self.write).await?.rows_affected();
+                let n = qb.build().persistent(false).execute(&self.write).await?.rows_affected();
                 self.after_replay(n).await?;
                 Ok(n)
             }

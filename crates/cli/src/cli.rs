@@ -235,12 +235,8 @@ pub enum EventsCommand {
     Replay {
         /// The event (evt_…) to replay.
         id: String,
-        /// Return once the replay is queued instead of waiting for the outcome.
-        #[arg(long)]
-        no_wait: bool,
-        /// Longest wait for the replayed deliveries to settle.
-        #[arg(long, default_value_t = 300)]
-        wait_seconds: u64,
+        #[command(flatten)]
+        wait: ReplayWait,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -289,15 +285,22 @@ pub enum DeliveriesCommand {
         /// RFC 3339 time: with --endpoint, replay deliveries created since then.
         #[arg(long)]
         since: Option<String>,
-        /// Return once the replay is queued instead of waiting for the outcome.
-        #[arg(long)]
-        no_wait: bool,
-        /// Longest wait for the replayed deliveries to settle.
-        #[arg(long, default_value_t = 300)]
-        wait_seconds: u64,
+        #[command(flatten)]
+        wait: ReplayWait,
         #[command(flatten)]
         server: ServerArgs,
     },
+}
+
+/// How a replay command waits for the replayed deliveries.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct ReplayWait {
+    /// Return once the replay is queued instead of waiting for the outcome.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Longest wait for the replayed deliveries to settle.
+    #[arg(long, default_value_t = 300)]
+    pub wait_seconds: u64,
 }
 
 /// Runs the command line; errors are printed once, plainly, and give exit code 1.

@@ -7,6 +7,8 @@ use switchyard_store::*;
 
 mod common;
 
+use common::published;
+
 contract!(
     deliveries_are_created_with_their_event_only,
     claims_are_exclusive_until_the_lease_expires,
@@ -16,34 +18,6 @@ contract!(
     fifo_keys_run_one_at_a_time_in_order,
     breakers_are_shared_newest_first_with_one_probe,
 );
-
-fn published(id: &str, endpoints: &[&str], at: i64) -> NewEvent {
-    NewEvent {
-        id: id.into(),
-        source_id: None,
-        source_name: None,
-        event_type: Some("order.created".into()),
-        status: "received".into(),
-        received_at: at,
-        content_type: Some("application/json".into()),
-        headers: "{}".into(),
-        payload: format!("{{\"n\":\"{id}\"}}").into_bytes(),
-        request_id: format!("req_{id}"),
-        dedup: None,
-        validation_errors: None,
-        deliveries: endpoints
-            .iter()
-            .map(|ep| NewDelivery {
-                id: format!("dlv_{id}_{ep}"),
-                event_id: id.into(),
-                endpoint_id: (*ep).into(),
-                next_attempt_at: at,
-                created_at: at,
-                ordering_key: None,
-            })
-            .collect(),
-    }
-}
 
 fn endpoint(id: &str) -> EndpointRow {
     EndpointRow {

@@ -9,35 +9,12 @@ use switchyard_store::*;
 
 mod common;
 
+use common::published;
+
 contract!(
     retention_deletes_what_expired_and_keeps_what_is_needed,
     deleting_a_source_leaves_a_tombstone,
 );
-
-fn published(id: &str, endpoint: &str, at: i64) -> NewEvent {
-    NewEvent {
-        id: id.into(),
-        source_id: None,
-        source_name: None,
-        event_type: Some("order.created".into()),
-        status: "received".into(),
-        received_at: at,
-        content_type: Some("application/json".into()),
-        headers: "{}".into(),
-        payload: b"{}".to_vec(),
-        request_id: format!("req_{id}"),
-        dedup: None,
-        validation_errors: None,
-        deliveries: vec![NewDelivery {
-            id: format!("dlv_{id}"),
-            event_id: id.into(),
-            endpoint_id: endpoint.into(),
-            next_attempt_at: at,
-            created_at: at,
-            ordering_key: None,
-        }],
-    }
-}
 
 fn duplicate_receipt(id: &str, event_id: &str, at: i64) -> Receipt {
     Receipt {
@@ -79,9 +56,9 @@ async fn retention_deletes_what_expired_and_keeps_what_is_needed(store: Arc<dyn 
     rejected.status_code = 401;
     store
         .commit_intake(&[
-            IntakeWrite::Event(published("e_done", "ep_a", 10)),
-            IntakeWrite::Event(published("e_pending", "ep_a", 11)),
-            IntakeWrite::Event(published("e_new", "ep_a", 1_000)),
+            IntakeWrite::Event(published("e_done", &["ep_a"], 10)),
+            IntakeWrite::Event(published("e_pending", &["ep_a"], 11)),
+            IntakeWrite::Event(published("e_new", &["ep_a"], 1_000)),
             IntakeWrite::Receipt(duplicate_receipt("r_dup", "e_done", 12)),
             IntakeWrite::Receipt(rejected),
         ])
@@ -150,14 +127,14 @@ async fn retention_deletes_what_expired_and_keeps_what_is_needed(store: Arc<dyn 
     let old: Vec<i64> = events.iter().filter(|r| r.created_at < 100).map(|r| r.seq).collect();
     assert_eq!(store.delete_retained(Retained::Events, &old).await.unwrap(), 1);
     assert!(store.get_event("e_done").await.unwrap().is_none());
-    assert!(store.get_delivery("dlv_e_done").await.unwrap().is_none());
-    assert!(store.list_attempts("dlv_e_done").await.unwrap().is_empty());
+    assert!(store.get_delivery("dlv_e_done_ep_a").await.unwrap().is_none());
+    assert!(store.list_attempts("dlv_e_done_ep_a").await.unwrap().is_empty());
     assert!(store.event_receipts("e_done").await.unwrap().is_empty());
     assert!(
         store.get_event("e_pending").await.unwrap().is_some(),
         "a pending delivery keeps its event"
     );
-    assert!(store.get_delivery("dlv_e_pending").await.unwrap().is_some());
+    assert!(store.get_delivery("dlv_e_pending_ep_a").await.unwrap().is_some());
 
     // A pending delivery is never deleted; a finished one goes with its attempts.
     let pending = seq_of(&store, Retained::Deliveries, |r| r.ended_at.is_none()).await;
@@ -176,7 +153,7 @@ async fn retention_deletes_what_expired_and_keeps_what_is_needed(store: Arc<dyn 
             .unwrap(),
         1
     );
-    assert!(store.list_attempts("dlv_e_new").await.unwrap().is_empty());
+    assert!(store.list_attempts("dlv_e_new_ep_a").await.unwrap().is_empty());
     assert!(
         store.get_event("e_new").await.unwrap().is_some(),
         "an event outlives its deliveries"

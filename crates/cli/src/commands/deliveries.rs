@@ -61,8 +61,7 @@ pub async fn run(cmd: DeliveriesCommand) -> Result<(), CmdError> {
             event,
             endpoint,
             since,
-            no_wait,
-            wait_seconds,
+            wait: crate::cli::ReplayWait { no_wait, wait_seconds },
             server,
         } => {
             let client = ApiClient::new(&server)?;

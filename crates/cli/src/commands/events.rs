@@ -54,19 +54,13 @@ pub async fn run(cmd: EventsCommand) -> Result<(), CmdError> {
             Ok(())
         }
         // One replay path: the deliveries command's, scoped to the event.
-        EventsCommand::Replay {
-            id,
-            no_wait,
-            wait_seconds,
-            server,
-        } => {
+        EventsCommand::Replay { id, wait, server } => {
             super::deliveries::run(crate::cli::DeliveriesCommand::Replay {
                 id: None,
                 event: Some(id),
                 endpoint: None,
                 since: None,
-                no_wait,
-                wait_seconds,
+                wait,
                 server,
             })
             .await

@@ -156,14 +156,7 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
 }
 
 async fn get(http: &reqwest::Client, url: String) -> Value {
-    http.get(url)
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    crate::helpers::get_json(http, url, ADMIN_KEY).await
 }
 
 async fn circuit(http: &reqwest::Client, base: &str, endpoint: &str) -> Value {

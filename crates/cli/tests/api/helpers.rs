@@ -360,3 +360,15 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `GET url` with `key`, as JSON (for servers run as child processes, which `TestApp` is not).
+pub async fn get_json(http: &reqwest::Client, url: String, key: &str) -> Value {
+    http.get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

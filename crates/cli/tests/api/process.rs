@@ -598,15 +598,7 @@ async fn endpoints_in_the_config_file_apply_idempotently() {
     let mut second = start_config(&url, dir.path(), &key, &[], &file("order.*"));
     let again = show(second.base.clone()).await;
     assert_eq!(again, created, "a second start with the same file changes nothing");
-    let list: Value = http
-        .get(format!("{}/v1/endpoints", second.base))
-        .bearer_auth(ADMIN_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = crate::helpers::get_json(&http, format!("{}/v1/endpoints", second.base), ADMIN_KEY).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     // The name is unique through the API too.
     let taken = http

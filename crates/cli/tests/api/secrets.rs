@@ -276,18 +276,7 @@ async fn no_secret_reaches_a_log_a_response_or_an_error() {
     let deliveries_url = api(&format!("/v1/deliveries?event={published_id}"));
     eventually("the delivery succeeds", || {
         let (http, url) = (http.clone(), deliveries_url.clone());
-        async move {
-            let v: Value = http
-                .get(url)
-                .bearer_auth(BOOT)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["data"][0]["status"] == "succeeded"
-        }
+        async move { crate::helpers::get_json(&http, url, BOOT).await["data"][0]["status"] == "succeeded" }
     })
     .await;
     let delivery = seen.get(&http, deliveries_url.clone()).await["data"][0].clone();

@@ -6,6 +6,37 @@ use std::sync::Arc;
 use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
 use switchyard_store::*;
 
+/// A published event with one pending delivery per endpoint (`dlv_<event>_<endpoint>`).
+/// Not every contract file uses every helper.
+#[allow(dead_code)]
+pub fn published(id: &str, endpoints: &[&str], at: i64) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        source_id: None,
+        source_name: None,
+        event_type: Some("order.created".into()),
+        status: "received".into(),
+        received_at: at,
+        content_type: Some("application/json".into()),
+        headers: "{}".into(),
+        payload: format!("{{\"n\":\"{id}\"}}").into_bytes(),
+        request_id: format!("req_{id}"),
+        dedup: None,
+        validation_errors: None,
+        deliveries: endpoints
+            .iter()
+            .map(|ep| NewDelivery {
+                id: format!("dlv_{id}_{ep}"),
+                event_id: id.into(),
+                endpoint_id: (*ep).into(),
+                next_attempt_at: at,
+                created_at: at,
+                ordering_key: None,
+            })
+            .collect(),
+    }
+}
+
 pub struct Db {
     pub store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,

@@ -108,7 +108,7 @@ pub async fn attempt(
     let timestamp = now_micros.div_euclid(1_000_000);
     let headers = signed_headers(endpoint, webhook_id, timestamp, &body, now_micros);
     let request_headers = recorded(&headers, endpoint);
-    match client.post(&endpoint.spec.url, &headers.clone(), body).await {
+    match client.post(&endpoint.spec.url, &headers, body).await {
         Ok(resp) => {
             let verdict = classify_status(
                 resp.status,

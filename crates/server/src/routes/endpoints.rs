@@ -67,7 +67,7 @@ pub async fn create(
         };
         let spec: EndpointSpec = serde_json::from_value(body).map_err(|e| unprocessable(e.to_string()))?;
         let created = state.endpoints.create(spec, secret).await?;
-        tracing::info!(endpoint_id = %created.id, url = %created.spec.url, "endpoint created");
+        tracing::info!(endpoint_id = %created.id, url = %switchyard_core::redact::redact_url(&created.spec.url), "endpoint created");
         let secret = created.secrets.first().map(|s| s.secret.clone());
         Ok((StatusCode::CREATED, view(&state, &created, secret.as_deref())))
     })

@@ -16,6 +16,16 @@ use crate::delivery::queries::push_delivery_rows;
 use crate::queries::{EVENT_COLUMNS, INSERT_CHUNK, bind_event_columns, impl_store, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, NewEvent, Receipt, StoreError, StoreKind, StoreOptions, StoreResult};
 
+/// Pages the WAL may hold before the writer checkpoints it (SQLite's default is 1,000). Random
+/// dedup keys dirty a page each, so at the default the writer checkpointed many times a second,
+/// copying the same leaves again and again; ten times the interval copies a leaf rewritten by many
+/// batches once. Interleaved pairs: +22 % default-config intake, dedup-off unchanged
+/// (docs/BENCHMARKS.md, 2026-12-01).
+const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
+/// After a checkpoint resets the log, the WAL file is cut back to this size (64 MiB), so a burst
+/// does not leave a large file behind.
+const WAL_SIZE_LIMIT: &str = "67108864";
+
 pub struct SqliteStore {
     pub(crate) read: SqlitePool,
     pub(crate) write: SqlitePool,
@@ -43,7 +53,11 @@ impl SqliteStore {
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(conn.clone())
+            .connect_with(
+                conn.clone()
+                    .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT),
+            )
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))

@@ -2,6 +2,7 @@
 //! database when `SWITCHYARD_TEST_POSTGRES` is set.
 
 mod auth;
+mod cli_commands;
 mod cluster;
 mod connections;
 mod dedup_key;

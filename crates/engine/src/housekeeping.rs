@@ -17,7 +17,7 @@ use std::time::Duration;
 use switchyard_core::endpoint::EndpointSpec;
 use switchyard_core::source::SourceSpec;
 use switchyard_core::time::{Clock, days_micros};
-use switchyard_store::{Retained, Store, StoreResult};
+use switchyard_store::{Retained, Store, StoreResult, TombstoneRow};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -109,7 +109,8 @@ impl Housekeeping {
     }
 
     async fn retention(&self, now: i64) -> StoreResult<Purged> {
-        let (sources, endpoints) = self.rules().await?;
+        let tombstones = self.store.source_tombstones().await?;
+        let (sources, endpoints) = self.rules(&tombstones).await?;
         let mut purged = Purged {
             events: self.walk(Retained::Events, &sources, now).await?,
             receipts: self.walk(Retained::Receipts, &sources, now).await?,
@@ -118,7 +119,7 @@ impl Housekeeping {
         };
         // A tombstone outlives its source's retention by nothing: every event it governed was
         // received before the deletion, so all of them have expired by now.
-        for t in self.store.source_tombstones().await? {
+        for t in &tombstones {
             let days = sources.days(Some(&t.id));
             if t.deleted_at < now.saturating_sub(days_micros(days)) {
                 self.store.drop_source_tombstone(&t.id).await?;
@@ -129,27 +130,36 @@ impl Housekeeping {
     }
 
     /// Retention per source (live and tombstoned) and per endpoint, read fresh each pass.
-    async fn rules(&self) -> StoreResult<(Rules, Rules)> {
-        let mut sources = HashMap::new();
-        for row in self.store.all_sources().await? {
-            let days = serde_json::from_str::<SourceSpec>(&row.config)
-                .ok()
-                .and_then(|s| s.retention_days);
-            sources.insert(row.id, days.unwrap_or(self.default_days));
-        }
-        for t in self.store.source_tombstones().await? {
-            let days = serde_json::from_str::<SourceSpec>(&t.config)
-                .ok()
-                .and_then(|s| s.retention_days);
-            sources.insert(t.id, days.unwrap_or(self.default_days));
-        }
-        let mut endpoints = HashMap::new();
-        for row in self.store.all_endpoints().await? {
-            let days = serde_json::from_str::<EndpointSpec>(&row.config)
-                .ok()
-                .and_then(|s| s.retention_days);
-            endpoints.insert(row.id, days.unwrap_or(self.default_days));
-        }
+    async fn rules(&self, tombstones: &[TombstoneRow]) -> StoreResult<(Rules, Rules)> {
+        // A definition that does not parse (it always should) falls back to the default.
+        let days = |days: Option<u32>| days.unwrap_or(self.default_days);
+        let source_days = |config: &str| {
+            days(
+                serde_json::from_str::<SourceSpec>(config)
+                    .ok()
+                    .and_then(|s| s.retention_days),
+            )
+        };
+        let mut sources: HashMap<String, u32> = self
+            .store
+            .all_sources()
+            .await?
+            .into_iter()
+            .map(|row| (row.id, source_days(&row.config)))
+            .collect();
+        sources.extend(tombstones.iter().map(|t| (t.id.clone(), source_days(&t.config))));
+        let endpoints: HashMap<String, u32> = self
+            .store
+            .all_endpoints()
+            .await?
+            .into_iter()
+            .map(|row| {
+                let d = serde_json::from_str::<EndpointSpec>(&row.config)
+                    .ok()
+                    .and_then(|s| s.retention_days);
+                (row.id, days(d))
+            })
+            .collect();
         let rules = |days: HashMap<String, u32>| Rules {
             default_days: self.default_days,
             shortest: days

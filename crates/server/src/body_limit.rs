@@ -1,7 +1,8 @@
 //! Bodies over the limit are refused from their declared length, before a byte is read: a client
 //! that announces 10 GB and then stalls is answered `413` at once instead of holding a task until a
-//! timeout. `/in/{source}` has per-source limits and checks them itself (`routes/intake.rs`); every
-//! other route shares [`API_BODY_LIMIT`], which is also axum's buffering limit for JSON bodies.
+//! timeout. `/in/{source}` has per-source limits and checks them itself (`routes/intake.rs`); the
+//! `/v1` routes share [`API_BODY_LIMIT`] (this middleware is layered on them alone), which is also
+//! axum's buffering limit for JSON bodies.
 //!
 //! The refused body is still drained in the background, bounded by [`DRAIN_GRACE`] and
 //! [`DRAIN_CAP`], so a client still uploading reads the 413 instead of a broken pipe; a client that
@@ -28,10 +29,9 @@ pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
-/// `413` for a declared length over the limit; intake routes are left to their own limits.
+/// `413` for a declared length over the limit (layered on the management API's routes only).
 pub async fn middleware(req: Request, next: Next) -> Response {
-    if !req.uri().path().starts_with("/in/")
-        && let Some(len) = declared_length(req.headers())
+    if let Some(len) = declared_length(req.headers())
         && len > API_BODY_LIMIT
     {
         drain_in_background(req.into_body(), 0);

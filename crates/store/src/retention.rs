@@ -140,7 +140,15 @@ macro_rules! impl_retention_store {
                             tx.rollback().await?;
                             return Ok(0);
                         }
-                        let by_ids = |head: &str| {
+                        // What refers to the events first, the events last; each statement is
+                        // `head (ids…) tail`, and the count is the last one's.
+                        let mut deleted = 0;
+                        for (head, tail) in [
+                            ("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ", ")"),
+                            ("DELETE FROM deliveries WHERE event_id IN ", ""),
+                            ("DELETE FROM receipts WHERE event_id IN ", ""),
+                            ("DELETE FROM events WHERE id IN ", ""),
+                        ] {
                             let mut qb = sqlx::QueryBuilder::<$db>::new(head);
                             qb.push("(");
                             let mut list = qb.separated(", ");
@@ -148,30 +156,10 @@ macro_rules! impl_retention_store {
                                 list.push_bind(id.clone());
                             }
                             list.push_unseparated(")");
-                            qb
-                        };
-                        by_ids("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ")
-                            .push(")")
-                            .build()
-                            .persistent(false)
-                            .execute(&mut *tx)
-                            .await?;
-                        by_ids("DELETE FROM deliveries WHERE event_id IN ")
-                            .build()
-                            .persistent(false)
-                            .execute(&mut *tx)
-                            .await?;
-                        by_ids("DELETE FROM receipts WHERE event_id IN ")
-                            .build()
-                            .persistent(false)
-                            .execute(&mut *tx)
-                            .await?;
-                        by_ids("DELETE FROM events WHERE id IN ")
-                            .build()
-                            .persistent(false)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
+                            qb.push(tail);
+                            deleted = qb.build().persistent(false).execute(&mut *tx).await?.rows_affected();
+                        }
+                        deleted
                     }
                     Retained::Receipts => {
                         let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM receipts WHERE seq IN ");

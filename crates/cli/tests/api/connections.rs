@@ -31,21 +31,29 @@ fn addr(app: &TestApp) -> String {
     app.base.trim_start_matches("http://").to_string()
 }
 
-/// Reads until the server closes the connection; returns what it sent before that.
-async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+/// Reads until `done` holds for what arrived, or the server closes the connection; `None` when
+/// neither happened within the hang guard.
+async fn read_until(stream: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
     let mut got = Vec::new();
-    let read = tokio::time::timeout(HANG_GUARD, async {
-        let mut buf = [0u8; 4096];
-        loop {
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(HANG_GUARD, async {
+        while !done(&got) {
             match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) | Err(_) => break,
                 Ok(n) => got.extend_from_slice(&buf[..n]),
             }
         }
     })
-    .await;
-    assert!(read.is_ok(), "the server never closed the connection");
-    got
+    .await
+    .ok()
+    .map(|()| got)
+}
+
+/// Reads until the server closes the connection; returns what it sent before that.
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    read_until(stream, |_| false)
+        .await
+        .expect("the server never closed the connection")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,18 +155,9 @@ async fn raw_status(app: &TestApp, head: &str, body: &[u8]) -> String {
     s.write_all(head.as_bytes()).await.unwrap();
     s.write_all(body).await.unwrap();
     // The client never finishes its body; the answer must come anyway.
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    let read = tokio::time::timeout(HANG_GUARD, async {
-        while !got.windows(2).any(|w| w == b"\r\n") {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(read.is_ok(), "no answer to {head:?}");
+    let got = read_until(&mut s, |got| got.windows(2).any(|w| w == b"\r\n"))
+        .await
+        .unwrap_or_else(|| panic!("no answer to {head:?}"));
     let text = String::from_utf8_lossy(&got).to_string();
     text.lines().next().unwrap_or("").to_string()
 }
@@ -197,19 +196,10 @@ async fn declared_oversized_bodies_are_413_before_any_byte_is_read() {
     .await;
     assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
     // Each refusal leaves a receipt (written after the answer, so wait for them).
-    let mut receipts = serde_json::Value::Null;
-    for _ in 0..200 {
-        receipts = app.api_get("/v1/receipts?source=small").await.json().await.unwrap();
-        let count = receipts["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["status_code"] == 413)
-            .count();
-        if count == 2 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("two 413 receipts expected: {receipts}");
+    crate::helpers::eventually("two 413 receipts", || async {
+        let receipts: serde_json::Value = app.api_get("/v1/receipts?source=small").await.json().await.unwrap();
+        let data = receipts["data"].as_array().unwrap();
+        data.iter().filter(|r| r["status_code"] == 413).count() == 2
+    })
+    .await;
 }

@@ -202,15 +202,19 @@ async fn retry_after_is_honoured(app: TestApp) {
     // Evidence from what the server recorded, not from the test's clock: the retry was scheduled
     // Retry-After's 2 s after the attempt over a 0 s schedule, and did not start before that.
     let view = format!("/v1/endpoints/{}", ep["id"].as_str().unwrap());
-    let mut v = Value::Null;
-    // The pause shows on the endpoint while it lasts: look until it does or the retry happened.
-    for _ in 0..400 {
-        v = app.api_get(&view).await.json().await.unwrap();
-        if v["paused_until"].is_string() || rx.received("/limited").len() >= 2 {
-            break;
+    // The pause shows on the endpoint while it lasts: it must be seen before the retry comes.
+    let v = loop {
+        let retried = rx.received("/limited").len() >= 2;
+        let v: Value = app.api_get(&view).await.json().await.unwrap();
+        if v["paused_until"].is_string() {
+            break v;
         }
+        assert!(
+            !retried,
+            "the pause was never shown on the endpoint before the retry: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    };
     let d = settled(&app, ev["id"].as_str().unwrap(), "succeeded").await;
     let a = attempts(&app, d["id"].as_str().unwrap()).await;
     assert_eq!(a.len(), 2, "{a:?}");
@@ -221,9 +225,8 @@ async fn retry_after_is_honoured(app: TestApp) {
         "Retry-After: 2 was honoured over a 0 s schedule: {a:?}"
     );
     // What the endpoint showed during the pause is the pause Retry-After asked for.
-    if let Some(until) = v["paused_until"].as_str() {
-        assert!(parse_rfc3339(until).unwrap() >= at(0) + 2_000_000, "{v}");
-    }
+    let until = parse_rfc3339(v["paused_until"].as_str().unwrap()).unwrap();
+    assert!(until >= at(0) + 2_000_000, "{v}");
 }
 
 async fn permanent_failures_gone_and_redirects(app: TestApp) {

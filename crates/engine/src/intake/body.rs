@@ -11,21 +11,39 @@ use super::IntakeError;
 /// The JSON view of an accepted body (`None`: accepted, but nothing JSON to look at).
 pub(super) fn json_view(accept: Accept, content_type: Option<&str>, body: &[u8]) -> Result<Option<Value>, IntakeError> {
     let ct = content_type.unwrap_or("");
-    if is_json_media_type(ct) {
-        return match accept {
-            // Stored whatever it holds; JSON only helps find the type and id.
-            Accept::Any => Ok(parse_json(body).ok()),
-            Accept::Json | Accept::JsonOrForm => parse_json(body).map(Some),
-        };
-    }
-    match accept {
-        Accept::Any if is_form_media_type(ct) => Ok(Some(form_view(body))),
-        Accept::Any => Ok(None),
-        Accept::JsonOrForm if is_form_media_type(ct) => Ok(Some(form_view(body))),
-        Accept::Json | Accept::JsonOrForm => Err(IntakeError::UnsupportedMediaType {
+    match (MediaType::of(ct), accept) {
+        // Stored whatever it holds; JSON only helps find the type and id.
+        (MediaType::Json, Accept::Any) => Ok(parse_json(body).ok()),
+        (MediaType::Json, Accept::Json | Accept::JsonOrForm) => parse_json(body).map(Some),
+        (MediaType::Form, Accept::Any | Accept::JsonOrForm) => Ok(Some(form_view(body))),
+        (_, Accept::Any) => Ok(None),
+        (_, Accept::Json | Accept::JsonOrForm) => Err(IntakeError::UnsupportedMediaType {
             got: ct.to_string(),
             accepted: accepted_types(accept),
         }),
+    }
+}
+
+/// The body kinds intake reads, from a content type's essence (parameters and case ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    /// `application/json` or any `application/*+json`.
+    Json,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    Other,
+}
+
+impl MediaType {
+    fn of(ct: &str) -> Self {
+        let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+            MediaType::Json
+        } else if essence == "application/x-www-form-urlencoded" {
+            MediaType::Form
+        } else {
+            MediaType::Other
+        }
     }
 }
 
@@ -37,7 +55,7 @@ pub fn payload_view(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
 
 /// Whether a content type is a form (`application/x-www-form-urlencoded`).
 pub fn is_form(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(is_form_media_type)
+    content_type.is_some_and(|ct| MediaType::of(ct) == MediaType::Form)
 }
 
 /// What a `415` tells the sender this source takes.
@@ -47,19 +65,6 @@ fn accepted_types(accept: Accept) -> &'static str {
         Accept::JsonOrForm => "application/json or application/x-www-form-urlencoded",
         Accept::Any => "any content type",
     }
-}
-
-pub(super) fn is_json_media_type(ct: &str) -> bool {
-    let essence = essence(ct);
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-fn is_form_media_type(ct: &str) -> bool {
-    essence(ct) == "application/x-www-form-urlencoded"
-}
-
-fn essence(ct: &str) -> String {
-    ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase()
 }
 
 /// Parses the whole body as JSON (a shortcut that stopped early would accept trailing garbage).
@@ -100,11 +105,14 @@ mod tests {
 
     #[test]
     fn json_media_types() {
-        assert!(is_json_media_type("application/json"));
-        assert!(is_json_media_type("Application/JSON; charset=utf-8"));
-        assert!(is_json_media_type("application/cloudevents+json"));
-        assert!(!is_json_media_type("text/plain"));
-        assert!(!is_json_media_type("application/x-www-form-urlencoded"));
+        assert_eq!(MediaType::of("application/json"), MediaType::Json);
+        assert_eq!(MediaType::of("Application/JSON; charset=utf-8"), MediaType::Json);
+        assert_eq!(MediaType::of("application/cloudevents+json"), MediaType::Json);
+        assert_eq!(MediaType::of("text/plain"), MediaType::Other);
+        assert_eq!(
+            MediaType::of("Application/X-WWW-Form-Urlencoded; charset=utf-8"),
+            MediaType::Form
+        );
     }
 
     #[test]

@@ -159,24 +159,45 @@ impl Intake {
                 suppressed = s.suppressed,
                 "intake refusals summarised (beyond the per-minute receipts)"
             );
-            let receipt = Receipt {
-                id: new_id(IdKind::Receipt),
-                at: s.window_end,
-                source_name: s.source_name,
-                source_id: s.source_id,
-                request_id: "summary".into(),
-                status_code: i32::from(s.status),
-                outcome: s.outcome,
-                reason: Some(format!(
-                    "{} more requests refused like this between {} and {} (receipts are kept one by one only for the first of each minute)",
-                    s.suppressed,
-                    switchyard_core::time::to_rfc3339(s.window_start),
-                    switchyard_core::time::to_rfc3339(s.window_end),
-                )),
-                event_id: None,
-            };
-            self.writer.record(IntakeWrite::Receipt(receipt));
+            let reason = format!(
+                "{} more requests refused like this between {} and {} (receipts are kept one by one only for the first of each minute)",
+                s.suppressed,
+                switchyard_core::time::to_rfc3339(s.window_start),
+                switchyard_core::time::to_rfc3339(s.window_end),
+            );
+            self.record_at(
+                s.window_end,
+                &s.source_name,
+                s.source_id,
+                "summary",
+                s.status,
+                &s.outcome,
+                reason,
+            );
         }
+    }
+
+    /// Records the receipt of an outcome a stranger can cause (a refusal, a credential-free
+    /// handshake) within the refusal window. Returns whether it got a receipt of its own; the
+    /// caller logs it only then, so neither receipts nor log lines grow with a flood.
+    fn record_bounded(
+        &self,
+        source_name: &str,
+        source: Option<&Source>,
+        request_id: &str,
+        status: u16,
+        outcome: &str,
+        reason: impl FnOnce() -> String,
+    ) -> bool {
+        let (verdict, summaries) = self
+            .refusals
+            .admit(source_name, source.map(|s| s.id.as_str()), status, outcome);
+        self.record_summaries(summaries);
+        if verdict == refusals::Verdict::Count {
+            return false;
+        }
+        self.record(source_name, source, request_id, status, outcome, reason());
+        true
     }
 
     /// The gate every request to `/in/{name}` passes, POST or GET, before its body is read: the
@@ -360,11 +381,34 @@ impl Intake {
         outcome: &str,
         reason: String,
     ) {
+        let source_id = source.map(|s| s.id.clone());
+        self.record_at(
+            now_micros(),
+            source_name,
+            source_id,
+            request_id,
+            status,
+            outcome,
+            reason,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_at(
+        &self,
+        at: i64,
+        source_name: &str,
+        source_id: Option<String>,
+        request_id: &str,
+        status: u16,
+        outcome: &str,
+        reason: String,
+    ) {
         let receipt = Receipt {
             id: new_id(IdKind::Receipt),
-            at: now_micros(),
+            at,
             source_name: source_name.chars().take(64).collect(),
-            source_id: source.map(|s| s.id.clone()),
+            source_id,
             request_id: request_id.to_string(),
             status_code: i32::from(status),
             outcome: outcome.into(),
@@ -377,22 +421,17 @@ impl Intake {
     /// Records a handshake's receipt (no event) and passes the reply through.
     fn handshake_done(&self, source: &Source, request_id: &str, reply: HandshakeReply) -> HandshakeReply {
         // Some handshakes (Graph's validation) carry no credentials: bound them like refusals.
-        let (verdict, summaries) = self
-            .refusals
-            .admit(&source.spec.name, Some(&source.id), reply.status, "handshake");
-        self.record_summaries(summaries);
-        if verdict == refusals::Verdict::Count {
-            return reply;
-        }
-        tracing::info!(request_id, source = %source.spec.name, kind = reply.kind, "handshake answered");
-        self.record(
+        let recorded = self.record_bounded(
             &source.spec.name,
             Some(source),
             request_id,
             reply.status,
             "handshake",
-            reply.kind.to_string(),
+            || reply.kind.to_string(),
         );
+        if recorded {
+            tracing::info!(request_id, source = %source.spec.name, kind = reply.kind, "handshake answered");
+        }
         reply
     }
 
@@ -419,11 +458,9 @@ impl Intake {
             tracing::warn!(request_id, source = source_name, reason = %err, "intake refused: storage unavailable");
             return err;
         }
-        let (verdict, summaries) =
-            self.refusals
-                .admit(source_name, source.map(|s| s.id.as_str()), err.status(), "rejected");
-        self.record_summaries(summaries);
-        if verdict == refusals::Verdict::Record {
+        if self.record_bounded(source_name, source, request_id, err.status(), "rejected", || {
+            err.to_string()
+        }) {
             tracing::info!(
                 request_id,
                 source = source_name,
@@ -431,14 +468,6 @@ impl Intake {
                 code = err.code(),
                 reason = %err,
                 "intake refused"
-            );
-            self.record(
-                source_name,
-                source,
-                request_id,
-                err.status(),
-                "rejected",
-                err.to_string(),
             );
         } else {
             tracing::debug!(

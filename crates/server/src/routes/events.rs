@@ -95,6 +95,7 @@ pub async fn show(
         })
     });
     let timeline: Vec<Value> = std::iter::once(accepted).chain(later).collect();
+    let (redact, secret_headers) = source_rules(&state, &event).await?;
     let mut v = json!({
         "id": event.id,
         "source": event.source_name,
@@ -104,12 +105,10 @@ pub async fn show(
         "received_at": to_rfc3339(event.received_at),
         "content_type": event.content_type,
         "request_id": event.request_id,
-        "headers": null,
+        "headers": shown_headers(&event.headers, &secret_headers),
         "timeline": timeline,
         "validation_errors": event.validation_errors.as_deref().and_then(|v| serde_json::from_str::<Value>(v).ok()),
     });
-    let (redact, secret_headers) = source_rules(&state, &event).await?;
-    v["headers"] = shown_headers(&event.headers, &secret_headers);
     let (mut payload, encoding) = shown_payload(&event, !redact.is_empty());
     // The source's redaction paths hide fields in views; the stored payload keeps them.
     redact_paths(&mut payload, &redact);

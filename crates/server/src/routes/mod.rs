@@ -25,10 +25,9 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const HSTS: &str = "max-age=31536000; includeSubDomains";
 
 pub fn router(state: AppState, https: bool) -> Router {
-    let router = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/in/{source}", post(intake::receive).get(intake::handshake))
+    // The management API shares one body limit, checked from the declared length before a byte
+    // is read; `/in` applies each source's own limit in its handler.
+    let api = Router::new()
         .route("/v1/sources", get(sources::list).post(sources::create))
         .route(
             "/v1/sources/{id}",
@@ -57,6 +56,12 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/v1/receipts", get(receipts::list))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
+        .layer(axum::middleware::from_fn(crate::body_limit::middleware));
+    let router = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/in/{source}", post(intake::receive).get(intake::handshake))
+        .merge(api)
         .layer(CatchPanicLayer::new())
         // A request (body included) that runs past this is answered 503 — never a 2xx — and its
         // work is dropped; an intake write already queued still commits (at-least-once).
@@ -64,7 +69,6 @@ pub fn router(state: AppState, https: bool) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
-        .layer(axum::middleware::from_fn(crate::body_limit::middleware))
         .layer(axum::middleware::from_fn(crate::request_id::middleware));
     let router = if https {
         router.layer(axum::middleware::map_response(

@@ -37,7 +37,7 @@ pub(crate) fn candidates(batch: &[IntakeWrite]) -> Vec<&NewEvent> {
     first
 }
 
-fn slot(e: &NewEvent) -> (String, String) {
+pub(crate) fn slot(e: &NewEvent) -> (String, String) {
     let key = e.dedup.as_ref().map(|d| d.key.clone()).unwrap_or_default();
     (e.source_id.clone().unwrap_or_default(), key)
 }
@@ -136,10 +136,13 @@ pub(crate) use push_dedup_upsert;
 /// database type): a block that evaluates to the number of keys removed.
 macro_rules! purge_dedup_keys {
     ($store:ident, $now:ident, $db:ty) => {{
-        // A sweep in primary-key order: each chunk is read on a reader, and only its
-        // expired keys are deleted on the writer (by key, expiry checked again, since a
-        // key may have been taken anew since the read). No index on `expires_at` is kept
-        // at intake for this, and no statement holds the writer for long.
+        // Keys a backend holds apart from the table (SQLite's recent keys) are merged first.
+        $store.settle_dedup_keys().await?;
+        // A sweep in primary-key order: each chunk is read on a reader, and when it holds
+        // expired keys, its key range is deleted on the writer with the expiry checked again
+        // (a key may have been taken anew since the read). No index on `expires_at` is kept at
+        // intake for this; a range delete walks the primary key, and no statement holds the
+        // writer for long.
         let mut after = (String::new(), String::new());
         let mut removed = 0;
         loop {
@@ -152,27 +155,30 @@ macro_rules! purge_dedup_keys {
             .bind($crate::dedup::SWEEP_CHUNK)
             .fetch_all(&$store.read)
             .await?;
-            let expired: Vec<&(String, String, i64)> = chunk.iter().filter(|k| k.2 <= $now).collect();
-            for part in expired.chunks(500) {
+            let Some(last) = chunk.last() else {
+                return Ok(removed);
+            };
+            if chunk.iter().any(|k| k.2 <= $now) {
                 $store.check_writable()?;
-                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM dedup_keys WHERE expires_at <= ");
-                qb.push_bind($now).push(" AND (source_id, key) IN (");
-                let mut sep = qb.separated(", ");
-                for k in part {
-                    sep.push("(").push_bind_unseparated(k.0.clone()).push_unseparated(", ");
-                    sep.push_bind_unseparated(k.1.clone()).push_unseparated(")");
-                }
-                qb.push(")");
-                removed += qb.build().execute(&$store.write).await?.rows_affected();
+                removed += sqlx::query(
+                    "DELETE FROM dedup_keys WHERE (source_id, key) > ($1, $2) AND (source_id, key) <= ($3, $4) \
+                     AND expires_at <= $5",
+                )
+                .bind(&after.0)
+                .bind(&after.1)
+                .bind(&last.0)
+                .bind(&last.1)
+                .bind($now)
+                .execute(&$store.write)
+                .await?
+                .rows_affected();
             }
-            match chunk.last() {
-                Some(last) if chunk.len() as i64 == $crate::dedup::SWEEP_CHUNK => {
-                    after = (last.0.clone(), last.1.clone());
-                    // Room for intake between chunks.
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                }
-                _ => return Ok(removed),
+            if (chunk.len() as i64) < $crate::dedup::SWEEP_CHUNK {
+                return Ok(removed);
             }
+            after = (last.0.clone(), last.1.clone());
+            // Room for intake between chunks.
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }};
 }

@@ -50,6 +50,11 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Every key is in `dedup_keys` at once on PostgreSQL: nothing to merge.
+    async fn settle_dedup_keys(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     fn check_writable(&self) -> StoreResult<()> {
         Ok(())
     }

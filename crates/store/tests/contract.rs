@@ -19,6 +19,7 @@ contract!(
     duplicates_are_answered_with_the_first_event,
     concurrent_duplicates_store_exactly_one_event,
     the_dedup_sweep_forgets_only_expired_keys,
+    keys_stay_held_across_many_batches,
 );
 
 fn event(id: &str, source: &str, at: i64, payload: &[u8]) -> NewEvent {
@@ -550,4 +551,61 @@ async fn the_dedup_sweep_forgets_only_expired_keys(store: Arc<dyn Store>) {
             dup("evt_05999")
         ]
     );
+}
+
+/// More keys than SQLite holds apart before merging them into the key table (32,768): keys won
+/// before and after the merge are still held, in later batches and within one.
+async fn keys_stay_held_across_many_batches(store: Arc<dyn Store>) {
+    const KEYS: usize = 40_000;
+    let writes: Vec<IntakeWrite> = (0..KEYS)
+        .map(|i| {
+            keyed(
+                &format!("k{i:05}"),
+                "a",
+                &format!("key-{:016x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                FOREVER,
+            )
+        })
+        .collect();
+    for chunk in writes.chunks(2000) {
+        let outcomes = store.commit_intake(chunk).await.unwrap();
+        assert!(outcomes.iter().all(|o| *o == IntakeOutcome::Stored));
+    }
+    let again: Vec<IntakeWrite> = [0, 1, 20_000, 32_767, 32_768, KEYS - 1]
+        .iter()
+        .map(|&i| {
+            keyed(
+                &format!("again{i}"),
+                "a",
+                &format!("key-{:016x}", (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                FOREVER,
+            )
+        })
+        .chain([
+            keyed("fresh", "a", "key-fresh", FOREVER),
+            keyed("fresh2", "a", "key-fresh", FOREVER),
+        ])
+        .collect();
+    let outcomes = store.commit_intake(&again).await.unwrap();
+    let firsts: Vec<Option<String>> = outcomes
+        .iter()
+        .map(|o| match o {
+            IntakeOutcome::Duplicate { first_event_id } => Some(first_event_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        firsts,
+        [
+            Some("k00000".to_string()),
+            Some("k00001".into()),
+            Some("k20000".into()),
+            Some("k32767".into()),
+            Some("k32768".into()),
+            Some("k39999".into()),
+            None,
+            Some("fresh".into()),
+        ]
+    );
+    assert_eq!(store.purge_dedup_keys(FOREVER).await.unwrap(), KEYS as u64 + 1);
 }

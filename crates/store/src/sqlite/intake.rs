@@ -1,0 +1,97 @@
+//! One intake batch on the SQLite writer, in two trips to SQLite's worker thread: a read of the
+//! keys the recent-keys map does not hold (one cached statement, the keys passed as one JSON
+//! array), then `BEGIN IMMEDIATE`, the inserts and `COMMIT` as one multi-statement command.
+//! Sent statement by statement, each step would wait for the async writer task to be scheduled
+//! again among thousands of request tasks; that round trip, not SQLite, was the cost of a commit
+//! under load. Only the writer writes keys, and it holds the connection across both trips, so
+//! what the read found still holds when the command runs.
+
+use sqlx::{Executor, QueryBuilder, Sqlite};
+
+use super::recent_keys::RecentKeys;
+use crate::dedup::{Winners, slot};
+use crate::delivery::queries::push_delivery_rows;
+use crate::queries::{INSERT_CHUNK, push_event_rows, push_receipt_rows};
+use crate::{IntakeOutcome, IntakeWrite, NewEvent, StoreResult};
+
+/// The live holders among `keys` in `dedup_keys`. Fixed SQL, so the statement is prepared once.
+const LOOKUP: &str = "SELECT d.source_id, d.key, d.event_id FROM json_each($1) j \
+     JOIN dedup_keys d ON d.source_id = j.value ->> 0 AND d.key = j.value ->> 1 WHERE d.expires_at > $2";
+
+/// Commits a batch. Dedup is decided here: a key is held by the live entry of the recent-keys
+/// map, else by the live row of `dedup_keys`, else by the batch's first write of it, which wins
+/// it: appended to `dedup_recent` in the same transaction and added to the map once committed.
+pub(super) async fn commit_on(
+    conn: &mut sqlx::SqliteConnection,
+    recent: &std::sync::Mutex<RecentKeys>,
+    batch: &[IntakeWrite],
+) -> StoreResult<Vec<IntakeOutcome>> {
+    let now = switchyard_core::time::now_micros();
+    let candidates = crate::dedup::candidates(batch);
+    let mut winners = Winners::new();
+    let mut unknown: Vec<&NewEvent> = Vec::new();
+    {
+        let recent = recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for e in candidates {
+            let (source, key) = slot(e);
+            match recent.live(&source, &key, now) {
+                Some(holder) => {
+                    winners.insert((source, key), holder.to_string());
+                }
+                None => unknown.push(e),
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        let keys: Vec<(String, String)> = unknown.iter().map(|e| slot(e)).collect();
+        let keys = serde_json::to_string(&keys).map_err(|e| crate::StoreError::Unavailable(e.to_string()))?;
+        let held: Vec<(String, String, String)> = sqlx::query_as(LOOKUP)
+            .bind(keys)
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?;
+        winners.extend(held.into_iter().map(|(source, key, event)| ((source, key), event)));
+    }
+    let won: Vec<&NewEvent> = unknown
+        .into_iter()
+        .filter(|e| !winners.contains_key(&slot(e)))
+        .collect();
+    for e in &won {
+        winners.insert(slot(e), e.id.clone());
+    }
+    let plan = crate::dedup::plan(batch, &winners);
+    let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
+    for chunk in plan.events.chunks(INSERT_CHUNK) {
+        push_event_rows!(qb, chunk);
+        qb.push("; ");
+    }
+    for chunk in won.chunks(INSERT_CHUNK) {
+        qb.push("INSERT INTO dedup_recent (source_id, key, event_id, expires_at) ");
+        qb.push_values(chunk, |mut b, e| {
+            let (source, key) = slot(e);
+            b.push_bind(source)
+                .push_bind(key)
+                .push_bind(e.id.clone())
+                .push_bind(e.dedup.as_ref().map_or(0, |d| d.expires_at));
+        });
+        qb.push("; ");
+    }
+    for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
+        push_delivery_rows!(qb, chunk);
+        qb.push("; ");
+    }
+    for chunk in plan.receipts.chunks(INSERT_CHUNK) {
+        push_receipt_rows!(qb, chunk);
+        qb.push("; ");
+    }
+    qb.push("COMMIT");
+    // Not cached: a batch's SQL is unique to its size, so a cached copy would only hold memory
+    // (up to the cache's 100 statements of multi-row inserts) after a burst.
+    conn.execute(qb.build().persistent(false)).await?;
+    let mut recent = recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    for e in won {
+        let (source, key) = slot(e);
+        recent.insert(&source, &key, &e.id, e.dedup.as_ref().map_or(0, |d| d.expires_at));
+    }
+    Ok(plan.outcomes)
+}

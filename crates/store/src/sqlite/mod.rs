@@ -1,0 +1,185 @@
+//! SQLite backend: WAL with `synchronous=FULL`, one writer connection for every write (so writes
+//! never fight over the lock and `events.seq` follows commit order) and a pool of readers.
+//!
+//! Storage failure is detected as the database reports it, and also by the file's permission bits:
+//! a database file with no write bits is treated as read-only even when the process runs as root
+//! (which the kernel would otherwise let write), so an operator can fence writes with `chmod`.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Executor, Sqlite};
+
+use crate::queries::impl_store;
+use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
+use recent_keys::RecentKeys;
+
+mod intake;
+mod recent_keys;
+
+/// Pages the WAL may hold before the writer checkpoints it (SQLite's default is 1,000). Random
+/// dedup keys dirty a page each, so at the default the writer checkpointed many times a second,
+/// copying the same leaves again and again; ten times the interval copies a leaf rewritten by many
+/// batches once. Interleaved pairs: +22 % default-config intake, dedup-off unchanged
+/// (docs/BENCHMARKS.md, 2026-12-01).
+const WAL_AUTOCHECKPOINT_PAGES: &str = "10000";
+/// After a checkpoint resets the log, the WAL file is cut back to this size (64 MiB), so a burst
+/// does not leave a large file behind.
+const WAL_SIZE_LIMIT: &str = "67108864";
+
+pub struct SqliteStore {
+    pub(crate) read: SqlitePool,
+    pub(crate) write: SqlitePool,
+    path: PathBuf,
+    /// Dedup keys won since the last merge; used only while the writer connection is held.
+    recent: std::sync::Mutex<RecentKeys>,
+}
+
+/// How long an unused reader connection is kept.
+const READER_IDLE: Duration = Duration::from_secs(15);
+
+impl SqliteStore {
+    const KIND: StoreKind = StoreKind::Sqlite;
+
+    pub async fn connect(url: &str, opts: &StoreOptions) -> StoreResult<Self> {
+        let conn = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid SQLite URL: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        let path = conn.get_filename().to_path_buf();
+        // The writer connects first so the file (and WAL mode) exist before readers open it.
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(opts.acquire_timeout)
+            .connect_with(
+                conn.clone()
+                    .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT),
+            )
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(opts.acquire_timeout)
+            // Readers a burst opened are closed again once idle, and their page caches freed, so
+            // memory returns near its idle level after load (docs/BENCHMARKS.md, memory).
+            .min_connections(0)
+            .idle_timeout(Some(READER_IDLE))
+            .connect_with(conn.read_only(true))
+            .await?;
+        Ok(SqliteStore {
+            read,
+            write,
+            path,
+            recent: std::sync::Mutex::default(),
+        })
+    }
+
+    /// The database file, for the key file placed beside it and for diagnostics.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    async fn backend_migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/sqlite").run(&self.write).await?;
+        // Keys a previous process won but did not merge are merged before any intake.
+        self.settle_dedup_keys().await
+    }
+
+    /// Moves the recent dedup keys into `dedup_keys` (see `recent_keys`), holding the writer.
+    async fn settle_dedup_keys(&self) -> StoreResult<()> {
+        let mut conn = self.write.acquire().await?;
+        self.merge_recent(&mut conn).await
+    }
+
+    async fn merge_recent(&self, conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+        recent_keys::merge(conn, switchyard_core::time::now_micros()).await?;
+        self.recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        Ok(())
+    }
+
+    async fn backend_ping(&self) -> StoreResult<()> {
+        // The writer is the connection intake depends on; probe it, not a reader.
+        sqlx::query("SELECT 1").execute(&self.write).await?;
+        Ok(())
+    }
+
+    fn check_writable(&self) -> StoreResult<()> {
+        match std::fs::metadata(&self.path) {
+            Ok(m) if m.permissions().readonly() => {
+                Err(StoreError::Unavailable("the SQLite database file is read-only".into()))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "the SQLite database file cannot be read: {e}"
+            ))),
+        }
+    }
+
+    /// The batch goes to SQLite's worker thread as one command (see `intake`); the recent dedup
+    /// keys are merged first once there are enough of them.
+    async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
+        // Held across every statement so the ROLLBACK reaches the connection that ran the batch.
+        let mut conn = self.write.acquire().await?;
+        let conn: &mut sqlx::SqliteConnection = &mut conn;
+        let full = self
+            .recent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+            >= recent_keys::MERGE_AT;
+        if full {
+            self.merge_recent(conn).await?;
+        }
+        match intake::commit_on(conn, &self.recent, batch).await {
+            Ok(outcomes) => Ok(outcomes),
+            Err(e) => {
+                // The transaction may still be open after a failed statement; close it so the next
+                // batch can begin. An error here only means SQLite already rolled back.
+                let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl_store!(SqliteStore, Sqlite);
+crate::retention::impl_retention_store!(SqliteStore, Sqlite);
+crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, "");
+crate::delivery::breakers::impl_breaker_store!(SqliteStore);
+
+impl SqliteStore {
+    /// Claims commit with `synchronous = NORMAL` on the writer connection: no fsync for them.
+    /// `synchronous = FULL` is put back right after; should that fail, the connection is closed
+    /// rather than returned to the pool in the relaxed mode.
+    async fn relax_durability(&self, conn: &mut sqlx::pool::PoolConnection<Sqlite>) -> StoreResult<()> {
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        Ok(())
+    }
+
+    async fn restore_durability(&self, conn: &mut sqlx::pool::PoolConnection<Sqlite>) -> StoreResult<()> {
+        if let Err(e) = conn.execute("PRAGMA synchronous = FULL").await {
+            conn.close_on_drop();
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// One process owns a SQLite database; its dispatcher is woken directly.
+    async fn after_replay(&self, _replayed: u64) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn after_endpoint_change(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}

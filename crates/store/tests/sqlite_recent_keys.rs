@@ -1,0 +1,72 @@
+//! SQLite keeps recently won dedup keys apart from the key table until it merges them
+//! (`store/src/sqlite/recent_keys.rs`). A process that stops before merging must not forget them:
+//! the next start merges them before any intake.
+
+use switchyard_store::*;
+
+fn keyed(id: &str, key: &str, expires_at: i64) -> IntakeWrite {
+    IntakeWrite::Event(NewEvent {
+        id: id.into(),
+        source_id: Some("src_a".into()),
+        source_name: Some("a".into()),
+        event_type: None,
+        status: "received".into(),
+        received_at: 1,
+        content_type: Some("application/json".into()),
+        headers: "{}".into(),
+        payload: b"{}".to_vec(),
+        request_id: format!("req_{id}"),
+        dedup: Some(DedupKey {
+            key: key.into(),
+            expires_at,
+        }),
+        validation_errors: None,
+        deliveries: Vec::new(),
+    })
+}
+
+const FOREVER: i64 = i64::MAX / 2;
+
+async fn open(url: &str) -> std::sync::Arc<dyn Store> {
+    let store = connect(url, &StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+#[tokio::test]
+async fn keys_won_before_a_restart_are_still_held_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = open(&url).await;
+    store
+        .commit_intake(&[keyed("e1", "k1", FOREVER), keyed("e2", "k2", 1)])
+        .await
+        .unwrap();
+    // Stopped without a merge: the keys are only in `dedup_recent`.
+    drop(store);
+    let store = open(&url).await;
+    let outcomes = store
+        .commit_intake(&[keyed("e3", "k1", FOREVER), keyed("e4", "k2", FOREVER)])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [
+            IntakeOutcome::Duplicate {
+                first_event_id: "e1".into()
+            },
+            IntakeOutcome::Stored,
+        ],
+        "k1 is still held; k2's window had ended, so e4 takes it"
+    );
+    drop(store);
+    let store = open(&url).await;
+    assert_eq!(
+        store.commit_intake(&[keyed("e5", "k2", FOREVER)]).await.unwrap(),
+        [IntakeOutcome::Duplicate {
+            first_event_id: "e4".into()
+        }],
+        "the merge applied the take-over"
+    );
+    assert_eq!(store.purge_dedup_keys(FOREVER).await.unwrap(), 2);
+}

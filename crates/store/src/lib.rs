@@ -79,6 +79,9 @@ pub trait Store: DeliveryStore + BreakerStore + RetentionStore + Send + Sync + '
     /// Stores a batch atomically and says, per write, what happened (events with a dedup key
     /// already taken inside its window become duplicate receipts instead of events).
     async fn commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>>;
+    /// Called by the intake writer once intake has been quiet for a while: gives back memory
+    /// held for bursts (SQLite merges its recent dedup keys and shrinks the writer's page cache).
+    async fn release_idle(&self) -> StoreResult<()>;
     /// Moves an event from status `from` to `to` (recording or clearing its validation errors);
     /// false when it is not in `from` — so concurrent releases apply exactly once.
     async fn set_event_status(

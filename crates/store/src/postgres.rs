@@ -50,6 +50,11 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// The pool's idle connections close on their own; nothing is held for bursts here.
+    async fn backend_release_idle(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Every key is in `dedup_keys` at once on PostgreSQL: nothing to merge.
     async fn settle_dedup_keys(&self) -> StoreResult<()> {
         Ok(())

@@ -1,6 +1,7 @@
 //! The queries both backends share. `impl_store!` expands one `Store` implementation for a
 //! backend type that provides `read`/`write` pools and four backend hooks:
-//! `backend_migrate`, `backend_ping`, `check_writable` and `backend_commit_intake`.
+//! `backend_migrate`, `backend_ping`, `check_writable`, `backend_commit_intake`,
+//! `backend_release_idle` and `settle_dedup_keys`.
 //! SQL here sticks to what SQLite and PostgreSQL both accept (`$n` placeholders, `ON CONFLICT`).
 
 /// Rows per multi-row `INSERT`; keeps bind parameters far below both databases' limits.
@@ -116,6 +117,10 @@ macro_rules! impl_store {
                     .execute(&self.write)
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn release_idle(&self) -> $crate::StoreResult<()> {
+                self.backend_release_idle().await
             }
 
             async fn purge_dedup_keys(&self, now: i64) -> $crate::StoreResult<u64> {

@@ -111,6 +111,9 @@ async fn closed_signal(closed: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// Quiet time after a batch before the store is asked to give back burst memory.
+const IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn run(
     store: Arc<dyn Store>,
     cfg: GroupCommit,
@@ -120,10 +123,22 @@ async fn run(
     let max = if cfg.enabled { cfg.max_batch.max(1) } else { 1 };
     let mut batch: Vec<Pending> = Vec::with_capacity(max);
     let mut writes: Vec<IntakeWrite> = Vec::with_capacity(max);
+    // Whether a batch was committed since the store last released what it holds for bursts.
+    let mut busy = false;
     loop {
         let first = tokio::select! {
             biased;
             next = rx.recv() => next,
+            () = tokio::time::sleep(IDLE_AFTER), if busy => {
+                busy = false;
+                if let Err(e) = store.release_idle().await {
+                    tracing::warn!(error = %e, "releasing idle intake memory failed; retried after the next burst");
+                }
+                // Buffers sized for the burst go too.
+                batch = Vec::new();
+                writes = Vec::new();
+                continue;
+            }
             () = closed_signal(&mut closed) => {
                 // Commit what is already queued, then refuse the rest.
                 rx.close();
@@ -144,6 +159,7 @@ async fn run(
             waiters.push(p.done);
         }
         let started = std::time::Instant::now();
+        busy = true;
         let outcomes = store.commit_intake(&writes).await.map_err(|e| {
             tracing::error!(error = %e, batch = writes.len(), "intake commit failed");
             CommitError::from(&e)

@@ -98,6 +98,15 @@ impl SqliteStore {
         self.merge_recent(&mut conn).await
     }
 
+    /// Merges the recent dedup keys (their map is freed) and lets SQLite free the writer's page
+    /// cache; the next batch reads what it needs back from the OS page cache.
+    async fn backend_release_idle(&self) -> StoreResult<()> {
+        let mut conn = self.write.acquire().await?;
+        self.merge_recent(&mut conn).await?;
+        conn.execute("PRAGMA shrink_memory").await?;
+        Ok(())
+    }
+
     async fn merge_recent(&self, conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
         recent_keys::merge(conn, switchyard_core::time::now_micros()).await?;
         self.recent

@@ -19,6 +19,8 @@ pub struct GroupCommit {
     pub max_batch: usize,
     /// Requests that may wait for the writer before callers are slowed down.
     pub queue: usize,
+    /// Quiet time after a batch before the store is asked to give back burst memory.
+    pub idle_after: std::time::Duration,
 }
 
 impl Default for GroupCommit {
@@ -27,6 +29,7 @@ impl Default for GroupCommit {
             enabled: true,
             max_batch: 2000,
             queue: 20_000,
+            idle_after: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -111,9 +114,6 @@ async fn closed_signal(closed: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// Quiet time after a batch before the store is asked to give back burst memory.
-const IDLE_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
-
 async fn run(
     store: Arc<dyn Store>,
     cfg: GroupCommit,
@@ -129,7 +129,7 @@ async fn run(
         let first = tokio::select! {
             biased;
             next = rx.recv() => next,
-            () = tokio::time::sleep(IDLE_AFTER), if busy => {
+            () = tokio::time::sleep(cfg.idle_after), if busy => {
                 busy = false;
                 if let Err(e) = store.release_idle().await {
                     tracing::warn!(error = %e, "releasing idle intake memory failed; retried after the next burst");

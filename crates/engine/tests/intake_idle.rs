@@ -1,0 +1,78 @@
+//! The intake writer gives back burst memory once intake is quiet: after 5 s without a batch it
+//! calls `Store::release_idle`, and SQLite then merges the recent dedup keys into the key table
+//! (store/src/sqlite/recent_keys.rs). The quiet time is shortened here and the end state is
+//! awaited, never timed.
+
+use std::time::Duration;
+
+use switchyard_engine::intake::{GroupCommit, IntakeWriter};
+use switchyard_store::{DedupKey, IntakeOutcome, IntakeWrite, NewEvent, StoreOptions, connect};
+
+fn keyed(id: &str, key: &str) -> IntakeWrite {
+    IntakeWrite::Event(NewEvent {
+        id: id.into(),
+        source_id: Some("src_a".into()),
+        source_name: Some("a".into()),
+        event_type: None,
+        status: "received".into(),
+        received_at: 1,
+        content_type: Some("application/json".into()),
+        headers: "{}".into(),
+        payload: b"{}".to_vec(),
+        request_id: format!("req_{id}"),
+        dedup: Some(DedupKey {
+            key: key.into(),
+            expires_at: i64::MAX / 2,
+        }),
+        validation_errors: None,
+        deliveries: Vec::new(),
+    })
+}
+
+async fn counts(url: &str) -> (i64, i64) {
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let recent: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_recent")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let merged: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    (recent, merged)
+}
+
+#[tokio::test]
+async fn a_quiet_writer_merges_the_recent_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = connect(&url, &StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let quick = GroupCommit {
+        idle_after: Duration::from_millis(50),
+        ..GroupCommit::default()
+    };
+    let (writer, closer, task) = IntakeWriter::spawn(store.clone(), quick);
+    assert_eq!(writer.commit(keyed("e1", "k1")).await.unwrap(), IntakeOutcome::Stored);
+    // Without the idle release the key would wait in `dedup_recent` until 32,768 keys had come.
+    let mut merged = counts(&url).await;
+    for _ in 0..500 {
+        if merged == (0, 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        merged = counts(&url).await;
+    }
+    assert_eq!(merged, (0, 1), "merged into dedup_keys once quiet");
+    assert_eq!(
+        writer.commit(keyed("e2", "k1")).await.unwrap(),
+        IntakeOutcome::Duplicate {
+            first_event_id: "e1".into()
+        },
+        "the merged key is still held"
+    );
+    closer.close();
+    drop(writer);
+    task.await.unwrap();
+}

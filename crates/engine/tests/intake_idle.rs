@@ -6,28 +6,10 @@
 use std::time::Duration;
 
 use switchyard_engine::intake::{GroupCommit, IntakeWriter};
-use switchyard_store::{DedupKey, IntakeOutcome, IntakeWrite, NewEvent, StoreOptions, connect};
+use switchyard_store::testing::keyed_event;
+use switchyard_store::{IntakeOutcome, StoreOptions, connect};
 
-fn keyed(id: &str, key: &str) -> IntakeWrite {
-    IntakeWrite::Event(NewEvent {
-        id: id.into(),
-        source_id: Some("src_a".into()),
-        source_name: Some("a".into()),
-        event_type: None,
-        status: "received".into(),
-        received_at: 1,
-        content_type: Some("application/json".into()),
-        headers: "{}".into(),
-        payload: b"{}".to_vec(),
-        request_id: format!("req_{id}"),
-        dedup: Some(DedupKey {
-            key: key.into(),
-            expires_at: i64::MAX / 2,
-        }),
-        validation_errors: None,
-        deliveries: Vec::new(),
-    })
-}
+const FOREVER: i64 = i64::MAX / 2;
 
 async fn counts(url: &str) -> (i64, i64) {
     let pool = sqlx::SqlitePool::connect(url).await.unwrap();
@@ -54,7 +36,10 @@ async fn a_quiet_writer_merges_the_recent_keys() {
         ..GroupCommit::default()
     };
     let (writer, closer, task) = IntakeWriter::spawn(store.clone(), quick);
-    assert_eq!(writer.commit(keyed("e1", "k1")).await.unwrap(), IntakeOutcome::Stored);
+    assert_eq!(
+        writer.commit(keyed_event("e1", "k1", FOREVER)).await.unwrap(),
+        IntakeOutcome::Stored
+    );
     // Without the idle release the key would wait in `dedup_recent` until 32,768 keys had come.
     let mut merged = counts(&url).await;
     for _ in 0..500 {
@@ -66,7 +51,7 @@ async fn a_quiet_writer_merges_the_recent_keys() {
     }
     assert_eq!(merged, (0, 1), "merged into dedup_keys once quiet");
     assert_eq!(
-        writer.commit(keyed("e2", "k1")).await.unwrap(),
+        writer.commit(keyed_event("e2", "k1", FOREVER)).await.unwrap(),
         IntakeOutcome::Duplicate {
             first_event_id: "e1".into()
         },

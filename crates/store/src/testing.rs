@@ -77,6 +77,28 @@ fn replace_database(url: &str, db: &str) -> String {
     }
 }
 
+/// An inbound event of source `src_a` (named `a`) holding dedup key `key` until `expires_at`.
+pub fn keyed_event(id: &str, key: &str, expires_at: i64) -> crate::IntakeWrite {
+    crate::IntakeWrite::Event(crate::NewEvent {
+        id: id.into(),
+        source_id: Some("src_a".into()),
+        source_name: Some("a".into()),
+        event_type: None,
+        status: "received".into(),
+        received_at: 1,
+        content_type: Some("application/json".into()),
+        headers: "{}".into(),
+        payload: b"{}".to_vec(),
+        request_id: format!("req_{id}"),
+        dedup: Some(crate::DedupKey {
+            key: key.into(),
+            expires_at,
+        }),
+        validation_errors: None,
+        deliveries: Vec::new(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -2,28 +2,8 @@
 //! (`store/src/sqlite/recent_keys.rs`). A process that stops before merging must not forget them:
 //! the next start merges them before any intake.
 
+use switchyard_store::testing::keyed_event as keyed;
 use switchyard_store::*;
-
-fn keyed(id: &str, key: &str, expires_at: i64) -> IntakeWrite {
-    IntakeWrite::Event(NewEvent {
-        id: id.into(),
-        source_id: Some("src_a".into()),
-        source_name: Some("a".into()),
-        event_type: None,
-        status: "received".into(),
-        received_at: 1,
-        content_type: Some("application/json".into()),
-        headers: "{}".into(),
-        payload: b"{}".to_vec(),
-        request_id: format!("req_{id}"),
-        dedup: Some(DedupKey {
-            key: key.into(),
-            expires_at,
-        }),
-        validation_errors: None,
-        deliveries: Vec::new(),
-    })
-}
 
 const FOREVER: i64 = i64::MAX / 2;
 

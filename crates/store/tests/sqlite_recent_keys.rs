@@ -50,3 +50,25 @@ async fn keys_won_before_a_restart_are_still_held_after_it() {
     );
     assert_eq!(store.purge_dedup_keys(FOREVER).await.unwrap(), 2);
 }
+
+#[tokio::test]
+async fn a_fenced_start_merges_the_recent_keys_before_the_first_batch() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.db");
+    let url = format!("sqlite://{}", file.display());
+    let store = open(&url).await;
+    store.commit_intake(&[keyed("e1", "k1", FOREVER)]).await.unwrap();
+    drop(store);
+    // Fenced with `chmod` (which holds even for root): start-up cannot merge, yet succeeds.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let store = open(&url).await;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        store.commit_intake(&[keyed("e2", "k1", FOREVER)]).await.unwrap(),
+        [IntakeOutcome::Duplicate {
+            first_event_id: "e1".into()
+        }],
+        "the first batch merged the key before deciding"
+    );
+}

@@ -35,6 +35,9 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Dedup keys won since the last merge; used only while the writer connection is held.
     recent: std::sync::Mutex<RecentKeys>,
+    /// `dedup_recent` may hold rows the map does not (the start-up merge failed): merged before
+    /// the next batch, since until then the map would miss them.
+    unsettled: std::sync::atomic::AtomicBool,
 }
 
 /// How long an unused reader connection is kept.
@@ -78,6 +81,7 @@ impl SqliteStore {
             write,
             path,
             recent: std::sync::Mutex::default(),
+            unsettled: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -88,12 +92,19 @@ impl SqliteStore {
 
     async fn backend_migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite").run(&self.write).await?;
-        // Keys a previous process won but did not merge are merged before any intake.
-        self.settle_dedup_keys().await
+        // Keys a previous process won but did not merge are merged before any intake. On a file
+        // that cannot be written now (fenced with `chmod`) start-up goes on, and the first batch
+        // merges them before it decides any key.
+        if let Err(e) = self.settle_dedup_keys().await {
+            tracing::warn!(error = %e, "recent dedup keys not merged at start-up; the first intake batch will");
+            self.unsettled.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// Moves the recent dedup keys into `dedup_keys` (see `recent_keys`), holding the writer.
     async fn settle_dedup_keys(&self) -> StoreResult<()> {
+        self.check_writable()?;
         let mut conn = self.write.acquire().await?;
         self.merge_recent(&mut conn).await
     }
@@ -109,6 +120,7 @@ impl SqliteStore {
 
     async fn merge_recent(&self, conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
         recent_keys::merge(conn, switchyard_core::time::now_micros()).await?;
+        self.unsettled.store(false, std::sync::atomic::Ordering::SeqCst);
         self.recent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -134,8 +146,9 @@ impl SqliteStore {
         }
     }
 
-    /// The batch goes to SQLite's worker thread as one command (see `intake`); the recent dedup
-    /// keys are merged first once there are enough of them.
+    /// The batch goes to SQLite's worker thread as a lookup and one command (see `intake`); the
+    /// recent dedup keys are merged first once there are enough of them, or when the start-up
+    /// merge could not run.
     async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
         // Held across every statement so the ROLLBACK reaches the connection that ran the batch.
         let mut conn = self.write.acquire().await?;
@@ -146,7 +159,7 @@ impl SqliteStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len()
             >= recent_keys::MERGE_AT;
-        if full {
+        if full || self.unsettled.load(std::sync::atomic::Ordering::SeqCst) {
             self.merge_recent(conn).await?;
         }
         match intake::commit_on(conn, &self.recent, batch).await {

@@ -12,7 +12,8 @@
 //! Invariants: the map holds exactly the rows of `dedup_recent` (both change only on the one
 //! writer connection, the map only after the transaction committed), so a key is live iff it is
 //! live in the map or in `dedup_keys`. After a crash the map is empty and the rows are still in
-//! `dedup_recent`: [`merge`] runs at start-up before any intake.
+//! `dedup_recent`: [`merge`] runs at start-up, or before the first batch when the file could not
+//! be written at start-up.
 
 use std::collections::HashMap;
 

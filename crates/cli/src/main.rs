@@ -15,7 +15,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// RSS stayed at its burst level (docs/BENCHMARKS.md, memory after a burst). Arenas are also
 /// committed as used (`.cargo/config.toml`). `MIMALLOC_PURGE_DELAY` still overrides this.
 fn tune_allocator() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+    // `MIMALLOC_RESET_DELAY` is mimalloc's older name for the same option.
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() && std::env::var_os("MIMALLOC_RESET_DELAY").is_none() {
         // SAFETY: mi_option_set only writes mimalloc's option table. It is not thread safe; this
         // runs first in `main`, before any other thread exists.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };

@@ -1,14 +1,15 @@
-//! Dedup keys in storage. The database decides which delivery of a key is first (an upsert on
-//! the `(source_id, key)` primary key that keeps the existing winner while its window lasts);
-//! this module picks the candidates to offer it and turns its answer into per-write outcomes,
-//! duplicate receipts and the events that remain to insert. It also holds the shared upsert and
-//! the sweep that forgets expired keys.
+//! Dedup keys in storage. Which delivery of a key is first is decided by the backend: on
+//! PostgreSQL an upsert on the `(source_id, key)` primary key that keeps the existing winner while
+//! its window lasts (several nodes race there); on SQLite the one writer reads its recent keys
+//! and the key table (`sqlite/intake.rs`). This module picks the candidates, turns the winners
+//! into per-write outcomes, duplicate receipts and the events that remain to insert, and holds
+//! PostgreSQL's upsert and the sweep that forgets expired keys.
 
 use std::collections::HashMap;
 
 use crate::{IntakeOutcome, IntakeWrite, NewEvent, Receipt};
 
-/// `(source_id, key)` → first event id in this batch for keys seen more than once.
+/// `(source_id, key)` → the event holding the key (an earlier one, or this batch's first).
 pub(crate) type Winners = HashMap<(String, String), String>;
 
 /// The order keys are offered to the upsert in, on both backends: B-tree inserts go in key
@@ -20,8 +21,8 @@ pub(crate) fn by_key(a: &NewEvent, b: &NewEvent) -> std::cmp::Ordering {
     key(a).cmp(&key(b))
 }
 
-/// The first keyed event of each `(source, key)` in batch order, sorted [`by_key`]: the rows
-/// offered to the upsert.
+/// The first keyed event of each `(source, key)` in batch order, sorted [`by_key`]: the keys
+/// to decide.
 pub(crate) fn candidates(batch: &[IntakeWrite]) -> Vec<&NewEvent> {
     let mut seen = std::collections::HashSet::new();
     let mut first: Vec<&NewEvent> = batch

@@ -1,5 +1,5 @@
 //! The queries both backends share. `impl_store!` expands one `Store` implementation for a
-//! backend type that provides `read`/`write` pools and four backend hooks:
+//! backend type that provides `read`/`write` pools and six backend hooks:
 //! `backend_migrate`, `backend_ping`, `check_writable`, `backend_commit_intake`,
 //! `backend_release_idle` and `settle_dedup_keys`.
 //! SQL here sticks to what SQLite and PostgreSQL both accept (`$n` placeholders, `ON CONFLICT`).

@@ -60,8 +60,16 @@ async fn a_fenced_start_merges_the_recent_keys_before_the_first_batch() {
     let store = open(&url).await;
     store.commit_intake(&[keyed("e1", "k1", FOREVER)]).await.unwrap();
     drop(store);
-    // Fenced with `chmod` (which holds even for root): start-up cannot merge, yet succeeds.
+    // Fenced with `chmod` (which the store honours even for root): start-up cannot merge, yet
+    // succeeds.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    if std::fs::OpenOptions::new().write(true).open(&file).is_err() {
+        // Without root SQLite itself opens the fenced file read-only, and the writer connection
+        // stays so after the chmod back: this test needs root, as CI runs it.
+        assert!(std::env::var_os("CI").is_none(), "this test needs root under CI");
+        eprintln!("skipped: needs root (CI runs as root)");
+        return;
+    }
     let store = open(&url).await;
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert_eq!(

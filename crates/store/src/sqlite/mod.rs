@@ -35,8 +35,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Dedup keys won since the last merge; used only while the writer connection is held.
     recent: std::sync::Mutex<RecentKeys>,
-    /// `dedup_recent` may hold rows the map does not (the start-up merge failed): merged before
-    /// the next batch, since until then the map would miss them.
+    /// `dedup_recent` may hold rows the map does not (no start-up merge yet, or a failed one, or
+    /// a batch whose outcome is unknown): merged before the next batch decides any key.
     unsettled: std::sync::atomic::AtomicBool,
 }
 
@@ -81,7 +81,8 @@ impl SqliteStore {
             write,
             path,
             recent: std::sync::Mutex::default(),
-            unsettled: std::sync::atomic::AtomicBool::new(false),
+            // Until the start-up merge has run (`migrate`), the first batch merges.
+            unsettled: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -112,6 +113,7 @@ impl SqliteStore {
     /// Merges the recent dedup keys (their map is freed) and lets SQLite free the writer's page
     /// cache; the next batch reads what it needs back from the OS page cache.
     async fn backend_release_idle(&self) -> StoreResult<()> {
+        self.check_writable()?;
         let mut conn = self.write.acquire().await?;
         self.merge_recent(&mut conn).await?;
         conn.execute("PRAGMA shrink_memory").await?;
@@ -119,7 +121,7 @@ impl SqliteStore {
     }
 
     async fn merge_recent(&self, conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
-        recent_keys::merge(conn, switchyard_core::time::now_micros()).await?;
+        recent_keys::merge(conn).await?;
         self.unsettled.store(false, std::sync::atomic::Ordering::SeqCst);
         self.recent
             .lock()
@@ -168,6 +170,9 @@ impl SqliteStore {
                 // The transaction may still be open after a failed statement; close it so the next
                 // batch can begin. An error here only means SQLite already rolled back.
                 let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
+                // Should the commit have happened after all (an error reported past COMMIT), its
+                // keys are in `dedup_recent` but not in the map: the next batch merges first.
+                self.unsettled.store(true, std::sync::atomic::Ordering::SeqCst);
                 Err(e)
             }
         }

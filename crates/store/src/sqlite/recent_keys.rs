@@ -9,8 +9,8 @@
 //! the recent rows into `dedup_keys` in key order, in one transaction, so neighbouring keys share
 //! the leaf write.
 //!
-//! Invariants: the map holds exactly the rows of `dedup_recent` (both change only on the one
-//! writer connection, the map only after the transaction committed), so a key is live iff it is
+//! Invariants: the map holds the latest row of each key in `dedup_recent` (both change only on
+//! the one writer connection, the map only after the transaction committed), so a key is live iff it is
 //! live in the map or in `dedup_keys`. After a crash the map is empty and the rows are still in
 //! `dedup_recent`: [`merge`] runs at start-up, or before the first batch when the file could not
 //! be written at start-up.
@@ -71,21 +71,19 @@ impl RecentKeys {
 }
 
 /// Moves every row of `dedup_recent` into `dedup_keys`, in key order, in one transaction on the
-/// writer connection. A key held there by a live event keeps it (as at intake); within the recent
-/// rows a later winner of a key (its earlier window ended) is applied last. The caller clears the
-/// map only when this returns `Ok`.
-pub(crate) async fn merge(conn: &mut SqliteConnection, now: i64) -> StoreResult<u64> {
-    let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "BEGIN IMMEDIATE; \
+/// writer connection. A recent row always wins: it was won when no live holder existed, and every
+/// merge empties `dedup_recent`, so it is newer than any row of `dedup_keys` (re-checking expiry
+/// here against a wall clock that stepped back would drop a take-over). Within the recent rows a
+/// later winner of a key is applied last (`seq`). The caller clears the map only when this
+/// returns `Ok`.
+pub(crate) async fn merge(conn: &mut SqliteConnection) -> StoreResult<()> {
+    const MERGE: &str = "BEGIN IMMEDIATE; \
          INSERT INTO dedup_keys (source_id, key, event_id, expires_at) \
          SELECT source_id, key, event_id, expires_at FROM dedup_recent WHERE true ORDER BY source_id, key, seq \
-         ON CONFLICT (source_id, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at \
-         WHERE dedup_keys.expires_at <= ",
-    );
-    qb.push_bind(now);
-    qb.push("; DELETE FROM dedup_recent; COMMIT");
-    match conn.execute(qb.build()).await {
-        Ok(done) => Ok(done.rows_affected()),
+         ON CONFLICT (source_id, key) DO UPDATE SET event_id = excluded.event_id, expires_at = excluded.expires_at; \
+         DELETE FROM dedup_recent; COMMIT";
+    match conn.execute(sqlx::raw_sql(MERGE)).await {
+        Ok(_) => Ok(()),
         Err(e) => {
             // Close a transaction a failed statement left open; the rows stay in `dedup_recent`.
             let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;

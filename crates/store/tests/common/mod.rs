@@ -37,6 +37,79 @@ pub fn published(id: &str, endpoints: &[&str], at: i64) -> NewEvent {
     }
 }
 
+/// Helpers both contract files use to build intake writes (not every file uses each).
+#[allow(dead_code)]
+pub fn event(id: &str, source: &str, at: i64, payload: &[u8]) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        source_id: Some(format!("src_{source}")),
+        source_name: Some(source.into()),
+        event_type: Some(format!("{source}.happened")),
+        status: "received".into(),
+        received_at: at,
+        content_type: Some("application/json".into()),
+        headers: r#"{"x-a":"1"}"#.into(),
+        payload: payload.to_vec(),
+        request_id: format!("req_{id}"),
+        dedup: None,
+        validation_errors: None,
+        deliveries: Vec::new(),
+    }
+}
+
+#[allow(dead_code)]
+pub fn keyed(id: &str, source: &str, key: &str, expires_at: i64) -> IntakeWrite {
+    let mut e = event(id, source, 1, b"{}");
+    e.dedup = Some(DedupKey {
+        key: key.into(),
+        expires_at,
+    });
+    IntakeWrite::Event(e)
+}
+
+#[allow(dead_code)]
+pub const FOREVER: i64 = i64::MAX / 2;
+
+#[allow(dead_code)]
+pub fn receipt(id: &str, source: &str, status: i32, event_id: Option<&str>) -> Receipt {
+    Receipt {
+        id: id.into(),
+        at: 1,
+        source_name: source.into(),
+        source_id: None,
+        request_id: format!("req_{id}"),
+        status_code: status,
+        outcome: if event_id.is_some() {
+            "received".into()
+        } else {
+            "rejected".into()
+        },
+        reason: event_id.is_none().then(|| "bad".to_string()),
+        event_id: event_id.map(str::to_string),
+    }
+}
+
+#[allow(dead_code)]
+pub fn accepted(id: &str, source: &str, at: i64) -> IntakeWrite {
+    IntakeWrite::Event(event(id, source, at, format!("{{\"id\":\"{id}\"}}").as_bytes()))
+}
+
+#[allow(dead_code)]
+pub fn rejected(id: &str, source: &str, at: i64, status: i32) -> IntakeWrite {
+    IntakeWrite::Receipt(Receipt {
+        at,
+        ..receipt(id, source, status, None)
+    })
+}
+
+#[allow(dead_code)]
+pub fn filter(limit: i64) -> EventFilter {
+    EventFilter {
+        limit,
+        ..EventFilter::default()
+    }
+}
+
 pub struct Db {
     pub store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,

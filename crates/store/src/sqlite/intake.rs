@@ -29,21 +29,22 @@ pub(super) async fn commit_on(
     let now = switchyard_core::time::now_micros();
     let candidates = crate::dedup::candidates(batch);
     let mut winners = Winners::new();
-    let mut unknown: Vec<&NewEvent> = Vec::new();
+    // Each candidate's `(source, key)` is built once; the new winners keep theirs.
+    let mut unknown: Vec<(&NewEvent, (String, String))> = Vec::new();
     {
         let recent = recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for e in candidates {
-            let (source, key) = slot(e);
-            match recent.live(&source, &key, now) {
+            let slot = slot(e);
+            match recent.live(&slot.0, &slot.1, now) {
                 Some(holder) => {
-                    winners.insert((source, key), holder.to_string());
+                    winners.insert(slot, holder.to_string());
                 }
-                None => unknown.push(e),
+                None => unknown.push((e, slot)),
             }
         }
     }
     if !unknown.is_empty() {
-        let keys: Vec<(String, String)> = unknown.iter().map(|e| slot(e)).collect();
+        let keys: Vec<&(String, String)> = unknown.iter().map(|(_, slot)| slot).collect();
         let keys = serde_json::to_string(&keys).map_err(|e| crate::StoreError::Unavailable(e.to_string()))?;
         let held: Vec<(String, String, String)> = sqlx::query_as(LOOKUP)
             .bind(keys)
@@ -52,12 +53,12 @@ pub(super) async fn commit_on(
             .await?;
         winners.extend(held.into_iter().map(|(source, key, event)| ((source, key), event)));
     }
-    let won: Vec<&NewEvent> = unknown
+    let won: Vec<(&NewEvent, (String, String))> = unknown
         .into_iter()
-        .filter(|e| !winners.contains_key(&slot(e)))
+        .filter(|(_, slot)| !winners.contains_key(slot))
         .collect();
-    for e in &won {
-        winners.insert(slot(e), e.id.clone());
+    for (e, slot) in &won {
+        winners.insert(slot.clone(), e.id.clone());
     }
     let plan = crate::dedup::plan(batch, &winners);
     let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
@@ -67,10 +68,9 @@ pub(super) async fn commit_on(
     }
     for chunk in won.chunks(INSERT_CHUNK) {
         qb.push("INSERT INTO dedup_recent (source_id, key, event_id, expires_at) ");
-        qb.push_values(chunk, |mut b, e| {
-            let (source, key) = slot(e);
-            b.push_bind(source)
-                .push_bind(key)
+        qb.push_values(chunk, |mut b, (e, (source, key))| {
+            b.push_bind(source.clone())
+                .push_bind(key.clone())
                 .push_bind(e.id.clone())
                 .push_bind(e.dedup.as_ref().map_or(0, |d| d.expires_at));
         });
@@ -89,8 +89,7 @@ pub(super) async fn commit_on(
     // (up to the cache's 100 statements of multi-row inserts) after a burst.
     conn.execute(qb.build().persistent(false)).await?;
     let mut recent = recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    for e in won {
-        let (source, key) = slot(e);
+    for (e, (source, key)) in won {
         recent.insert(&source, &key, &e.id, e.dedup.as_ref().map_or(0, |d| d.expires_at));
     }
     Ok(plan.outcomes)

@@ -146,7 +146,7 @@ macro_rules! purge_dedup_keys {
         // writer for long.
         let mut after = (String::new(), String::new());
         let mut removed = 0;
-        loop {
+        'sweep: loop {
             let chunk: Vec<(String, String, i64)> = sqlx::query_as(
                 "SELECT source_id, key, expires_at FROM dedup_keys WHERE (source_id, key) > ($1, $2) \
                      ORDER BY source_id, key LIMIT $3",
@@ -157,7 +157,7 @@ macro_rules! purge_dedup_keys {
             .fetch_all(&$store.read)
             .await?;
             let Some(last) = chunk.last() else {
-                return Ok(removed);
+                break 'sweep;
             };
             if chunk.iter().any(|k| k.2 <= $now) {
                 $store.check_writable()?;
@@ -175,12 +175,15 @@ macro_rules! purge_dedup_keys {
                 .rows_affected();
             }
             if (chunk.len() as i64) < $crate::dedup::SWEEP_CHUNK {
-                return Ok(removed);
+                break 'sweep;
             }
             after = (last.0.clone(), last.1.clone());
             // Room for intake between chunks.
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
+        // What a backend derives from the key table (SQLite's key filter) follows the sweep.
+        $store.after_dedup_sweep(removed).await?;
+        Ok(removed)
     }};
 }
 pub(crate) use purge_dedup_keys;

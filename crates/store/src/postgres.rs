@@ -60,6 +60,11 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Nothing is derived from the key table on PostgreSQL.
+    async fn after_dedup_sweep(&self, _removed: u64) -> StoreResult<()> {
+        Ok(())
+    }
+
     fn check_writable(&self) -> StoreResult<()> {
         Ok(())
     }

@@ -80,3 +80,56 @@ async fn a_fenced_start_merges_the_recent_keys_before_the_first_batch() {
         "the first batch merged the key before deciding"
     );
 }
+
+/// The key filter (`store/src/sqlite/key_filter.rs`) spares intake the read of `dedup_keys` for
+/// keys the table cannot hold, and never for one it holds: after a merge, after a restart (the
+/// filter is rebuilt from the table) and after a sweep.
+#[tokio::test]
+async fn the_key_filter_spares_reads_of_new_keys_and_never_misses_a_held_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let open_sqlite = || async {
+        let store = SqliteStore::connect(&url, &StoreOptions::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    };
+    let batch = |prefix: &str, range: std::ops::Range<usize>| -> Vec<IntakeWrite> {
+        range
+            .map(|i| keyed(&format!("{prefix}{i}"), &format!("key-{i}"), FOREVER))
+            .collect()
+    };
+    let stored = |outcomes: &[IntakeOutcome]| outcomes.iter().filter(|o| **o == IntakeOutcome::Stored).count();
+
+    let store = open_sqlite().await;
+    let outcomes = store.commit_intake(&batch("a", 0..500)).await.unwrap();
+    assert_eq!(stored(&outcomes), 500);
+    assert_eq!(
+        store.dedup_tree_reads(),
+        0,
+        "an empty table holds no key: nothing is read"
+    );
+    store.release_idle().await.unwrap(); // merges the 500 keys into dedup_keys
+    let outcomes = store.commit_intake(&batch("b", 0..1000)).await.unwrap();
+    assert_eq!(stored(&outcomes), 500, "keys 0..500 are held after the merge");
+    let reads = store.dedup_tree_reads();
+    assert!(
+        (500..505).contains(&reads),
+        "each held key is read, and few new ones (false positives): {reads}"
+    );
+    store.release_idle().await.unwrap();
+    drop(store);
+
+    // A restart builds the filter from the table.
+    let store = open_sqlite().await;
+    let outcomes = store.commit_intake(&batch("c", 0..2000)).await.unwrap();
+    assert_eq!(stored(&outcomes), 1000, "keys 0..1000 are still held");
+    let reads = store.dedup_tree_reads();
+    assert!((1000..1005).contains(&reads), "{reads} reads");
+
+    // The sweep removes every key and rebuilds the filter without them.
+    assert_eq!(store.purge_dedup_keys(FOREVER).await.unwrap(), 2000);
+    let before = store.dedup_tree_reads();
+    let outcomes = store.commit_intake(&batch("d", 0..2000)).await.unwrap();
+    assert_eq!(stored(&outcomes), 2000);
+    assert_eq!(store.dedup_tree_reads(), before, "swept keys are no longer read");
+}

@@ -8,6 +8,7 @@
 
 use sqlx::{Executor, QueryBuilder, Sqlite};
 
+use super::key_filter::KeyFilter;
 use super::recent_keys::RecentKeys;
 use crate::dedup::{Winners, slot};
 use crate::delivery::queries::push_delivery_rows;
@@ -18,32 +19,51 @@ use crate::{IntakeOutcome, IntakeWrite, NewEvent, StoreResult};
 const LOOKUP: &str = "SELECT d.source_id, d.key, d.event_id FROM json_each($1) j \
      JOIN dedup_keys d ON d.source_id = j.value ->> 0 AND d.key = j.value ->> 1 WHERE d.expires_at > $2";
 
+/// What the writer knows of the keys apart from the table.
+pub(super) struct Keys<'a> {
+    pub recent: &'a std::sync::Mutex<RecentKeys>,
+    pub filter: &'a std::sync::Mutex<KeyFilter>,
+    pub tree_reads: &'a std::sync::atomic::AtomicU64,
+}
+
 /// Commits a batch. Dedup is decided here: a key is held by the live entry of the recent-keys
-/// map, else by the live row of `dedup_keys`, else by the batch's first write of it, which wins
-/// it: appended to `dedup_recent` in the same transaction and added to the map once committed.
+/// map, else by the live row of `dedup_keys` (read only when the key filter cannot rule it
+/// out), else by the batch's first write of it, which wins it: appended to `dedup_recent` in the
+/// same transaction and added to the map once committed.
 pub(super) async fn commit_on(
     conn: &mut sqlx::SqliteConnection,
-    recent: &std::sync::Mutex<RecentKeys>,
+    keys: Keys<'_>,
     batch: &[IntakeWrite],
 ) -> StoreResult<Vec<IntakeOutcome>> {
+    let Keys {
+        recent,
+        filter,
+        tree_reads,
+    } = keys;
     let now = switchyard_core::time::now_micros();
     let candidates = crate::dedup::candidates(batch);
     let mut winners = Winners::new();
     // Each candidate's `(source, key)` is built once; the new winners keep theirs.
+    // Keys held by no one the writer knows of: `unknown` ones may be in the tree, `fresh` ones
+    // certainly are not.
     let mut unknown: Vec<(&NewEvent, (String, String))> = Vec::new();
+    let mut fresh: Vec<(&NewEvent, (String, String))> = Vec::new();
     {
         let recent = recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let filter = filter.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for e in candidates {
             let slot = slot(e);
             match recent.live(&slot.0, &slot.1, now) {
                 Some(holder) => {
                     winners.insert(slot, holder.to_string());
                 }
-                None => unknown.push((e, slot)),
+                None if filter.may_hold(&slot.0, &slot.1) => unknown.push((e, slot)),
+                None => fresh.push((e, slot)),
             }
         }
     }
     if !unknown.is_empty() {
+        tree_reads.fetch_add(unknown.len() as u64, std::sync::atomic::Ordering::Relaxed);
         let keys: Vec<&(String, String)> = unknown.iter().map(|(_, slot)| slot).collect();
         let keys = serde_json::to_string(&keys).map_err(|e| crate::StoreError::Unavailable(e.to_string()))?;
         let held: Vec<(String, String, String)> = sqlx::query_as(LOOKUP)
@@ -56,6 +76,7 @@ pub(super) async fn commit_on(
     let won: Vec<(&NewEvent, (String, String))> = unknown
         .into_iter()
         .filter(|(_, slot)| !winners.contains_key(slot))
+        .chain(fresh)
         .collect();
     for (e, slot) in &won {
         winners.insert(slot.clone(), e.id.clone());

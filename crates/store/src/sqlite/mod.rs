@@ -14,9 +14,11 @@ use sqlx::{Executor, Sqlite};
 
 use crate::queries::impl_store;
 use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
+use key_filter::KeyFilter;
 use recent_keys::RecentKeys;
 
 mod intake;
+mod key_filter;
 mod recent_keys;
 
 /// Pages the WAL may hold before the writer checkpoints it (SQLite's default is 1,000). Random
@@ -38,6 +40,10 @@ pub struct SqliteStore {
     /// `dedup_recent` may hold rows the map does not (no start-up merge yet, or a failed one, or
     /// a batch whose outcome is unknown): merged before the next batch decides any key.
     unsettled: std::sync::atomic::AtomicBool,
+    /// Rules out most new keys without reading `dedup_keys` (see `key_filter`).
+    filter: std::sync::Mutex<KeyFilter>,
+    /// Keys read from `dedup_keys` by intake, for tests that show the filter spares the reads.
+    tree_reads: std::sync::atomic::AtomicU64,
 }
 
 /// How long an unused reader connection is kept.
@@ -83,6 +89,8 @@ impl SqliteStore {
             recent: std::sync::Mutex::default(),
             // Until the start-up merge has run (`migrate`), the first batch merges.
             unsettled: std::sync::atomic::AtomicBool::new(true),
+            filter: std::sync::Mutex::default(),
+            tree_reads: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -100,7 +108,55 @@ impl SqliteStore {
             tracing::warn!(error = %e, "recent dedup keys not merged at start-up; the first intake batch will");
             self.unsettled.store(true, std::sync::atomic::Ordering::SeqCst);
         }
+        // Every key is in `dedup_keys` now (or will be merged, and recorded, by the first batch).
+        self.rebuild_key_filter().await
+    }
+
+    /// Builds the key filter anew from a scan of `dedup_keys` on a reader, while the writer goes
+    /// on: keys merged meanwhile are recorded by the filter and added to what the scan read. Run
+    /// at start-up and after a sweep that removed keys (whose bits would linger).
+    async fn rebuild_key_filter(&self) -> StoreResult<()> {
+        use futures::TryStreamExt;
+        if !self.lock_filter().begin_rebuild() {
+            return Ok(());
+        }
+        let scan = async {
+            let mut rows =
+                sqlx::query_as::<_, (String, String)>("SELECT source_id, key FROM dedup_keys").fetch(&self.read);
+            let mut hashes = Vec::new();
+            while let Some((source, key)) = rows.try_next().await? {
+                hashes.push(self.lock_filter().hash(&source, &key));
+            }
+            StoreResult::Ok(hashes)
+        };
+        match scan.await {
+            Ok(hashes) => {
+                self.lock_filter().finish_rebuild(hashes);
+                Ok(())
+            }
+            Err(e) => {
+                self.lock_filter().abandon_rebuild();
+                Err(e)
+            }
+        }
+    }
+
+    fn lock_filter(&self) -> std::sync::MutexGuard<'_, KeyFilter> {
+        self.filter.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// After the dedup sweep: a rebuild drops the removed keys' bits, and builds a filter that a
+    /// failed start-up build left missing.
+    async fn after_dedup_sweep(&self, removed: u64) -> StoreResult<()> {
+        if removed > 0 || !self.lock_filter().is_live() {
+            self.rebuild_key_filter().await?;
+        }
         Ok(())
+    }
+
+    /// How many dedup keys intake has read from `dedup_keys` (the rest the filter ruled out).
+    pub fn dedup_tree_reads(&self) -> u64 {
+        self.tree_reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Moves the recent dedup keys into `dedup_keys` (see `recent_keys`), holding the writer.
@@ -120,7 +176,22 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Moves `dedup_recent` into `dedup_keys`. The keys are added to the filter first (an extra
+    /// one only costs a read), from the map, or from the table when the map may lack some.
     async fn merge_recent(&self, conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
+        if self.unsettled.load(std::sync::atomic::Ordering::SeqCst) {
+            let rows: Vec<(String, String)> = sqlx::query_as("SELECT source_id, key FROM dedup_recent")
+                .fetch_all(&mut *conn)
+                .await?;
+            let mut filter = self.lock_filter();
+            for (source, key) in rows {
+                filter.add(&source, &key);
+            }
+        } else {
+            let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut filter = self.lock_filter();
+            recent.for_each_key(|source, key| filter.add(source, key));
+        }
         recent_keys::merge(conn).await?;
         self.unsettled.store(false, std::sync::atomic::Ordering::SeqCst);
         self.recent
@@ -164,7 +235,12 @@ impl SqliteStore {
         if full || self.unsettled.load(std::sync::atomic::Ordering::SeqCst) {
             self.merge_recent(conn).await?;
         }
-        match intake::commit_on(conn, &self.recent, batch).await {
+        let keys = intake::Keys {
+            recent: &self.recent,
+            filter: &self.filter,
+            tree_reads: &self.tree_reads,
+        };
+        match intake::commit_on(conn, keys, batch).await {
             Ok(outcomes) => Ok(outcomes),
             Err(e) => {
                 // The transaction may still be open after a failed statement; close it so the next

@@ -60,6 +60,15 @@ impl RecentKeys {
         }
     }
 
+    /// Calls `f` with each `(source, key)` held.
+    pub(crate) fn for_each_key(&self, mut f: impl FnMut(&str, &str)) {
+        for (source, keys) in &self.by_source {
+            for key in keys.keys() {
+                f(source, key);
+            }
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -13,11 +13,11 @@ const FOREVER: i64 = i64::MAX / 2;
 
 async fn counts(url: &str) -> (i64, i64) {
     let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-    let recent: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_recent")
+    let recent: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_recent_digests")
         .fetch_one(&pool)
         .await
         .unwrap();
-    let merged: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_keys")
+    let merged: i64 = sqlx::query_scalar("SELECT count(*) FROM dedup_digests")
         .fetch_one(&pool)
         .await
         .unwrap();
@@ -40,7 +40,7 @@ async fn a_quiet_writer_merges_the_recent_keys() {
         writer.commit(keyed_event("e1", "k1", FOREVER)).await.unwrap(),
         IntakeOutcome::Stored
     );
-    // Without the idle release the key would wait in `dedup_recent` until 32,768 keys had come.
+    // Without the idle release the key would wait in `dedup_recent_digests` until 32,768 keys had come.
     let mut merged = counts(&url).await;
     for _ in 0..500 {
         if merged == (0, 1) {
@@ -49,7 +49,7 @@ async fn a_quiet_writer_merges_the_recent_keys() {
         tokio::time::sleep(Duration::from_millis(20)).await;
         merged = counts(&url).await;
     }
-    assert_eq!(merged, (0, 1), "merged into dedup_keys once quiet");
+    assert_eq!(merged, (0, 1), "merged into dedup_digests once quiet");
     assert_eq!(
         writer.commit(keyed_event("e2", "k1", FOREVER)).await.unwrap(),
         IntakeOutcome::Duplicate {

@@ -133,8 +133,9 @@ macro_rules! push_dedup_upsert {
 }
 pub(crate) use push_dedup_upsert;
 
-/// The body of `Store::purge_dedup_keys` for either backend (`$store` is `self`; `$db` the sqlx
-/// database type): a block that evaluates to the number of keys removed.
+/// The body of PostgreSQL's `purge_dedup_keys` (`$store` is `self`; `$db` the sqlx database
+/// type): a block that evaluates to the number of keys removed. SQLite keys by digest and has its
+/// own (`sqlite/recent_keys.rs`).
 macro_rules! purge_dedup_keys {
     ($store:ident, $now:ident, $db:ty) => {{
         // Keys a backend holds apart from the table (SQLite's recent keys) are merged first.
@@ -181,8 +182,6 @@ macro_rules! purge_dedup_keys {
             // Room for intake between chunks.
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        // What a backend derives from the key table (SQLite's key filter) follows the sweep.
-        $store.after_dedup_sweep(removed).await?;
         Ok(removed)
     }};
 }

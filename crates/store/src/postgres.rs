@@ -60,9 +60,8 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Nothing is derived from the key table on PostgreSQL.
-    async fn after_dedup_sweep(&self, _removed: u64) -> StoreResult<()> {
-        Ok(())
+    async fn backend_purge_dedup_keys(&self, now: i64) -> StoreResult<u64> {
+        crate::dedup::purge_dedup_keys!(self, now, sqlx::Postgres)
     }
 
     fn check_writable(&self) -> StoreResult<()> {

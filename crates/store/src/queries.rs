@@ -1,7 +1,7 @@
 //! The queries both backends share. `impl_store!` expands one `Store` implementation for a
 //! backend type that provides `read`/`write` pools and seven backend hooks:
 //! `backend_migrate`, `backend_ping`, `check_writable`, `backend_commit_intake`,
-//! `backend_release_idle`, `settle_dedup_keys` and `after_dedup_sweep`.
+//! `backend_release_idle`, `settle_dedup_keys` and `backend_purge_dedup_keys`.
 //! SQL here sticks to what SQLite and PostgreSQL both accept (`$n` placeholders, `ON CONFLICT`).
 
 /// Rows per multi-row `INSERT`; keeps bind parameters far below both databases' limits.
@@ -124,7 +124,7 @@ macro_rules! impl_store {
             }
 
             async fn purge_dedup_keys(&self, now: i64) -> $crate::StoreResult<u64> {
-                $crate::dedup::purge_dedup_keys!(self, now, $db)
+                self.backend_purge_dedup_keys(now).await
             }
 
             async fn list_events(

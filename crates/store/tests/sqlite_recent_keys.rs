@@ -22,7 +22,7 @@ async fn keys_won_before_a_restart_are_still_held_after_it() {
         .commit_intake(&[keyed("e1", "k1", FOREVER), keyed("e2", "k2", 1)])
         .await
         .unwrap();
-    // Stopped without a merge: the keys are only in `dedup_recent`.
+    // Stopped without a merge: the keys are only in `dedup_recent_digests`.
     drop(store);
     let store = open(&url).await;
     let outcomes = store
@@ -81,7 +81,7 @@ async fn a_fenced_start_merges_the_recent_keys_before_the_first_batch() {
     );
 }
 
-/// The key filter (`store/src/sqlite/key_filter.rs`) spares intake the read of `dedup_keys` for
+/// The key filter (`store/src/sqlite/key_filter.rs`) spares intake the read of `dedup_digests` for
 /// keys the table cannot hold, and never for one it holds: after a merge, after a restart (the
 /// filter is rebuilt from the table) and after a sweep.
 #[tokio::test]
@@ -108,7 +108,7 @@ async fn the_key_filter_spares_reads_of_new_keys_and_never_misses_a_held_one() {
         0,
         "an empty table holds no key: nothing is read"
     );
-    store.release_idle().await.unwrap(); // merges the 500 keys into dedup_keys
+    store.release_idle().await.unwrap(); // merges the 500 keys into dedup_digests
     let outcomes = store.commit_intake(&batch("b", 0..1000)).await.unwrap();
     assert_eq!(stored(&outcomes), 500, "keys 0..500 are held after the merge");
     let reads = store.dedup_tree_reads();
@@ -132,4 +132,50 @@ async fn the_key_filter_spares_reads_of_new_keys_and_never_misses_a_held_one() {
     let outcomes = store.commit_intake(&batch("d", 0..2000)).await.unwrap();
     assert_eq!(stored(&outcomes), 2000);
     assert_eq!(store.dedup_tree_reads(), before, "swept keys are no longer read");
+}
+
+/// A database written before keys were digests (migration 0009) keeps its keys: start-up moves
+/// the rows of `dedup_keys` and then `dedup_recent` (newer, so they win) into `dedup_digests`
+/// and drops the old tables.
+#[tokio::test]
+async fn keys_of_the_tables_before_digests_are_converted_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    drop(open(&url).await);
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE dedup_keys (source_id TEXT NOT NULL, key TEXT NOT NULL, event_id TEXT NOT NULL, \
+           expires_at INTEGER NOT NULL, PRIMARY KEY (source_id, key)) WITHOUT ROWID; \
+         CREATE TABLE dedup_recent (seq INTEGER PRIMARY KEY, source_id TEXT NOT NULL, key TEXT NOT NULL, \
+           event_id TEXT NOT NULL, expires_at INTEGER NOT NULL); \
+         INSERT INTO dedup_keys VALUES ('src_a', 'old', 'e1', 4611686018427387903), \
+           ('src_a', 'taken', 'e2', 1); \
+         INSERT INTO dedup_recent (source_id, key, event_id, expires_at) VALUES \
+           ('src_a', 'taken', 'e3', 4611686018427387903), ('src_a', 'recent', 'e4', 4611686018427387903);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let store = open(&url).await;
+    let outcomes = store
+        .commit_intake(&[
+            keyed("n1", "old", FOREVER),
+            keyed("n2", "taken", FOREVER),
+            keyed("n3", "recent", FOREVER),
+            keyed("n4", "new", FOREVER),
+        ])
+        .await
+        .unwrap();
+    let dup = |first: &str| IntakeOutcome::Duplicate {
+        first_event_id: first.into(),
+    };
+    assert_eq!(outcomes, [dup("e1"), dup("e3"), dup("e4"), IntakeOutcome::Stored]);
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name IN ('dedup_keys', 'dedup_recent')")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the old tables are dropped");
 }

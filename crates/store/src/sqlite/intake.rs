@@ -8,6 +8,7 @@
 
 use sqlx::{Executor, QueryBuilder, Sqlite};
 
+use super::key_digest::KeyDigest;
 use super::key_filter::KeyFilter;
 use super::recent_keys::RecentKeys;
 use crate::dedup::{Winners, slot};
@@ -15,9 +16,10 @@ use crate::delivery::queries::push_delivery_rows;
 use crate::queries::{INSERT_CHUNK, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, NewEvent, StoreResult};
 
-/// The live holders among `keys` in `dedup_keys`. Fixed SQL, so the statement is prepared once.
-const LOOKUP: &str = "SELECT d.source_id, d.key, d.event_id FROM json_each($1) j \
-     JOIN dedup_keys d ON d.source_id = j.value ->> 0 AND d.key = j.value ->> 1 WHERE d.expires_at > $2";
+/// The live holders among the digests, given as one JSON array of hex strings. Fixed SQL, so the
+/// statement is prepared once.
+const LOOKUP: &str = "SELECT d.digest, d.event_id FROM json_each($1) j \
+     JOIN dedup_digests d ON d.digest = unhex(j.value) WHERE d.expires_at > $2";
 
 /// What the writer knows of the keys apart from the table.
 pub(super) struct Keys<'a> {
@@ -26,10 +28,13 @@ pub(super) struct Keys<'a> {
     pub tree_reads: &'a std::sync::atomic::AtomicU64,
 }
 
+/// A candidate key: its event, its `(source, key)` for the shared plan, its digest for storage.
+type Candidate<'a> = (&'a NewEvent, (String, String), KeyDigest);
+
 /// Commits a batch. Dedup is decided here: a key is held by the live entry of the recent-keys
-/// map, else by the live row of `dedup_keys` (read only when the key filter cannot rule it
-/// out), else by the batch's first write of it, which wins it: appended to `dedup_recent` in the
-/// same transaction and added to the map once committed.
+/// map, else by the live row of `dedup_digests` (read only when the key filter cannot rule it
+/// out), else by the batch's first write of it, which wins it: appended to
+/// `dedup_recent_digests` in the same transaction and added to the map once committed.
 pub(super) async fn commit_on(
     conn: &mut sqlx::SqliteConnection,
     keys: Keys<'_>,
@@ -43,42 +48,46 @@ pub(super) async fn commit_on(
     let now = switchyard_core::time::now_micros();
     let candidates = crate::dedup::candidates(batch);
     let mut winners = Winners::new();
-    // Each candidate's `(source, key)` is built once; the new winners keep theirs.
-    // Keys held by no one the writer knows of: `unknown` ones may be in the tree, `fresh` ones
-    // certainly are not.
-    let mut unknown: Vec<(&NewEvent, (String, String))> = Vec::new();
-    let mut fresh: Vec<(&NewEvent, (String, String))> = Vec::new();
+    // Each candidate's `(source, key)` and digest are built once. Keys held by no one the writer
+    // knows of: `unknown` ones may be in the tree, `fresh` ones certainly are not.
+    let mut unknown: Vec<Candidate> = Vec::new();
+    let mut fresh: Vec<Candidate> = Vec::new();
     {
         let recent = recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let filter = filter.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         for e in candidates {
             let slot = slot(e);
-            match recent.live(&slot.0, &slot.1, now) {
+            let digest = KeyDigest::of(&slot.0, &slot.1);
+            match recent.live(&digest, now) {
                 Some(holder) => {
                     winners.insert(slot, holder.to_string());
                 }
-                None if filter.may_hold(&slot.0, &slot.1) => unknown.push((e, slot)),
-                None => fresh.push((e, slot)),
+                None if filter.may_hold(digest) => unknown.push((e, slot, digest)),
+                None => fresh.push((e, slot, digest)),
             }
         }
     }
     if !unknown.is_empty() {
         tree_reads.fetch_add(unknown.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let keys: Vec<&(String, String)> = unknown.iter().map(|(_, slot)| slot).collect();
-        let keys = serde_json::to_string(&keys).map_err(|e| crate::StoreError::Unavailable(e.to_string()))?;
-        let held: Vec<(String, String, String)> = sqlx::query_as(LOOKUP)
-            .bind(keys)
-            .bind(now)
-            .fetch_all(&mut *conn)
-            .await?;
-        winners.extend(held.into_iter().map(|(source, key, event)| ((source, key), event)));
+        let hex: Vec<String> = unknown.iter().map(|(_, _, d)| d.hex()).collect();
+        let hex = serde_json::to_string(&hex).map_err(|e| crate::StoreError::Unavailable(e.to_string()))?;
+        let held: Vec<(Vec<u8>, String)> = sqlx::query_as(LOOKUP).bind(hex).bind(now).fetch_all(&mut *conn).await?;
+        let held: std::collections::HashMap<KeyDigest, String> = held
+            .into_iter()
+            .filter_map(|(d, event)| Some((KeyDigest::from_slice(&d)?, event)))
+            .collect();
+        for (_, slot, digest) in &unknown {
+            if let Some(event) = held.get(digest) {
+                winners.insert(slot.clone(), event.clone());
+            }
+        }
     }
-    let won: Vec<(&NewEvent, (String, String))> = unknown
+    let won: Vec<Candidate> = unknown
         .into_iter()
-        .filter(|(_, slot)| !winners.contains_key(slot))
+        .filter(|(_, slot, _)| !winners.contains_key(slot))
         .chain(fresh)
         .collect();
-    for (e, slot) in &won {
+    for (e, slot, _) in &won {
         winners.insert(slot.clone(), e.id.clone());
     }
     let plan = crate::dedup::plan(batch, &winners);
@@ -88,10 +97,9 @@ pub(super) async fn commit_on(
         qb.push("; ");
     }
     for chunk in won.chunks(INSERT_CHUNK) {
-        qb.push("INSERT INTO dedup_recent (source_id, key, event_id, expires_at) ");
-        qb.push_values(chunk, |mut b, (e, (source, key))| {
-            b.push_bind(source.clone())
-                .push_bind(key.clone())
+        qb.push("INSERT INTO dedup_recent_digests (digest, event_id, expires_at) ");
+        qb.push_values(chunk, |mut b, (e, _, digest)| {
+            b.push_bind(digest.to_vec())
                 .push_bind(e.id.clone())
                 .push_bind(e.dedup.as_ref().map_or(0, |d| d.expires_at));
         });
@@ -110,8 +118,8 @@ pub(super) async fn commit_on(
     // (up to the cache's 100 statements of multi-row inserts) after a burst.
     conn.execute(qb.build().persistent(false)).await?;
     let mut recent = recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (e, (source, key)) in won {
-        recent.insert(&source, &key, &e.id, e.dedup.as_ref().map_or(0, |d| d.expires_at));
+    for (e, _, digest) in won {
+        recent.insert(digest, &e.id, e.dedup.as_ref().map_or(0, |d| d.expires_at));
     }
     Ok(plan.outcomes)
 }

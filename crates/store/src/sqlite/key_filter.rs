@@ -1,4 +1,4 @@
-//! A Bloom filter over the keys of SQLite's `dedup_keys`, so that intake skips the tree read for
+//! A Bloom filter over the keys of SQLite's `dedup_digests`, so that intake skips the tree read for
 //! a key the table cannot hold.
 //!
 //! Why: real keys are random, so the read of a new key is a random descent of a tree larger than
@@ -13,7 +13,7 @@
 //! when it removed any. Until the first build has finished there is no live filter and every key
 //! is read, as before.
 
-use std::hash::{BuildHasher, RandomState};
+use super::key_digest::KeyDigest;
 
 /// Bits per key: 16 bits and [`PROBES`] probes give ~0.05 % false positives per segment. Rare
 /// matters: one false positive among a batch's keys costs the whole batch the read's trip to
@@ -42,23 +42,25 @@ impl Segment {
         }
     }
 
-    /// The probe positions of a hash (Kirsch–Mitzenmacher double hashing): word index and mask.
-    fn probes(nbits: u64, h: u64) -> impl Iterator<Item = (usize, u64)> {
-        let h2 = h.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    /// The probe positions of a digest (Kirsch–Mitzenmacher double hashing over its two halves,
+    /// which are SHA-256 output): word index and mask.
+    fn probes(nbits: u64, d: KeyDigest) -> impl Iterator<Item = (usize, u64)> {
+        let (h, h2) = d.halves();
+        let h2 = h2 | 1;
         (0..PROBES).map(move |i| {
             let bit = h.wrapping_add(i.wrapping_mul(h2)) % nbits;
             ((bit / 64) as usize, 1u64 << (bit % 64))
         })
     }
 
-    fn insert(&mut self, h: u64) {
+    fn insert(&mut self, h: KeyDigest) {
         for (word, mask) in Self::probes(self.nbits, h) {
             self.bits[word] |= mask;
         }
         self.len += 1;
     }
 
-    fn contains(&self, h: u64) -> bool {
+    fn contains(&self, h: KeyDigest) -> bool {
         Self::probes(self.nbits, h).all(|(word, mask)| self.bits[word] & mask != 0)
     }
 }
@@ -76,7 +78,7 @@ impl Scalable {
         }
     }
 
-    fn insert(&mut self, h: u64) {
+    fn insert(&mut self, h: KeyDigest) {
         let full = self.segments.last().is_none_or(|s| s.len >= s.capacity);
         if full {
             let next = self.segments.last().map_or(MIN_KEYS, |s| s.capacity * 2);
@@ -87,42 +89,27 @@ impl Scalable {
         }
     }
 
-    fn contains(&self, h: u64) -> bool {
+    fn contains(&self, h: KeyDigest) -> bool {
         self.segments.iter().any(|s| s.contains(h))
     }
 }
 
-/// The live filter, and the hashes recorded while a rebuild scans the table.
+/// The live filter, and the keys recorded while a rebuild scans the table.
+#[derive(Default)]
 pub(crate) struct KeyFilter {
-    hasher: RandomState,
     live: Option<Scalable>,
     /// `Some` while a rebuild runs: keys merged since it began, which its scan may not see.
-    recorded: Option<Vec<u64>>,
-}
-
-impl Default for KeyFilter {
-    fn default() -> Self {
-        KeyFilter {
-            hasher: RandomState::new(),
-            live: None,
-            recorded: None,
-        }
-    }
+    recorded: Option<Vec<KeyDigest>>,
 }
 
 impl KeyFilter {
-    pub(crate) fn hash(&self, source: &str, key: &str) -> u64 {
-        self.hasher.hash_one((source, key))
+    /// False only when `dedup_digests` certainly does not hold the key.
+    pub(crate) fn may_hold(&self, d: KeyDigest) -> bool {
+        self.live.as_ref().is_none_or(|f| f.contains(d))
     }
 
-    /// False only when `dedup_keys` certainly does not hold the key.
-    pub(crate) fn may_hold(&self, source: &str, key: &str) -> bool {
-        self.live.as_ref().is_none_or(|f| f.contains(self.hash(source, key)))
-    }
-
-    /// Records a key about to enter `dedup_keys` (called before the merge commits).
-    pub(crate) fn add(&mut self, source: &str, key: &str) {
-        let h = self.hash(source, key);
+    /// Records a key about to enter `dedup_digests` (called before the merge commits).
+    pub(crate) fn add(&mut self, h: KeyDigest) {
         if let Some(f) = &mut self.live {
             f.insert(h);
         }
@@ -141,9 +128,9 @@ impl KeyFilter {
         true
     }
 
-    /// Ends a rebuild with the hashes its scan read: they and the recorded ones become the live
+    /// Ends a rebuild with the keys its scan read: they and the recorded ones become the live
     /// filter.
-    pub(crate) fn finish_rebuild(&mut self, scanned: Vec<u64>) {
+    pub(crate) fn finish_rebuild(&mut self, scanned: Vec<KeyDigest>) {
         let recorded = self.recorded.take().unwrap_or_default();
         let mut f = Scalable::with_capacity((scanned.len() + recorded.len()) * 5 / 4);
         for h in scanned.into_iter().chain(recorded) {
@@ -166,18 +153,21 @@ impl KeyFilter {
 mod tests {
     use super::*;
 
+    fn d(key: &str) -> KeyDigest {
+        KeyDigest::of("src", key)
+    }
+
     fn built(keys: impl Iterator<Item = String>) -> KeyFilter {
         let mut f = KeyFilter::default();
         assert!(f.begin_rebuild());
-        let scanned = keys.map(|k| f.hash("src", &k)).collect();
-        f.finish_rebuild(scanned);
+        f.finish_rebuild(keys.map(|k| d(&k)).collect());
         f
     }
 
     #[test]
     fn without_a_build_every_key_may_be_held() {
         let f = KeyFilter::default();
-        assert!(f.may_hold("src", "anything"));
+        assert!(f.may_hold(d("anything")));
         assert!(!f.is_live());
     }
 
@@ -186,11 +176,11 @@ mod tests {
         let mut f = built((0..1000).map(|i| format!("scanned-{i}")));
         // Far past the first segment's capacity: the filter grows instead of filling up.
         for i in 0..600_000 {
-            f.add("src", &format!("merged-{i}"));
+            f.add(d(&format!("merged-{i}")));
         }
-        assert!((0..1000).all(|i| f.may_hold("src", &format!("scanned-{i}"))));
-        assert!((0..600_000).all(|i| f.may_hold("src", &format!("merged-{i}"))));
-        let false_positives = (0..100_000).filter(|i| f.may_hold("src", &format!("new-{i}"))).count();
+        assert!((0..1000).all(|i| f.may_hold(d(&format!("scanned-{i}")))));
+        assert!((0..600_000).all(|i| f.may_hold(d(&format!("merged-{i}")))));
+        let false_positives = (0..100_000).filter(|i| f.may_hold(d(&format!("new-{i}")))).count();
         assert!(false_positives < 300, "{false_positives} false positives in 100,000");
     }
 
@@ -200,16 +190,13 @@ mod tests {
         assert!(f.begin_rebuild());
         assert!(!f.begin_rebuild(), "one rebuild at a time");
         // Merged while the scan runs (the scan may or may not see it).
-        f.add("src", "during");
-        let scanned = vec![f.hash("src", "before")];
+        f.add(d("during"));
+        let scanned = vec![d("before")];
         f.finish_rebuild(scanned);
-        assert!(f.may_hold("src", "during"));
-        assert!(f.may_hold("src", "before"));
+        assert!(f.may_hold(d("during")));
+        assert!(f.may_hold(d("before")));
         assert!(f.begin_rebuild(), "the next rebuild may start");
         f.abandon_rebuild();
-        assert!(
-            f.may_hold("src", "during"),
-            "an abandoned rebuild keeps the live filter"
-        );
+        assert!(f.may_hold(d("during")), "an abandoned rebuild keeps the live filter");
     }
 }

@@ -18,6 +18,7 @@ use key_filter::KeyFilter;
 use recent_keys::RecentKeys;
 
 mod intake;
+mod key_digest;
 mod key_filter;
 mod recent_keys;
 
@@ -37,12 +38,12 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Dedup keys won since the last merge; used only while the writer connection is held.
     recent: std::sync::Mutex<RecentKeys>,
-    /// `dedup_recent` may hold rows the map does not (no start-up merge yet, or a failed one, or
+    /// `dedup_recent_digests` may hold rows the map does not (no start-up merge yet, or a failed one, or
     /// a batch whose outcome is unknown): merged before the next batch decides any key.
     unsettled: std::sync::atomic::AtomicBool,
-    /// Rules out most new keys without reading `dedup_keys` (see `key_filter`).
+    /// Rules out most new keys without reading `dedup_digests` (see `key_filter`).
     filter: std::sync::Mutex<KeyFilter>,
-    /// Keys read from `dedup_keys` by intake, for tests that show the filter spares the reads.
+    /// Keys read from `dedup_digests` by intake, for tests that show the filter spares the reads.
     tree_reads: std::sync::atomic::AtomicU64,
 }
 
@@ -101,6 +102,7 @@ impl SqliteStore {
 
     async fn backend_migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite").run(&self.write).await?;
+        recent_keys::convert_legacy(&mut *self.write.acquire().await?).await?;
         // Keys a previous process won but did not merge are merged before any intake. On a file
         // that cannot be written now (fenced with `chmod`) start-up goes on, and the first batch
         // merges them before it decides any key.
@@ -108,11 +110,11 @@ impl SqliteStore {
             tracing::warn!(error = %e, "recent dedup keys not merged at start-up; the first intake batch will");
             self.unsettled.store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        // Every key is in `dedup_keys` now (or will be merged, and recorded, by the first batch).
+        // Every key is in `dedup_digests` now (or will be merged, and recorded, by the first batch).
         self.rebuild_key_filter().await
     }
 
-    /// Builds the key filter anew from a scan of `dedup_keys` on a reader, while the writer goes
+    /// Builds the key filter anew from a scan of `dedup_digests` on a reader, while the writer goes
     /// on: keys merged meanwhile are recorded by the filter and added to what the scan read. Run
     /// at start-up and after a sweep that removed keys (whose bits would linger).
     async fn rebuild_key_filter(&self) -> StoreResult<()> {
@@ -121,17 +123,16 @@ impl SqliteStore {
             return Ok(());
         }
         let scan = async {
-            let mut rows =
-                sqlx::query_as::<_, (String, String)>("SELECT source_id, key FROM dedup_keys").fetch(&self.read);
-            let mut hashes = Vec::new();
-            while let Some((source, key)) = rows.try_next().await? {
-                hashes.push(self.lock_filter().hash(&source, &key));
+            let mut rows = sqlx::query_scalar::<_, Vec<u8>>("SELECT digest FROM dedup_digests").fetch(&self.read);
+            let mut digests = Vec::new();
+            while let Some(digest) = rows.try_next().await? {
+                digests.extend(key_digest::KeyDigest::from_slice(&digest));
             }
-            StoreResult::Ok(hashes)
+            StoreResult::Ok(digests)
         };
         match scan.await {
-            Ok(hashes) => {
-                self.lock_filter().finish_rebuild(hashes);
+            Ok(digests) => {
+                self.lock_filter().finish_rebuild(digests);
                 Ok(())
             }
             Err(e) => {
@@ -145,21 +146,23 @@ impl SqliteStore {
         self.filter.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// After the dedup sweep: a rebuild drops the removed keys' bits, and builds a filter that a
-    /// failed start-up build left missing.
-    async fn after_dedup_sweep(&self, removed: u64) -> StoreResult<()> {
+    /// The dedup sweep (recent keys merged first), then a rebuild of the key filter, which drops
+    /// the removed keys' bits and builds a filter that a failed start-up build left missing.
+    async fn backend_purge_dedup_keys(&self, now: i64) -> StoreResult<u64> {
+        self.settle_dedup_keys().await?;
+        let removed = recent_keys::sweep(&self.read, &self.write, now, || self.check_writable()).await?;
         if removed > 0 || !self.lock_filter().is_live() {
             self.rebuild_key_filter().await?;
         }
-        Ok(())
+        Ok(removed)
     }
 
-    /// How many dedup keys intake has read from `dedup_keys` (the rest the filter ruled out).
+    /// How many dedup keys intake has read from `dedup_digests` (the rest the filter ruled out).
     pub fn dedup_tree_reads(&self) -> u64 {
         self.tree_reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Moves the recent dedup keys into `dedup_keys` (see `recent_keys`), holding the writer.
+    /// Moves the recent dedup keys into `dedup_digests` (see `recent_keys`), holding the writer.
     async fn settle_dedup_keys(&self) -> StoreResult<()> {
         self.check_writable()?;
         let mut conn = self.write.acquire().await?;
@@ -176,21 +179,23 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Moves `dedup_recent` into `dedup_keys`. The keys are added to the filter first (an extra
+    /// Moves `dedup_recent_digests` into `dedup_digests`. The keys are added to the filter first (an extra
     /// one only costs a read), from the map, or from the table when the map may lack some.
     async fn merge_recent(&self, conn: &mut sqlx::SqliteConnection) -> StoreResult<()> {
         if self.unsettled.load(std::sync::atomic::Ordering::SeqCst) {
-            let rows: Vec<(String, String)> = sqlx::query_as("SELECT source_id, key FROM dedup_recent")
+            let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT digest FROM dedup_recent_digests")
                 .fetch_all(&mut *conn)
                 .await?;
             let mut filter = self.lock_filter();
-            for (source, key) in rows {
-                filter.add(&source, &key);
+            for digest in rows.iter().filter_map(|d| key_digest::KeyDigest::from_slice(d)) {
+                filter.add(digest);
             }
         } else {
             let recent = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut filter = self.lock_filter();
-            recent.for_each_key(|source, key| filter.add(source, key));
+            for digest in recent.digests() {
+                filter.add(*digest);
+            }
         }
         recent_keys::merge(conn).await?;
         self.unsettled.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -247,7 +252,7 @@ impl SqliteStore {
                 // batch can begin. An error here only means SQLite already rolled back.
                 let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
                 // Should the commit have happened after all (an error reported past COMMIT), its
-                // keys are in `dedup_recent` but not in the map: the next batch merges first.
+                // keys are in `dedup_recent_digests` but not in the map: the next batch merges first.
                 self.unsettled.store(true, std::sync::atomic::Ordering::SeqCst);
                 Err(e)
             }

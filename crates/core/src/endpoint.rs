@@ -47,6 +47,10 @@ pub struct EndpointSpec {
     /// A jq expression over the payload; the event is delivered when it yields `true`.
     #[serde(default)]
     pub filter: Option<String>,
+    /// Sources (names or `src_` ids) whose inbound events this endpoint also receives, exactly as
+    /// they arrived (SPEC §3, forwarding); `null` or absent: published events only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
     /// Delays before each attempt (seconds); `null` uses the Standard Webhooks schedule.
     #[serde(default)]
     pub retry_schedule_seconds: Option<Vec<u64>>,
@@ -69,6 +73,13 @@ pub struct EndpointSpec {
     /// `None`: the server's `--retention-days`. Pending deliveries are never removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_days: Option<u32>,
+}
+
+/// A source name, or a source id (`src_` and letters and digits).
+fn is_source_reference(s: &str) -> bool {
+    crate::source::is_valid_source_name(s)
+        || s.strip_prefix("src_")
+            .is_some_and(|rest| (1..=60).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn yes() -> bool {
@@ -158,6 +169,14 @@ impl EndpointSpec {
         {
             errs.push(err("filter", e.to_string()));
         }
+        if let Some(sources) = &self.sources
+            && (sources.is_empty() || sources.len() > 100 || !sources.iter().all(|s| is_source_reference(s)))
+        {
+            errs.push(err(
+                "sources",
+                "list 1 to 100 source names or ids ([a-z0-9_-]{1,64}), or null for published events only",
+            ));
+        }
         if let Some(code) = &self.ordering_key
             && let Err(e) = switchyard_jq::validate(code)
         {
@@ -216,6 +235,13 @@ impl EndpointSpec {
             }
         }
         if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+
+    /// Whether inbound events of this source (by id or current name) are forwarded here.
+    pub fn forwards_source(&self, source_id: &str, source_name: &str) -> bool {
+        self.sources
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|s| s == source_id || s == source_name))
     }
 
     /// True when this endpoint subscribes to `event_type` (an untyped event matches only `null`).

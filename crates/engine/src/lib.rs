@@ -4,6 +4,7 @@
 
 pub mod delivery;
 pub mod endpoints;
+pub mod fanout;
 pub mod housekeeping;
 pub mod intake;
 pub mod outbound;

@@ -24,6 +24,7 @@ use switchyard_core::secrets::MasterKey;
 use switchyard_core::source::SourceSpec;
 use switchyard_engine::delivery::{DispatchConfig, Dispatcher, Publisher};
 use switchyard_engine::endpoints::{EndpointCatalog, EndpointError};
+use switchyard_engine::fanout::Fanout;
 use switchyard_engine::housekeeping::Housekeeping;
 use switchyard_engine::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
 use switchyard_engine::outbound::{OutboundClient, OutboundConfig};
@@ -120,13 +121,6 @@ impl Application {
         catalog.spawn_refresher(cfg.source_refresh);
         let (writer, writer_closer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
         let jq = Jq::new(2, switchyard_jq::DEFAULT_BUDGET);
-        let intake = Arc::new(Intake::new(
-            writer.clone(),
-            catalog.clone(),
-            jq.clone(),
-            cfg.clock.clone(),
-        ));
-        spawn_refusal_flush(&intake);
         let endpoints = EndpointCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
         for (spec, secret) in cfg.endpoints {
             let name = spec.name.clone().unwrap_or_default();
@@ -148,7 +142,17 @@ impl Application {
             Some(notices),
             stopped,
         );
-        let publisher = Publisher::new(writer, endpoints.clone(), jq, dispatcher.clone());
+        // One fan-out for every producer of events: intake, publish, operational events.
+        let fanout = Fanout::new(endpoints.clone(), jq.clone(), dispatcher.clone());
+        let intake = Arc::new(Intake::new(
+            writer.clone(),
+            catalog.clone(),
+            jq,
+            fanout.clone(),
+            cfg.clock.clone(),
+        ));
+        spawn_refusal_flush(&intake);
+        let publisher = Publisher::new(writer, fanout);
         // Events about the engine itself (an endpoint disabled) are published like any other.
         let operational = publisher.clone();
         tokio::spawn(async move {

@@ -281,6 +281,7 @@ async fn replay_resets_by_delivery_event_or_endpoint(store: Arc<dyn Store>) {
                 delivery: d.clone(),
                 event_type: None,
                 payload: vec![],
+                content_type: None,
                 received_at: 0,
             };
             let mut r = result(&c, "n1", "failed", Some(400), EndpointHealth::Failing);

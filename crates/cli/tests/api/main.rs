@@ -7,6 +7,7 @@ mod cluster;
 mod connections;
 mod dedup_key;
 mod delivery;
+mod forwarding;
 mod helpers;
 mod intake;
 mod management;

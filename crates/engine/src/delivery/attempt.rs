@@ -22,12 +22,14 @@ pub struct Tried {
     pub response_excerpt: Option<String>,
 }
 
-/// The signed request headers for `body` at `timestamp` (unix seconds).
+/// The signed request headers for `body` at `timestamp` (unix seconds). `content_type` is the
+/// one the payload arrived with (a forwarded inbound event); `None` is JSON.
 pub fn signed_headers(
     endpoint: &Endpoint,
     webhook_id: &str,
     timestamp: i64,
     body: &[u8],
+    content_type: Option<&str>,
     now_micros: i64,
 ) -> Vec<(String, String)> {
     let signatures: Vec<String> = endpoint
@@ -35,7 +37,10 @@ pub fn signed_headers(
         .filter_map(|s| sign_standard_webhooks(s, webhook_id, timestamp, body).ok())
         .collect();
     let mut headers = vec![
-        ("content-type".to_string(), "application/json".to_string()),
+        (
+            "content-type".to_string(),
+            content_type.unwrap_or("application/json").to_string(),
+        ),
         ("webhook-id".to_string(), webhook_id.to_string()),
         ("webhook-timestamp".to_string(), timestamp.to_string()),
         ("webhook-signature".to_string(), signatures.join(" ")),
@@ -103,10 +108,11 @@ pub async fn attempt(
     endpoint: &Endpoint,
     webhook_id: &str,
     body: Vec<u8>,
+    content_type: Option<&str>,
     now_micros: i64,
 ) -> Tried {
     let timestamp = now_micros.div_euclid(1_000_000);
-    let headers = signed_headers(endpoint, webhook_id, timestamp, &body, now_micros);
+    let headers = signed_headers(endpoint, webhook_id, timestamp, &body, content_type, now_micros);
     let request_headers = recorded(&headers, endpoint);
     match client.post(&endpoint.spec.url, &headers, body).await {
         Ok(resp) => {
@@ -175,6 +181,7 @@ mod tests {
             "msg_p5jXN8AQM9LWM0D4loKWxJek",
             1614265330,
             br#"{"test": 2432232314}"#,
+            None,
             0,
         );
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
@@ -196,7 +203,7 @@ mod tests {
     fn an_echoing_receiver_cannot_put_our_secrets_in_the_attempt_log() {
         let mut ep = endpoint(&[("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", None)]);
         ep.spec.headers.insert("X-Team".into(), json!("team-secret-value"));
-        let headers = signed_headers(&ep, "msg_1", 1, b"{}", 0);
+        let headers = signed_headers(&ep, "msg_1", 1, b"{}", None, 0);
         let sig = headers
             .iter()
             .find(|(k, _)| k == "webhook-signature")
@@ -221,7 +228,7 @@ mod tests {
             ("whsec_dGVzdHNlY3JldHRlc3RzZWNyZXQ=", Some(1_000)),
         ]);
         let sig = |now| {
-            signed_headers(&ep, "msg_1", 1, b"{}", now)
+            signed_headers(&ep, "msg_1", 1, b"{}", None, now)
                 .into_iter()
                 .find(|(k, _)| k == "webhook-signature")
                 .map(|(_, v)| v)

@@ -210,7 +210,15 @@ async fn relay_wakeups(inner: std::sync::Weak<Inner>) {
 pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
     let began = now_micros();
     let payload = std::mem::take(&mut c.payload);
-    let tried = attempt(&inner.client, &ep, &c.delivery.event_id, payload, began).await;
+    let tried = attempt(
+        &inner.client,
+        &ep,
+        &c.delivery.event_id,
+        payload,
+        c.content_type.as_deref(),
+        began,
+    )
+    .await;
     let now = now_micros();
     let ended = match tried.verdict {
         Verdict::Success => Ended::Success,
@@ -425,6 +433,7 @@ mod tests {
             },
             event_type: None,
             payload: vec![],
+            content_type: None,
             received_at: 0,
         }
     }

@@ -142,6 +142,20 @@ impl EndpointCatalog {
         out
     }
 
+    /// The enabled endpoints that forward this source's inbound events of `event_type`.
+    pub fn forwarding(&self, source_id: &str, source_name: &str, event_type: Option<&str>) -> Vec<Arc<Endpoint>> {
+        let mut out: Vec<Arc<Endpoint>> = self
+            .snapshot()
+            .values()
+            .filter(|e| {
+                e.spec.enabled && e.spec.forwards_source(source_id, source_name) && e.spec.wants_type(event_type)
+            })
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
     pub async fn refresh(&self) -> Result<(), EndpointError> {
         let rows = self.store.all_endpoints().await?;
         let current = self.snapshot();

@@ -26,6 +26,7 @@ pub use body::{is_form, payload_view};
 pub use handshake::HandshakeReply;
 pub use writer::{CommitError, GroupCommit, IntakeWriter, WriterCloser};
 
+use crate::fanout::{EventFacts, Fanout, Origin};
 use crate::sources::{Source, SourceCatalog};
 
 /// One inbound request as intake needs it: header names lower-case, body complete.
@@ -129,16 +130,25 @@ pub struct Intake {
     catalog: Arc<SourceCatalog>,
     limiter: rate_limit::RateLimiter,
     jq: Jq,
+    /// The deliveries an accepted event owes (forwarding, SPEC §3).
+    fanout: Fanout,
     /// Bounds the receipts and log lines strangers can cause (see `refusals.rs`).
     refusals: refusals::RefusalWindow,
 }
 
 impl Intake {
-    pub fn new(writer: IntakeWriter, catalog: Arc<SourceCatalog>, jq: Jq, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        writer: IntakeWriter,
+        catalog: Arc<SourceCatalog>,
+        jq: Jq,
+        fanout: Fanout,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Intake {
             writer,
             catalog,
             jq,
+            fanout,
             limiter: rate_limit::RateLimiter::default(),
             refusals: refusals::RefusalWindow::new(clock),
         }
@@ -312,6 +322,24 @@ impl Intake {
         };
         let now = now_micros();
         let event_id = new_id(IdKind::Event);
+        // A quarantined event runs nothing. An accepted one's forwards commit with it, and go
+        // with it should it prove a duplicate.
+        let deliveries = if status == "received" {
+            let facts = EventFacts {
+                id: &event_id,
+                origin: Origin::Source {
+                    id: &source.id,
+                    name: &spec.name,
+                },
+                event_type: event_type.as_deref(),
+                payload: json.as_ref().unwrap_or(&serde_json::Value::Null),
+                now,
+            };
+            self.fanout.deliveries(facts).await
+        } else {
+            Vec::new()
+        };
+        let woken = deliveries.clone();
         let extra_secret_headers = spec.verify.secret_headers();
         let event = NewEvent {
             id: event_id.clone(),
@@ -326,7 +354,7 @@ impl Intake {
             request_id: req.request_id,
             dedup,
             validation_errors,
-            deliveries: Vec::new(),
+            deliveries,
         };
         // The event row is also this request's receipt (see the store's schema).
         let request_id = event.request_id.clone();
@@ -339,6 +367,7 @@ impl Intake {
                 })
             }
             Ok(_) => {
+                self.fanout.committed(&woken);
                 tracing::debug!(request_id, event_id = %event_id, source = %spec.name, status, "event stored");
                 Ok(Answer::Event { id: event_id, status })
             }

@@ -73,6 +73,8 @@ pub struct Claimed {
     pub delivery: DeliveryRow,
     pub event_type: Option<String>,
     pub payload: Vec<u8>,
+    /// The `Content-Type` the payload arrived with (published events: JSON).
+    pub content_type: Option<String>,
     pub received_at: i64,
 }
 

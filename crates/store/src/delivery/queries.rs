@@ -150,25 +150,26 @@ macro_rules! impl_delivery_store {
                     return Ok(Vec::new());
                 }
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT id, event_type, payload, received_at FROM events WHERE id IN (",
+                    "SELECT id, event_type, payload, content_type, received_at FROM events WHERE id IN (",
                 );
                 let mut sep = qb.separated(", ");
                 for r in &rows {
                     sep.push_bind(r.event_id.clone());
                 }
                 qb.push(")");
-                let events: Vec<(String, Option<String>, Vec<u8>, i64)> =
+                type EventParts = (Option<String>, Vec<u8>, Option<String>, i64);
+                let events: Vec<(String, Option<String>, Vec<u8>, Option<String>, i64)> =
                     qb.build_query_as().fetch_all(&self.read).await?;
-                let by_id: std::collections::HashMap<String, (Option<String>, Vec<u8>, i64)> =
-                    events.into_iter().map(|(id, t, p, at)| (id, (t, p, at))).collect();
+                let by_id: std::collections::HashMap<String, EventParts> =
+                    events.into_iter().map(|(id, t, p, ct, at)| (id, (t, p, ct, at))).collect();
                 Ok(rows
                     .into_iter()
                     .map(|delivery| {
                         // An event deleted by retention leaves an empty payload; the attempt
                         // still runs and records what it sent.
-                        let (event_type, payload, received_at) =
-                            by_id.get(&delivery.event_id).cloned().unwrap_or((None, Vec::new(), 0));
-                        $crate::Claimed { delivery, event_type, payload, received_at }
+                        let (event_type, payload, content_type, received_at) =
+                            by_id.get(&delivery.event_id).cloned().unwrap_or((None, Vec::new(), None, 0));
+                        $crate::Claimed { delivery, event_type, payload, content_type, received_at }
                     })
                     .collect())
             }

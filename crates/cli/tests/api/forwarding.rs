@@ -1,0 +1,171 @@
+//! Forwarding inbound events (SPEC §3): an endpoint whose `sources` name a source receives that
+//! source's accepted events exactly as they arrived — body byte for byte, the Content-Type they
+//! came with, `webhook-id` = the event id, signed per Standard Webhooks — and never a quarantined
+//! or duplicate one. On SQLite and PostgreSQL.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use switchyard_core::source::VerifySpec;
+use switchyard_core::verify::{SignedRequest, verify};
+
+use crate::backend_tests;
+use crate::helpers::{TestApp, assert_envelope};
+use crate::receiver::{Received, Receiver};
+
+backend_tests!(
+    inbound_events_are_forwarded_as_received_to_the_endpoints_of_their_source,
+    forwarding_is_validated_and_shown_on_the_endpoint,
+);
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn verifies(r: &Received) -> bool {
+    let spec: VerifySpec = serde_json::from_value(json!({"scheme": "standard-webhooks"})).unwrap();
+    let lookup = |n: &str| r.headers.get(n).map(String::as_str);
+    let req = SignedRequest {
+        method: "POST",
+        url: None,
+        body: &r.body,
+        now: switchyard_core::time::now_micros() / 1_000_000,
+        header: &lookup,
+    };
+    verify(&spec, &[SECRET.to_string()], &req).is_ok()
+}
+
+async fn endpoint(app: &TestApp, body: Value) -> Value {
+    let resp = app.api_post("/v1/endpoints", &body).await;
+    assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
+    resp.json().await.unwrap()
+}
+
+async fn post_raw(app: &TestApp, source: &str, content_type: &str, body: &'static [u8]) -> Value {
+    let resp = app
+        .http
+        .post(app.url(&format!("/in/{source}")))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.json().await.unwrap()
+}
+
+async fn inbound_events_are_forwarded_as_received_to_the_endpoints_of_their_source(app: TestApp) {
+    let rx = Receiver::start().await;
+    let schema = json!({"type": "object", "required": ["kind"]});
+    let shop = app
+        .create_source(json!({"name": "shop", "schema": schema, "accept": "json_or_form"}))
+        .await;
+    app.create_source(json!({"name": "other"})).await;
+    // By name, by id, by type pattern; one for another source and one for published events only.
+    endpoint(
+        &app,
+        json!({"url": rx.url("/by-name"), "secret": SECRET, "sources": ["shop"]}),
+    )
+    .await;
+    endpoint(
+        &app,
+        json!({"url": rx.url("/by-id"), "secret": SECRET, "sources": [shop["id"]], "event_types": ["order.*"]}),
+    )
+    .await;
+    endpoint(&app, json!({"url": rx.url("/other"), "sources": ["other"]})).await;
+    endpoint(&app, json!({"url": rx.url("/published")})).await;
+    endpoint(
+        &app,
+        json!({"url": rx.url("/filtered"), "sources": ["shop"], "filter": ".amount > 100"}),
+    )
+    .await;
+
+    // Whitespace and key order kept: the receiver gets the bytes, not a re-serialisation.
+    let body: &[u8] = br#"{ "type":"order.created",  "kind":"a", "amount": 500 }"#;
+    let accepted = post_raw(&app, "shop", "application/json; charset=utf-8", body).await;
+    assert_eq!(accepted["status"], "received");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let got = rx.wait_for("/by-name", 1, WAIT).await;
+    assert_eq!(got[0].body, body, "byte for byte");
+    assert_eq!(got[0].headers["content-type"], "application/json; charset=utf-8");
+    assert_eq!(got[0].headers["webhook-id"], id, "webhook-id is the event id");
+    assert!(verifies(&got[0]), "{:?}", got[0].headers);
+    rx.wait_for("/by-id", 1, WAIT).await;
+    rx.wait_for("/filtered", 1, WAIT).await;
+
+    // A form is forwarded as a form; its fields feed type matching and filters.
+    let form: &[u8] = b"type=user.created&kind=b";
+    post_raw(&app, "shop", "application/x-www-form-urlencoded", form).await;
+    let got = rx.wait_for("/by-name", 2, WAIT).await;
+    let forwarded = got.iter().find(|r| r.body == form).expect("the form arrives");
+    assert_eq!(forwarded.headers["content-type"], "application/x-www-form-urlencoded");
+
+    // A duplicate and a quarantined event are not forwarded.
+    let again = post_raw(&app, "shop", "application/json; charset=utf-8", body).await;
+    assert_eq!(
+        (again["status"].as_str(), again["id"].as_str()),
+        (Some("duplicate"), Some(id.as_str()))
+    );
+    let quarantined = post_raw(&app, "shop", "application/json", br#"{"type":"order.created"}"#).await;
+    assert_eq!(quarantined["status"], "quarantined");
+
+    // Ordering evidence, not a wait: a later accepted event is delivered to /by-name after the
+    // two above, so anything the duplicate or quarantined one had caused would be there by now.
+    let marker: &[u8] = br#"{"kind":"marker"}"#;
+    post_raw(&app, "shop", "application/json", marker).await;
+    let deliveries: Value = app
+        .api_get(&format!("/v1/deliveries?event={}", quarantined["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deliveries["data"], json!([]), "a quarantined event owes nothing");
+    let got = rx.wait_for("/by-name", 3, WAIT).await;
+    assert_eq!(got.last().unwrap().body, marker);
+    assert_eq!(
+        got.len(),
+        3,
+        "one request per accepted event, none for the duplicate or quarantined one"
+    );
+    let by_id = rx.received("/by-id");
+    assert_eq!(by_id.len(), 1, "type patterns apply to forwarded events: {by_id:?}");
+    assert_eq!(rx.received("/filtered").len(), 1, "filters apply to forwarded events");
+    assert!(
+        rx.received("/other").is_empty(),
+        "another source's endpoint gets nothing"
+    );
+    assert!(
+        rx.received("/published").is_empty(),
+        "an endpoint without sources gets no inbound event"
+    );
+    let deliveries: Value = app
+        .api_get(&format!("/v1/deliveries?event={id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deliveries["data"].as_array().unwrap().len(), 3, "{deliveries}");
+}
+
+async fn forwarding_is_validated_and_shown_on_the_endpoint(app: TestApp) {
+    let rx = Receiver::start().await;
+    for bad in [json!([]), json!(["Not A Name"]), json!(["src_"])] {
+        let resp = app
+            .api_post("/v1/endpoints", &json!({"url": rx.url("/x"), "sources": bad}))
+            .await;
+        let err = assert_envelope(resp, 422, "validation_failed").await;
+        assert_eq!(err["details"]["fields"][0]["field"], "sources", "{err}");
+    }
+    let ep = endpoint(
+        &app,
+        json!({"url": rx.url("/x"), "sources": ["stripe", "src_01J0000000000000000000000"]}),
+    )
+    .await;
+    assert_eq!(ep["sources"], json!(["stripe", "src_01J0000000000000000000000"]));
+    let shown: Value = app
+        .api_get(&format!("/v1/endpoints/{}", ep["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["sources"], ep["sources"]);
+}

@@ -29,7 +29,7 @@ backend_tests!(
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn endpoint(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn endpoint(app: &TestApp, body: Value) -> Value {
     let resp = app.api_post("/v1/endpoints", &body).await;
     assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
     resp.json().await.unwrap()
@@ -44,7 +44,7 @@ async fn publish(app: &TestApp, event_type: &str, payload: Value) -> Value {
 }
 
 /// Verifies a received request as a Standard Webhooks receiver would.
-fn verifies(r: &Received, secrets: &[&str]) -> bool {
+pub(crate) fn verifies(r: &Received, secrets: &[&str]) -> bool {
     let spec: VerifySpec = serde_json::from_value(json!({"scheme": "standard-webhooks"})).unwrap();
     let lookup = |n: &str| r.headers.get(n).map(String::as_str);
     let req = SignedRequest {

@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use switchyard_core::source::VerifySpec;
-use switchyard_core::verify::{SignedRequest, verify};
 
 use crate::backend_tests;
+use crate::delivery::{endpoint, verifies};
 use crate::helpers::{TestApp, assert_envelope};
-use crate::receiver::{Received, Receiver};
+use crate::receiver::Receiver;
 
 backend_tests!(
     inbound_events_are_forwarded_as_received_to_the_endpoints_of_their_source,
@@ -20,25 +19,6 @@ backend_tests!(
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const WAIT: Duration = Duration::from_secs(10);
-
-fn verifies(r: &Received) -> bool {
-    let spec: VerifySpec = serde_json::from_value(json!({"scheme": "standard-webhooks"})).unwrap();
-    let lookup = |n: &str| r.headers.get(n).map(String::as_str);
-    let req = SignedRequest {
-        method: "POST",
-        url: None,
-        body: &r.body,
-        now: switchyard_core::time::now_micros() / 1_000_000,
-        header: &lookup,
-    };
-    verify(&spec, &[SECRET.to_string()], &req).is_ok()
-}
-
-async fn endpoint(app: &TestApp, body: Value) -> Value {
-    let resp = app.api_post("/v1/endpoints", &body).await;
-    assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
-    resp.json().await.unwrap()
-}
 
 async fn post_raw(app: &TestApp, source: &str, content_type: &str, body: &'static [u8]) -> Value {
     let resp = app
@@ -88,7 +68,7 @@ async fn inbound_events_are_forwarded_as_received_to_the_endpoints_of_their_sour
     assert_eq!(got[0].body, body, "byte for byte");
     assert_eq!(got[0].headers["content-type"], "application/json; charset=utf-8");
     assert_eq!(got[0].headers["webhook-id"], id, "webhook-id is the event id");
-    assert!(verifies(&got[0]), "{:?}", got[0].headers);
+    assert!(verifies(&got[0], &[SECRET]), "{:?}", got[0].headers);
     rx.wait_for("/by-id", 1, WAIT).await;
     rx.wait_for("/filtered", 1, WAIT).await;
 

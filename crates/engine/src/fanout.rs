@@ -76,10 +76,16 @@ impl Fanout {
         deliveries
     }
 
+    /// The endpoints to wake once these deliveries have committed; taken before the event moves
+    /// into the writer (no allocation when there are none).
+    pub fn endpoints_of(deliveries: &[NewDelivery]) -> Vec<String> {
+        deliveries.iter().map(|d| d.endpoint_id.clone()).collect()
+    }
+
     /// Wakes the dispatcher for the endpoints of committed deliveries.
-    pub fn committed(&self, deliveries: &[NewDelivery]) {
-        if !deliveries.is_empty() {
-            self.dispatcher.hint(deliveries.iter().map(|d| d.endpoint_id.as_str()));
+    pub fn committed(&self, endpoints: &[String]) {
+        if !endpoints.is_empty() {
+            self.dispatcher.hint(endpoints.iter().map(String::as_str));
         }
     }
 

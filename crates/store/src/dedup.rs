@@ -3,7 +3,7 @@
 //! its window lasts (several nodes race there); on SQLite the one writer reads its recent keys
 //! and the key table (`sqlite/intake.rs`). This module picks the candidates, turns the winners
 //! into per-write outcomes, duplicate receipts and the events that remain to insert, and holds
-//! PostgreSQL's upsert and the sweep that forgets expired keys.
+//! PostgreSQL's upsert and its sweep that forgets expired keys.
 
 use std::collections::HashMap;
 
@@ -133,56 +133,47 @@ macro_rules! push_dedup_upsert {
 }
 pub(crate) use push_dedup_upsert;
 
-/// The body of PostgreSQL's `purge_dedup_keys` (`$store` is `self`; `$db` the sqlx database
-/// type): a block that evaluates to the number of keys removed. SQLite keys by digest and has its
-/// own (`sqlite/recent_keys.rs`).
-macro_rules! purge_dedup_keys {
-    ($store:ident, $now:ident, $db:ty) => {{
-        // Keys a backend holds apart from the table (SQLite's recent keys) are merged first.
-        $store.settle_dedup_keys().await?;
-        // A sweep in primary-key order: each chunk is read on a reader, and when it holds
-        // expired keys, its key range is deleted on the writer with the expiry checked again
-        // (a key may have been taken anew since the read). No index on `expires_at` is kept at
-        // intake for this; a range delete walks the primary key, and no statement holds the
-        // writer for long.
-        let mut after = (String::new(), String::new());
-        let mut removed = 0;
-        'sweep: loop {
-            let chunk: Vec<(String, String, i64)> = sqlx::query_as(
-                "SELECT source_id, key, expires_at FROM dedup_keys WHERE (source_id, key) > ($1, $2) \
-                     ORDER BY source_id, key LIMIT $3",
+/// PostgreSQL's expiry sweep of `dedup_keys`, in primary-key order: each chunk is read on a
+/// reader, and when it holds expired keys its key range is deleted on the writer with the expiry
+/// checked again (a key may have been taken anew since the read). No index on `expires_at` is
+/// kept at intake for this; a range delete walks the primary key, and no statement holds the
+/// writer for long. Returns the keys removed. (SQLite keys by digest and has its own,
+/// `sqlite/recent_keys.rs::sweep`.)
+pub(crate) async fn sweep_postgres(read: &sqlx::PgPool, write: &sqlx::PgPool, now: i64) -> crate::StoreResult<u64> {
+    let mut after = (String::new(), String::new());
+    let mut removed = 0;
+    loop {
+        let chunk: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT source_id, key, expires_at FROM dedup_keys WHERE (source_id, key) > ($1, $2) \
+                 ORDER BY source_id, key LIMIT $3",
+        )
+        .bind(&after.0)
+        .bind(&after.1)
+        .bind(SWEEP_CHUNK)
+        .fetch_all(read)
+        .await?;
+        let Some(last) = chunk.last() else {
+            return Ok(removed);
+        };
+        if chunk.iter().any(|k| k.2 <= now) {
+            removed += sqlx::query(
+                "DELETE FROM dedup_keys WHERE (source_id, key) > ($1, $2) AND (source_id, key) <= ($3, $4) \
+                 AND expires_at <= $5",
             )
             .bind(&after.0)
             .bind(&after.1)
-            .bind($crate::dedup::SWEEP_CHUNK)
-            .fetch_all(&$store.read)
-            .await?;
-            let Some(last) = chunk.last() else {
-                break 'sweep;
-            };
-            if chunk.iter().any(|k| k.2 <= $now) {
-                $store.check_writable()?;
-                removed += sqlx::query(
-                    "DELETE FROM dedup_keys WHERE (source_id, key) > ($1, $2) AND (source_id, key) <= ($3, $4) \
-                     AND expires_at <= $5",
-                )
-                .bind(&after.0)
-                .bind(&after.1)
-                .bind(&last.0)
-                .bind(&last.1)
-                .bind($now)
-                .execute(&$store.write)
-                .await?
-                .rows_affected();
-            }
-            if (chunk.len() as i64) < $crate::dedup::SWEEP_CHUNK {
-                break 'sweep;
-            }
-            after = (last.0.clone(), last.1.clone());
-            // Room for intake between chunks.
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            .bind(&last.0)
+            .bind(&last.1)
+            .bind(now)
+            .execute(write)
+            .await?
+            .rows_affected();
         }
-        Ok(removed)
-    }};
+        if (chunk.len() as i64) < SWEEP_CHUNK {
+            return Ok(removed);
+        }
+        after = (last.0.clone(), last.1.clone());
+        // Room for intake between chunks.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
-pub(crate) use purge_dedup_keys;

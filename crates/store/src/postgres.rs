@@ -55,13 +55,8 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Every key is in `dedup_keys` at once on PostgreSQL: nothing to merge.
-    async fn settle_dedup_keys(&self) -> StoreResult<()> {
-        Ok(())
-    }
-
     async fn backend_purge_dedup_keys(&self, now: i64) -> StoreResult<u64> {
-        crate::dedup::purge_dedup_keys!(self, now, sqlx::Postgres)
+        crate::dedup::sweep_postgres(&self.read, &self.write, now).await
     }
 
     fn check_writable(&self) -> StoreResult<()> {

@@ -1,7 +1,7 @@
 //! The queries both backends share. `impl_store!` expands one `Store` implementation for a
-//! backend type that provides `read`/`write` pools and seven backend hooks:
+//! backend type that provides `read`/`write` pools and six backend hooks:
 //! `backend_migrate`, `backend_ping`, `check_writable`, `backend_commit_intake`,
-//! `backend_release_idle`, `settle_dedup_keys` and `backend_purge_dedup_keys`.
+//! `backend_release_idle` and `backend_purge_dedup_keys`.
 //! SQL here sticks to what SQLite and PostgreSQL both accept (`$n` placeholders, `ON CONFLICT`).
 
 /// Rows per multi-row `INSERT`; keeps bind parameters far below both databases' limits.

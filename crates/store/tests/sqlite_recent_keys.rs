@@ -135,7 +135,8 @@ async fn the_key_filter_spares_reads_of_new_keys_and_never_misses_a_held_one() {
 }
 
 /// A database written before keys were digests (migration 0009) keeps its keys: start-up moves
-/// the rows of `dedup_keys` and then `dedup_recent` (newer, so they win) into `dedup_digests`
+/// the rows of `dedup_keys` and then `dedup_recent` (newer, so they win, the later of a key's
+/// two winners last) into `dedup_digests`
 /// and drops the old tables.
 #[tokio::test]
 async fn keys_of_the_tables_before_digests_are_converted_at_start_up() {
@@ -151,7 +152,8 @@ async fn keys_of_the_tables_before_digests_are_converted_at_start_up() {
          INSERT INTO dedup_keys VALUES ('src_a', 'old', 'e1', 4611686018427387903), \
            ('src_a', 'taken', 'e2', 1); \
          INSERT INTO dedup_recent (source_id, key, event_id, expires_at) VALUES \
-           ('src_a', 'taken', 'e3', 4611686018427387903), ('src_a', 'recent', 'e4', 4611686018427387903);",
+           ('src_a', 'taken', 'e3', 4611686018427387903), ('src_a', 'recent', 'e4', 1), \
+           ('src_a', 'recent', 'e5', 4611686018427387903);",
     )
     .execute(&pool)
     .await
@@ -170,7 +172,7 @@ async fn keys_of_the_tables_before_digests_are_converted_at_start_up() {
     let dup = |first: &str| IntakeOutcome::Duplicate {
         first_event_id: first.into(),
     };
-    assert_eq!(outcomes, [dup("e1"), dup("e3"), dup("e4"), IntakeOutcome::Stored]);
+    assert_eq!(outcomes, [dup("e1"), dup("e3"), dup("e5"), IntakeOutcome::Stored]);
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let left: i64 =
         sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name IN ('dedup_keys', 'dedup_recent')")

@@ -58,7 +58,7 @@ pub(crate) fn verifies(r: &Received, secrets: &[&str]) -> bool {
     verify(&spec, &secrets, &req).is_ok()
 }
 
-async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
+pub(crate) async fn deliveries(app: &TestApp, query: &str) -> Vec<Value> {
     let v: Value = app
         .api_get(&format!("/v1/deliveries?{query}"))
         .await

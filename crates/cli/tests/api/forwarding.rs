@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::delivery::{endpoint, verifies};
+use crate::delivery::{deliveries, endpoint, verifies};
 use crate::helpers::{TestApp, assert_envelope};
 use crate::receiver::Receiver;
 
@@ -40,24 +40,21 @@ async fn inbound_events_are_forwarded_as_received_to_the_endpoints_of_their_sour
         .create_source(json!({"name": "shop", "schema": schema, "accept": "json_or_form"}))
         .await;
     app.create_source(json!({"name": "other"})).await;
-    // By name, by id, by type pattern; one for another source and one for published events only.
-    endpoint(
-        &app,
-        json!({"url": rx.url("/by-name"), "secret": SECRET, "sources": ["shop"]}),
-    )
-    .await;
-    endpoint(
-        &app,
-        json!({"url": rx.url("/by-id"), "secret": SECRET, "sources": [shop["id"]], "event_types": ["order.*"]}),
-    )
-    .await;
-    endpoint(&app, json!({"url": rx.url("/other"), "sources": ["other"]})).await;
-    endpoint(&app, json!({"url": rx.url("/published")})).await;
-    endpoint(
-        &app,
-        json!({"url": rx.url("/filtered"), "sources": ["shop"], "filter": ".amount > 100"}),
-    )
-    .await;
+    // By name, by id, by type pattern, by a filter on a JSON or a form field; one for another
+    // source and one for published events only.
+    let mut ids = std::collections::HashMap::new();
+    for (path, extra) in [
+        ("/by-name", json!({"secret": SECRET, "sources": ["shop"]})),
+        ("/by-id", json!({"sources": [shop["id"]], "event_types": ["order.*"]})),
+        ("/big", json!({"sources": ["shop"], "filter": ".amount > 100"})),
+        ("/kind-b", json!({"sources": ["shop"], "filter": ".kind == \"b\""})),
+        ("/other", json!({"sources": ["other"]})),
+        ("/published", json!({})),
+    ] {
+        let mut body = extra;
+        body["url"] = json!(rx.url(path));
+        ids.insert(path, endpoint(&app, body).await["id"].as_str().unwrap().to_string());
+    }
 
     // Whitespace and key order kept: the receiver gets the bytes, not a re-serialisation.
     let body: &[u8] = br#"{ "type":"order.created",  "kind":"a", "amount": 500 }"#;
@@ -69,15 +66,13 @@ async fn inbound_events_are_forwarded_as_received_to_the_endpoints_of_their_sour
     assert_eq!(got[0].headers["content-type"], "application/json; charset=utf-8");
     assert_eq!(got[0].headers["webhook-id"], id, "webhook-id is the event id");
     assert!(verifies(&got[0], &[SECRET]), "{:?}", got[0].headers);
-    rx.wait_for("/by-id", 1, WAIT).await;
-    rx.wait_for("/filtered", 1, WAIT).await;
 
-    // A form is forwarded as a form; its fields feed type matching and filters.
+    // A form is forwarded as a form; its fields are what type patterns and filters see.
     let form: &[u8] = b"type=user.created&kind=b";
     post_raw(&app, "shop", "application/x-www-form-urlencoded", form).await;
-    let got = rx.wait_for("/by-name", 2, WAIT).await;
-    let forwarded = got.iter().find(|r| r.body == form).expect("the form arrives");
-    assert_eq!(forwarded.headers["content-type"], "application/x-www-form-urlencoded");
+    let got = rx.wait_for("/kind-b", 1, WAIT).await;
+    assert_eq!(got[0].body, form);
+    assert_eq!(got[0].headers["content-type"], "application/x-www-form-urlencoded");
 
     // A duplicate and a quarantined event are not forwarded.
     let again = post_raw(&app, "shop", "application/json; charset=utf-8", body).await;
@@ -88,42 +83,35 @@ async fn inbound_events_are_forwarded_as_received_to_the_endpoints_of_their_sour
     let quarantined = post_raw(&app, "shop", "application/json", br#"{"type":"order.created"}"#).await;
     assert_eq!(quarantined["status"], "quarantined");
 
-    // Ordering evidence, not a wait: a later accepted event is delivered to /by-name after the
-    // two above, so anything the duplicate or quarantined one had caused would be there by now.
-    let marker: &[u8] = br#"{"kind":"marker"}"#;
-    post_raw(&app, "shop", "application/json", marker).await;
-    let deliveries: Value = app
-        .api_get(&format!("/v1/deliveries?event={}", quarantined["id"].as_str().unwrap()))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(deliveries["data"], json!([]), "a quarantined event owes nothing");
-    let got = rx.wait_for("/by-name", 3, WAIT).await;
-    assert_eq!(got.last().unwrap().body, marker);
+    // Stored evidence, not a wait: an event's deliveries commit with it before the answer, so
+    // once every request above is answered, each endpoint's delivery rows are final.
+    let owed = |path: &'static str| {
+        let ep = ids[path].clone();
+        let app = &app;
+        async move { deliveries(app, &format!("endpoint={ep}")).await.len() }
+    };
     assert_eq!(
-        got.len(),
-        3,
-        "one request per accepted event, none for the duplicate or quarantined one"
+        owed("/by-name").await,
+        2,
+        "the JSON and the form; not the duplicate or the quarantined one"
     );
-    let by_id = rx.received("/by-id");
-    assert_eq!(by_id.len(), 1, "type patterns apply to forwarded events: {by_id:?}");
-    assert_eq!(rx.received("/filtered").len(), 1, "filters apply to forwarded events");
-    assert!(
-        rx.received("/other").is_empty(),
-        "another source's endpoint gets nothing"
+    assert_eq!(
+        owed("/by-id").await,
+        1,
+        "type patterns apply: order.created, not user.created"
     );
-    assert!(
-        rx.received("/published").is_empty(),
+    assert_eq!(owed("/big").await, 1, "a filter on a JSON field");
+    assert_eq!(owed("/kind-b").await, 1, "a filter on a form field");
+    assert_eq!(owed("/other").await, 0, "another source's endpoint gets nothing");
+    assert_eq!(
+        owed("/published").await,
+        0,
         "an endpoint without sources gets no inbound event"
     );
-    let deliveries: Value = app
-        .api_get(&format!("/v1/deliveries?event={id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(deliveries["data"].as_array().unwrap().len(), 3, "{deliveries}");
+    assert_eq!(deliveries(&app, &format!("event={id}")).await.len(), 3);
+    let quarantined_id = quarantined["id"].as_str().unwrap();
+    assert!(deliveries(&app, &format!("event={quarantined_id}")).await.is_empty());
+    rx.wait_for("/by-name", 2, WAIT).await;
 }
 
 async fn forwarding_is_validated_and_shown_on_the_endpoint(app: TestApp) {

@@ -69,7 +69,7 @@ impl Publisher {
             validation_errors: None,
             deliveries,
         };
-        let woken = event.deliveries.clone();
+        let woken = Fanout::endpoints_of(&event.deliveries);
         self.writer.commit(IntakeWrite::Event(event)).await?;
         self.fanout.committed(&woken);
         Ok(Published {

@@ -130,26 +130,22 @@ impl EndpointCatalog {
         self.snapshot().get(id).cloned()
     }
 
-    /// Enabled endpoints subscribed to `event_type` (their jq filters are the publisher's job).
+    /// Enabled endpoints subscribed to `event_type` (their jq filters are the fan-out's job).
     pub fn subscribed(&self, event_type: Option<&str>) -> Vec<Arc<Endpoint>> {
-        let mut out: Vec<Arc<Endpoint>> = self
-            .snapshot()
-            .values()
-            .filter(|e| e.spec.enabled && e.spec.wants_type(event_type))
-            .cloned()
-            .collect();
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        out
+        self.enabled_where(|spec| spec.wants_type(event_type))
     }
 
     /// The enabled endpoints that forward this source's inbound events of `event_type`.
     pub fn forwarding(&self, source_id: &str, source_name: &str, event_type: Option<&str>) -> Vec<Arc<Endpoint>> {
+        self.enabled_where(|spec| spec.forwards_source(source_id, source_name) && spec.wants_type(event_type))
+    }
+
+    /// The enabled endpoints whose spec passes `keep`, in id order.
+    fn enabled_where(&self, keep: impl Fn(&EndpointSpec) -> bool) -> Vec<Arc<Endpoint>> {
         let mut out: Vec<Arc<Endpoint>> = self
             .snapshot()
             .values()
-            .filter(|e| {
-                e.spec.enabled && e.spec.forwards_source(source_id, source_name) && e.spec.wants_type(event_type)
-            })
+            .filter(|e| e.spec.enabled && keep(&e.spec))
             .cloned()
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));

@@ -1,10 +1,11 @@
-//! One intake batch on the SQLite writer, in two trips to SQLite's worker thread: a read of the
-//! keys the recent-keys map does not hold (one cached statement, the keys passed as one JSON
-//! array), then `BEGIN IMMEDIATE`, the inserts and `COMMIT` as one multi-statement command.
-//! Sent statement by statement, each step would wait for the async writer task to be scheduled
-//! again among thousands of request tasks; that round trip, not SQLite, was the cost of a commit
-//! under load. Only the writer writes keys, and it holds the connection across both trips, so
-//! what the read found still holds when the command runs.
+//! One intake batch on the SQLite writer, usually in one trip to SQLite's worker thread:
+//! `BEGIN IMMEDIATE`, the inserts and `COMMIT` as one multi-statement command. A second trip, a
+//! read before it, is made only for keys the recent-keys map does not hold and the key filter
+//! cannot rule out (one cached statement, the digests passed as one JSON array). Sent statement
+//! by statement, each step would wait for the async writer task to be scheduled again among
+//! thousands of request tasks; that round trip, not SQLite, was the cost of a commit under load.
+//! Only the writer writes keys, and it holds the connection across both trips, so what the read
+//! found still holds when the command runs.
 
 use sqlx::{Executor, QueryBuilder, Sqlite};
 

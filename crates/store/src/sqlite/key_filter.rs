@@ -92,6 +92,10 @@ impl Scalable {
     fn contains(&self, h: KeyDigest) -> bool {
         self.segments.iter().any(|s| s.contains(h))
     }
+
+    fn len(&self) -> usize {
+        self.segments.iter().map(|s| s.len).sum()
+    }
 }
 
 /// The live filter, and the keys recorded while a rebuild scans the table.
@@ -144,8 +148,13 @@ impl KeyFilter {
         self.recorded = None;
     }
 
-    pub(crate) fn is_live(&self) -> bool {
-        self.live.is_some()
+    /// Whether a sweep that removed `removed` keys should rebuild the filter: when there is none
+    /// yet, or when a quarter of what it holds is gone. Fewer stale bits only cost a few more
+    /// reads, and a rebuild scans the whole table.
+    pub(crate) fn worth_rebuilding_after(&self, removed: u64) -> bool {
+        self.live
+            .as_ref()
+            .is_none_or(|f| removed.saturating_mul(4) >= f.len() as u64 && removed > 0)
     }
 }
 
@@ -168,7 +177,7 @@ mod tests {
     fn without_a_build_every_key_may_be_held() {
         let f = KeyFilter::default();
         assert!(f.may_hold(d("anything")));
-        assert!(!f.is_live());
+        assert!(f.worth_rebuilding_after(0), "no filter yet: build one");
     }
 
     #[test]
@@ -195,6 +204,10 @@ mod tests {
         f.finish_rebuild(scanned);
         assert!(f.may_hold(d("during")));
         assert!(f.may_hold(d("before")));
+        assert!(
+            !f.worth_rebuilding_after(0) && f.worth_rebuilding_after(1),
+            "a quarter of two keys is gone"
+        );
         assert!(f.begin_rebuild(), "the next rebuild may start");
         f.abandon_rebuild();
         assert!(f.may_hold(d("during")), "an abandoned rebuild keeps the live filter");

@@ -116,7 +116,7 @@ impl SqliteStore {
 
     /// Builds the key filter anew from a scan of `dedup_digests` on a reader, while the writer goes
     /// on: keys merged meanwhile are recorded by the filter and added to what the scan read. Run
-    /// at start-up and after a sweep that removed keys (whose bits would linger).
+    /// at start-up and after a sweep that removed many keys (whose bits would linger).
     async fn rebuild_key_filter(&self) -> StoreResult<()> {
         use futures::TryStreamExt;
         if !self.lock_filter().begin_rebuild() {
@@ -146,12 +146,13 @@ impl SqliteStore {
         self.filter.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The dedup sweep (recent keys merged first), then a rebuild of the key filter, which drops
-    /// the removed keys' bits and builds a filter that a failed start-up build left missing.
+    /// The dedup sweep (recent keys merged first), then, when it removed a good part of the keys,
+    /// a rebuild of the key filter, which drops their bits (and builds a filter that a failed
+    /// start-up build left missing).
     async fn backend_purge_dedup_keys(&self, now: i64) -> StoreResult<u64> {
         self.settle_dedup_keys().await?;
         let removed = recent_keys::sweep(&self.read, &self.write, now, || self.check_writable()).await?;
-        if removed > 0 || !self.lock_filter().is_live() {
+        if self.lock_filter().worth_rebuilding_after(removed) {
             self.rebuild_key_filter().await?;
         }
         Ok(removed)

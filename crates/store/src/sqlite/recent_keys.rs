@@ -133,9 +133,8 @@ pub(crate) async fn convert_legacy(conn: &mut SqliteConnection) -> StoreResult<(
         sqlx::query_as("SELECT source_id, key, event_id, expires_at FROM dedup_recent ORDER BY seq")
             .fetch_all(&mut *conn)
             .await?;
-    for row in &recent {
-        upsert_converted(conn, std::slice::from_ref(row)).await?;
-    }
+    // One upsert: SQLite applies its rows in order, so a key won twice keeps the later winner.
+    upsert_converted(conn, &recent).await?;
     run_or_roll_back(
         conn,
         "BEGIN IMMEDIATE; DROP TABLE dedup_keys; DROP TABLE dedup_recent; COMMIT",

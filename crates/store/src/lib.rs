@@ -6,6 +6,7 @@
 mod dedup;
 pub(crate) mod delivery;
 mod error;
+mod key_digest;
 mod model;
 mod postgres;
 mod queries;

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::dedup;
-use crate::dedup::push_dedup_upsert;
 use crate::delivery::queries::push_delivery_rows;
+use crate::key_digest::KeyDigest;
 use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
 
@@ -56,7 +56,7 @@ impl PostgresStore {
     }
 
     async fn backend_purge_dedup_keys(&self, now: i64) -> StoreResult<u64> {
-        crate::dedup::sweep_postgres(&self.read, &self.write, now).await
+        crate::dedup::sweep_digests!(&self.read, &self.write, now, StoreResult::Ok(()))
     }
 
     fn check_writable(&self) -> StoreResult<()> {
@@ -72,17 +72,21 @@ impl PostgresStore {
         // and cannot deadlock.
         let mut winners = dedup::Winners::new();
         let now = switchyard_core::time::now_micros();
-        for chunk in dedup::candidates(batch).chunks(INSERT_CHUNK) {
+        let keyed = dedup::keyed(batch);
+        for chunk in keyed.candidates.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
-            push_dedup_upsert!(qb, chunk, now);
-            let rows: Vec<(String, String, String)> = qb.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
-            winners.extend(rows.into_iter().map(|(source, key, event)| ((source, key), event)));
+            dedup::push_dedup_upsert(&mut qb, chunk, now);
+            let rows: Vec<(Vec<u8>, String)> = qb.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
+            winners.extend(
+                rows.into_iter()
+                    .filter_map(|(digest, event)| Some((KeyDigest::from_slice(&digest)?, event))),
+            );
         }
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(EVENT_ORDER_LOCK)
             .execute(&mut *tx)
             .await?;
-        let plan = dedup::plan(batch, &winners);
+        let plan = dedup::plan(batch, &keyed.digests, &winners);
         for chunk in plan.events.chunks(INSERT_CHUNK) {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_event_rows!(qb, chunk);

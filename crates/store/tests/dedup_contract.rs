@@ -234,3 +234,48 @@ async fn keys_stay_held_across_many_batches(store: Arc<dyn Store>) {
     );
     assert_eq!(store.purge_dedup_keys(FOREVER).await.unwrap(), KEYS as u64 + 1 + 200);
 }
+
+/// PostgreSQL's migration 0008 converts the keys of `dedup_keys` with a digest computed in SQL;
+/// run on a table of the old shape, it must give the digests intake computes in Rust, so every
+/// key held before the upgrade is still held after it (non-ASCII keys included).
+#[tokio::test]
+async fn postgres_keys_from_before_digests_are_still_held_after_the_conversion() {
+    let Some(base) = switchyard_store::testing::postgres_base_url() else {
+        return;
+    };
+    let url = switchyard_store::testing::fresh_postgres_database(&base).await.unwrap();
+    let store = connect(&url, &StoreOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    // Back to the old shape, with keys in it, then the migration's own SQL.
+    sqlx::raw_sql(
+        "DROP TABLE dedup_digests; \
+         CREATE TABLE dedup_keys (source_id TEXT NOT NULL, key TEXT NOT NULL, event_id TEXT NOT NULL, \
+           expires_at BIGINT NOT NULL, PRIMARY KEY (source_id, key)); \
+         INSERT INTO dedup_keys VALUES ('src_a', 'id:evt_1', 'e1', 4611686018427387903), \
+           ('src_a', 'clé-ü-✓', 'e2', 4611686018427387903), ('src_b', 'id:evt_1', 'e3', 4611686018427387903);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql(include_str!("../migrations/postgres/0008_dedup_digests.sql"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let outcomes = store
+        .commit_intake(&[
+            keyed("n1", "a", "id:evt_1", FOREVER),
+            keyed("n2", "a", "clé-ü-✓", FOREVER),
+            keyed("n3", "b", "id:evt_1", FOREVER),
+            keyed("n4", "a", "new", FOREVER),
+        ])
+        .await
+        .unwrap();
+    let dup = |id: &str| IntakeOutcome::Duplicate {
+        first_event_id: id.into(),
+    };
+    assert_eq!(outcomes, [dup("e1"), dup("e2"), dup("e3"), IntakeOutcome::Stored]);
+    pool.close().await;
+    drop(store);
+    switchyard_store::testing::drop_postgres_database(&base, &url).await;
+}

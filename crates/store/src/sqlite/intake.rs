@@ -9,11 +9,11 @@
 
 use sqlx::{Executor, QueryBuilder, Sqlite};
 
-use super::key_digest::KeyDigest;
 use super::key_filter::KeyFilter;
 use super::recent_keys::RecentKeys;
-use crate::dedup::{Winners, slot};
+use crate::dedup::Winners;
 use crate::delivery::queries::push_delivery_rows;
+use crate::key_digest::KeyDigest;
 use crate::queries::{INSERT_CHUNK, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, NewEvent, StoreResult};
 
@@ -29,8 +29,8 @@ pub(super) struct Keys<'a> {
     pub tree_reads: &'a std::sync::atomic::AtomicU64,
 }
 
-/// A candidate key: its event, its `(source, key)` for the shared plan, its digest for storage.
-type Candidate<'a> = (&'a NewEvent, (String, String), KeyDigest);
+/// A candidate key: its event and its digest.
+type Candidate<'a> = (&'a NewEvent, KeyDigest);
 
 /// Commits a batch. Dedup is decided here: a key is held by the live entry of the recent-keys
 /// map, else by the live row of `dedup_digests` (read only when the key filter cannot rule it
@@ -47,51 +47,44 @@ pub(super) async fn commit_on(
         tree_reads,
     } = keys;
     let now = switchyard_core::time::now_micros();
-    let candidates = crate::dedup::candidates(batch);
+    let keyed = crate::dedup::keyed(batch);
     let mut winners = Winners::new();
-    // Each candidate's `(source, key)` and digest are built once. Keys held by no one the writer
-    // knows of: `unknown` ones may be in the tree, `fresh` ones certainly are not.
+    // Keys held by no one the writer knows of: `unknown` ones may be in the tree, `fresh` ones
+    // certainly are not.
     let mut unknown: Vec<Candidate> = Vec::new();
     let mut fresh: Vec<Candidate> = Vec::new();
     {
         let recent = recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let filter = filter.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for e in candidates {
-            let slot = slot(e);
-            let digest = KeyDigest::of(&slot.0, &slot.1);
+        for &(e, digest) in &keyed.candidates {
             match recent.live(&digest, now) {
                 Some(holder) => {
-                    winners.insert(slot, holder.to_string());
+                    winners.insert(digest, holder.to_string());
                 }
-                None if filter.may_hold(digest) => unknown.push((e, slot, digest)),
-                None => fresh.push((e, slot, digest)),
+                None if filter.may_hold(digest) => unknown.push((e, digest)),
+                None => fresh.push((e, digest)),
             }
         }
     }
     if !unknown.is_empty() {
         tree_reads.fetch_add(unknown.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        let hex: Vec<String> = unknown.iter().map(|(_, _, d)| d.hex()).collect();
+        let hex: Vec<String> = unknown.iter().map(|(_, d)| d.hex()).collect();
         let hex = serde_json::to_string(&hex).map_err(|e| crate::StoreError::Unavailable(e.to_string()))?;
         let held: Vec<(Vec<u8>, String)> = sqlx::query_as(LOOKUP).bind(hex).bind(now).fetch_all(&mut *conn).await?;
-        let held: std::collections::HashMap<KeyDigest, String> = held
-            .into_iter()
-            .filter_map(|(d, event)| Some((KeyDigest::from_slice(&d)?, event)))
-            .collect();
-        for (_, slot, digest) in &unknown {
-            if let Some(event) = held.get(digest) {
-                winners.insert(slot.clone(), event.clone());
-            }
-        }
+        winners.extend(
+            held.into_iter()
+                .filter_map(|(d, event)| Some((KeyDigest::from_slice(&d)?, event))),
+        );
     }
     let won: Vec<Candidate> = unknown
         .into_iter()
-        .filter(|(_, slot, _)| !winners.contains_key(slot))
+        .filter(|(_, digest)| !winners.contains_key(digest))
         .chain(fresh)
         .collect();
-    for (e, slot, _) in &won {
-        winners.insert(slot.clone(), e.id.clone());
+    for (e, digest) in &won {
+        winners.insert(*digest, e.id.clone());
     }
-    let plan = crate::dedup::plan(batch, &winners);
+    let plan = crate::dedup::plan(batch, &keyed.digests, &winners);
     let mut qb = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE; ");
     for chunk in plan.events.chunks(INSERT_CHUNK) {
         push_event_rows!(qb, chunk);
@@ -99,7 +92,7 @@ pub(super) async fn commit_on(
     }
     for chunk in won.chunks(INSERT_CHUNK) {
         qb.push("INSERT INTO dedup_recent_digests (digest, event_id, expires_at) ");
-        qb.push_values(chunk, |mut b, (e, _, digest)| {
+        qb.push_values(chunk, |mut b, (e, digest)| {
             b.push_bind(digest.to_vec())
                 .push_bind(e.id.clone())
                 .push_bind(e.dedup.as_ref().map_or(0, |d| d.expires_at));
@@ -119,7 +112,7 @@ pub(super) async fn commit_on(
     // (up to the cache's 100 statements of multi-row inserts) after a burst.
     conn.execute(qb.build().persistent(false)).await?;
     let mut recent = recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    for (e, _, digest) in won {
+    for (e, digest) in won {
         recent.insert(digest, &e.id, e.dedup.as_ref().map_or(0, |d| d.expires_at));
     }
     Ok(plan.outcomes)

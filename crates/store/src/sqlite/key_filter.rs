@@ -6,14 +6,14 @@
 //! keys are new; the filter answers "certainly not held" for them from memory, and only the keys
 //! it cannot rule out (duplicates and ~0.05 % false positives) are read (docs/BENCHMARKS.md).
 //!
-//! Invariant: **no false negatives.** Every key in `dedup_keys` is in the live filter: the filter
+//! Invariant: **no false negatives.** Every key in `dedup_digests` is in the live filter: the filter
 //! is built from a scan of the table taken after it began recording, and every key a merge adds
 //! is recorded (before the merge's commit, so a key is never in the table but not in the filter).
 //! Keys the sweep deletes leave stale bits, which only cost lookups; the sweep rebuilds the filter
 //! when it removed any. Until the first build has finished there is no live filter and every key
 //! is read, as before.
 
-use super::key_digest::KeyDigest;
+use crate::key_digest::KeyDigest;
 
 /// Bits per key: 16 bits and [`PROBES`] probes give ~0.05 % false positives per segment. Rare
 /// matters: one false positive among a batch's keys costs the whole batch the read's trip to

@@ -18,7 +18,6 @@ use key_filter::KeyFilter;
 use recent_keys::RecentKeys;
 
 mod intake;
-mod key_digest;
 mod key_filter;
 mod recent_keys;
 
@@ -126,7 +125,7 @@ impl SqliteStore {
             let mut rows = sqlx::query_scalar::<_, Vec<u8>>("SELECT digest FROM dedup_digests").fetch(&self.read);
             let mut digests = Vec::new();
             while let Some(digest) = rows.try_next().await? {
-                digests.extend(key_digest::KeyDigest::from_slice(&digest));
+                digests.extend(crate::key_digest::KeyDigest::from_slice(&digest));
             }
             StoreResult::Ok(digests)
         };
@@ -151,7 +150,7 @@ impl SqliteStore {
     /// start-up build left missing).
     async fn backend_purge_dedup_keys(&self, now: i64) -> StoreResult<u64> {
         self.settle_dedup_keys().await?;
-        let removed = recent_keys::sweep(&self.read, &self.write, now, || self.check_writable()).await?;
+        let removed = crate::dedup::sweep_digests!(&self.read, &self.write, now, self.check_writable())?;
         if self.lock_filter().worth_rebuilding_after(removed) {
             self.rebuild_key_filter().await?;
         }
@@ -188,7 +187,7 @@ impl SqliteStore {
                 .fetch_all(&mut *conn)
                 .await?;
             let mut filter = self.lock_filter();
-            for digest in rows.iter().filter_map(|d| key_digest::KeyDigest::from_slice(d)) {
+            for digest in rows.iter().filter_map(|d| crate::key_digest::KeyDigest::from_slice(d)) {
                 filter.add(digest);
             }
         } else {

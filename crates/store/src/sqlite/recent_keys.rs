@@ -7,7 +7,7 @@
 //! `dedup_recent_digests` (a rowid table: a few pages per batch, in the event's own transaction)
 //! and held in memory; intake reads the big tree but no longer writes it. Every [`MERGE_AT`] keys
 //! the writer moves the recent rows into `dedup_digests` in key order, in one transaction, so
-//! neighbouring keys share the leaf write. Keys are 16-byte digests (`key_digest.rs`).
+//! neighbouring keys share the leaf write. Keys are 16-byte digests (`store/src/key_digest.rs`).
 //!
 //! Invariants: the map holds the latest row of each key in `dedup_recent_digests` (both change
 //! only on the one writer connection, the map only after the transaction committed), so a key is
@@ -19,8 +19,8 @@ use std::collections::HashMap;
 
 use sqlx::{Executor, SqliteConnection};
 
-use super::key_digest::KeyDigest;
 use crate::StoreResult;
+use crate::key_digest::KeyDigest;
 
 /// Keys held before the writer merges them. Bounds the map's memory (~80 bytes a key) and the
 /// merge's pause; large enough that a merge's sorted run shares leaves (docs/BENCHMARKS.md).
@@ -155,47 +155,6 @@ async fn upsert_converted(conn: &mut SqliteConnection, rows: &[(String, String, 
         qb.build().persistent(false).execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// Deletes the keys whose window ended by `now`, in digest order: each chunk is read on a reader,
-/// and when it holds expired keys its range is deleted on the writer with the expiry checked
-/// again (a key may have been taken anew since the read). No index on `expires_at` is kept at
-/// intake for this, and no statement holds the writer for long. Returns the keys removed.
-pub(crate) async fn sweep(
-    read: &sqlx::SqlitePool,
-    write: &sqlx::SqlitePool,
-    now: i64,
-    check_writable: impl Fn() -> StoreResult<()>,
-) -> StoreResult<u64> {
-    let mut after: Vec<u8> = Vec::new();
-    let mut removed = 0;
-    loop {
-        let chunk: Vec<(Vec<u8>, i64)> =
-            sqlx::query_as("SELECT digest, expires_at FROM dedup_digests WHERE digest > $1 ORDER BY digest LIMIT $2")
-                .bind(&after)
-                .bind(crate::dedup::SWEEP_CHUNK)
-                .fetch_all(read)
-                .await?;
-        let Some((last, _)) = chunk.last() else {
-            return Ok(removed);
-        };
-        if chunk.iter().any(|(_, expires_at)| *expires_at <= now) {
-            check_writable()?;
-            removed += sqlx::query("DELETE FROM dedup_digests WHERE digest > $1 AND digest <= $2 AND expires_at <= $3")
-                .bind(&after)
-                .bind(last)
-                .bind(now)
-                .execute(write)
-                .await?
-                .rows_affected();
-        }
-        if (chunk.len() as i64) < crate::dedup::SWEEP_CHUNK {
-            return Ok(removed);
-        }
-        after = last.clone();
-        // Room for intake between chunks.
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
-//! SQLite stores a dedup key as 16 bytes of SHA-256 over its source id and the key, not as the
-//! two strings (a source id and, by default, a 71-character `sha256:` body hash).
+//! Both backends store a dedup key as 16 bytes of SHA-256 over its source id, a NUL and the key,
+//! not as the two strings (a source id and, by default, a 71-character `sha256:` body hash).
 //!
-//! Why: the key tree's size is what a merge of recent keys writes (every leaf it touches is
-//! copied whole into the WAL), what the page cache must hold for a lookup, and what the key filter
-//! hashes. A row of digest, event id and expiry is ~60 bytes against ~145, so the same leaves hold
-//! more than twice the keys (docs/BENCHMARKS.md). Two keys share a digest with probability
+//! Why: real keys are random, so each new key lands on a random leaf of the key index, and the
+//! index's size is what that costs — on SQLite the leaves a merge of recent keys copies into the
+//! WAL, on PostgreSQL the full-page images of the leaves first touched after a checkpoint — and
+//! what the page cache must hold for a lookup. An index entry of 16 bytes instead of ~100 puts
+//! several times the keys on a leaf (docs/BENCHMARKS.md). PostgreSQL's migration 0008 computes
+//! the same digest in SQL (`sha256`), and a test checks both agree. Two keys share a digest with probability
 //! ~n²/2¹²⁹: nil for any real number of keys. Source ids hold no NUL, so `source NUL key` cannot
 //! be split two ways.
 

@@ -32,6 +32,10 @@ pub struct DeliverArgs {
     pub warmup: u64,
     pub rss_pid: Option<u32>,
     pub json: bool,
+    pub bursts: usize,
+    /// In burst mode: hold every delivery at the receiver while publishing, so each burst
+    /// leaves a backlog, then measure how fast it drains.
+    pub hold: bool,
 }
 
 fn now_micros() -> u64 {
@@ -48,6 +52,8 @@ struct Receiver {
     latency: Mutex<Histogram<u64>>,
     slow: usize,
     slow_ms: u64,
+    /// While closed, requests wait for it to open (the `--hold` bursts build a backlog).
+    gate: tokio::sync::watch::Receiver<bool>,
 }
 
 async fn receive(
@@ -70,6 +76,7 @@ async fn receive(
     if index < rx.slow {
         tokio::time::sleep(Duration::from_millis(rx.slow_ms)).await;
     }
+    let _ = rx.gate.clone().wait_for(|open| *open).await;
     if rx.measuring.load(Ordering::Relaxed)
         && let Some(c) = rx.counts.get(index)
     {
@@ -117,33 +124,25 @@ async fn api_post(authority: &str, path: &str, key: &str, body: &Value) -> Resul
     send(&mut conn, authority, req).await
 }
 
-pub async fn deliver(a: DeliverArgs) {
-    let uri: hyper::Uri = a.api.parse().expect("a valid --api URL");
-    let authority = uri.authority().expect("--api needs host:port").to_string();
-    let rx = Arc::new(Receiver {
-        measuring: AtomicBool::new(false),
-        counts: (0..a.endpoints).map(|_| AtomicU64::new(0)).collect(),
-        latency: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")),
-        slow: a.slow,
-        slow_ms: a.slow_ms,
-    });
-    let port = start_receiver(rx.clone()).await;
-    for i in 0..a.endpoints {
-        let body = json!({"url": format!("http://127.0.0.1:{port}/ep/{i}"), "max_concurrency": a.max_concurrency});
-        let status = api_post(&authority, "/v1/endpoints", &a.key, &body).await;
-        assert_eq!(
-            status,
-            Ok(201),
-            "creating endpoint {i} (is --allow-destinations 127.0.0.0/8 set?)"
-        );
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let published = Arc::new(AtomicU64::new(0));
-    // Paced mode: one shared ticket counter the workers draw from.
+/// Workers publishing until `stop`: `published` counts tickets drawn (the pacing clock),
+/// `accepted` the events the server acknowledged.
+fn publishers(
+    a: &DeliverArgs,
+    authority: &str,
+    stop: &Arc<AtomicBool>,
+    published: &Arc<AtomicU64>,
+    accepted: &Arc<AtomicU64>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let started_at = Instant::now();
-    let workers: Vec<_> = (0..a.concurrency)
+    (0..a.concurrency)
         .map(|_| {
-            let (authority, key, stop, published) = (authority.clone(), a.key.clone(), stop.clone(), published.clone());
+            let (authority, key, stop, published, accepted) = (
+                authority.to_string(),
+                a.key.clone(),
+                stop.clone(),
+                published.clone(),
+                accepted.clone(),
+            );
             let rate = a.rate;
             tokio::spawn(async move {
                 let mut conn: Option<SendRequest<Full<Bytes>>> = None;
@@ -160,11 +159,101 @@ pub async fn deliver(a: DeliverArgs) {
                         .header("authorization", format!("Bearer {key}"))
                         .body(Full::new(Bytes::from(body.to_string())))
                         .expect("a valid request");
-                    let _ = send(&mut conn, &authority, req).await;
+                    if matches!(send(&mut conn, &authority, req).await, Ok(200..=299)) {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Consecutive bursts, each drained before the next: shows whether the queue slows down as it
+/// churns (a claim that walks what earlier jobs left behind gets slower burst after burst).
+async fn bursts(a: &DeliverArgs, authority: &str, rx: &Arc<Receiver>, gate: tokio::sync::watch::Sender<bool>) {
+    rx.measuring.store(true, Ordering::Relaxed);
+    let received = || rx.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum::<u64>();
+    let mut results = Vec::new();
+    for burst in 1..=a.bursts {
+        let before = received();
+        if a.hold {
+            gate.send_replace(false);
+        }
+        let (stop, accepted) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+        let t = Instant::now();
+        let workers = publishers(a, authority, &stop, &Arc::new(AtomicU64::new(0)), &accepted);
+        tokio::time::sleep(Duration::from_secs(a.duration)).await;
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            let _ = w.await;
+        }
+        let publish_secs = t.elapsed().as_secs_f64();
+        let accepted = accepted.load(Ordering::Relaxed);
+        let opened = Instant::now();
+        gate.send_replace(true);
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while received() - before < accepted && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let drain_secs = opened.elapsed().as_secs_f64();
+        let delivered = received() - before;
+        let result = json!({
+            "burst": burst, "accepted": accepted, "delivered": delivered,
+            "publish_seconds": publish_secs, "drained_after_seconds": secs,
+            "published_per_second": accepted as f64 / publish_secs,
+            "deliveries_per_second": delivered as f64 / secs,
+            "held": a.hold, "drain_seconds": drain_secs, "drained_per_second": delivered as f64 / drain_secs,
+        });
+        if !a.json {
+            print!(
+                "burst {burst}: accepted {accepted} in {publish_secs:.1} s ({:.0}/s), delivered {delivered} by {secs:.1} s: {:.0} deliveries/s end to end",
+                accepted as f64 / publish_secs,
+                delivered as f64 / secs
+            );
+            if a.hold {
+                print!(
+                    "; the held backlog drained in {drain_secs:.1} s: {:.0}/s",
+                    delivered as f64 / drain_secs
+                );
+            }
+            println!();
+        }
+        results.push(result);
+    }
+    if a.json {
+        println!("{}", json!({ "bursts": results }));
+    }
+}
+
+pub async fn deliver(a: DeliverArgs) {
+    let uri: hyper::Uri = a.api.parse().expect("a valid --api URL");
+    let authority = uri.authority().expect("--api needs host:port").to_string();
+    let (gate, gate_rx) = tokio::sync::watch::channel(true);
+    let rx = Arc::new(Receiver {
+        gate: gate_rx,
+        measuring: AtomicBool::new(false),
+        counts: (0..a.endpoints).map(|_| AtomicU64::new(0)).collect(),
+        latency: Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("histogram bounds")),
+        slow: a.slow,
+        slow_ms: a.slow_ms,
+    });
+    let port = start_receiver(rx.clone()).await;
+    for i in 0..a.endpoints {
+        let body = json!({"url": format!("http://127.0.0.1:{port}/ep/{i}"), "max_concurrency": a.max_concurrency});
+        let status = api_post(&authority, "/v1/endpoints", &a.key, &body).await;
+        assert_eq!(
+            status,
+            Ok(201),
+            "creating endpoint {i} (is --allow-destinations 127.0.0.0/8 set?)"
+        );
+    }
+    if a.bursts > 0 {
+        return bursts(&a, &authority, &rx, gate).await;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let workers = publishers(&a, &authority, &stop, &published, &Arc::new(AtomicU64::new(0)));
     let peak_rss = Arc::new(AtomicU64::new(0));
     let sampler = a.rss_pid.map(|pid| {
         let peak = peak_rss.clone();

@@ -98,6 +98,15 @@ enum Cmd {
         rss_pid: Option<u32>,
         #[arg(long)]
         json: bool,
+        /// Instead of one measured window: this many bursts, each publishing flat out for
+        /// --duration seconds and then waiting until every accepted event is delivered; each
+        /// burst reports deliveries per second end to end (publish start → last delivery).
+        #[arg(long, default_value_t = 0)]
+        bursts: usize,
+        /// With --bursts: the receiver holds every request while a burst publishes, so a backlog
+        /// builds; the drain rate after it opens shows the queue's claim cost.
+        #[arg(long)]
+        hold: bool,
     },
 }
 
@@ -152,6 +161,8 @@ fn main() {
             warmup,
             rss_pid,
             json,
+            bursts,
+            hold,
         } => rt.block_on(deliver::deliver(deliver::DeliverArgs {
             api,
             key,
@@ -165,6 +176,8 @@ fn main() {
             warmup,
             rss_pid,
             json,
+            bursts,
+            hold,
         })),
     }
 }

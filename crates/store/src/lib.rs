@@ -6,6 +6,7 @@
 mod dedup;
 pub(crate) mod delivery;
 mod error;
+mod jobs;
 mod key_digest;
 mod model;
 mod postgres;
@@ -21,6 +22,7 @@ pub use delivery::{
     EndpointHealth, EndpointRow, NewDelivery, ReplayScope, Signal,
 };
 pub use error::{StoreError, StoreResult};
+pub use jobs::JobKind;
 pub use model::*;
 pub use postgres::{DELIVERY_CHANNEL, PostgresStore};
 pub use retention::{Retained, RetainedRow, RetentionStore, TombstoneRow};

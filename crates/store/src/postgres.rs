@@ -9,7 +9,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::dedup;
-use crate::delivery::queries::push_delivery_rows;
+use crate::delivery::queries::{push_delivery_job_rows, push_delivery_rows};
 use crate::key_digest::KeyDigest;
 use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
@@ -20,6 +20,7 @@ const EVENT_ORDER_LOCK: i64 = 0x5357_5944_0000_0001;
 pub struct PostgresStore {
     pub(crate) read: PgPool,
     pub(crate) write: PgPool,
+    queue_tidy: crate::jobs::QueueTidy,
 }
 
 impl PostgresStore {
@@ -37,6 +38,7 @@ impl PostgresStore {
         Ok(PostgresStore {
             read: pool.clone(),
             write: pool,
+            queue_tidy: Default::default(),
         })
     }
 
@@ -96,6 +98,9 @@ impl PostgresStore {
             let mut qb = QueryBuilder::<Postgres>::new("");
             push_delivery_rows!(qb, chunk);
             qb.build().persistent(false).execute(&mut *tx).await?;
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            push_delivery_job_rows!(qb, chunk);
+            qb.build().persistent(false).execute(&mut *tx).await?;
         }
         if !plan.deliveries.is_empty() {
             // Delivered at commit: idle dispatchers on every node wake at once.
@@ -120,7 +125,12 @@ crate::delivery::breakers::impl_breaker_store!(PostgresStore);
 crate::delivery::queries::impl_delivery_store!(
     PostgresStore,
     Postgres,
-    " FOR UPDATE SKIP LOCKED",
+    // The picked rows as an array computed once: the update then looks them up by primary key
+    // whatever the planner believes about the queue's size (an `IN (subquery)` planned on stale
+    // statistics of an empty queue became a nested loop re-running the pick per row). Rows other
+    // nodes hold are skipped, never waited for.
+    " WHERE seq = ANY(ARRAY(",
+    " FOR UPDATE SKIP LOCKED))",
     async fn subscribe_deliveries(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<crate::Signal>>> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.write).await?;
         listener.listen(DELIVERY_CHANNEL).await?;
@@ -169,6 +179,11 @@ impl PostgresStore {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    /// Ended jobs leave dead rows the queue's vacuum clears.
+    fn after_jobs_ended(&self, ended: u64) {
+        self.queue_tidy.ended(ended, &self.write);
     }
 
     /// Replayed deliveries wake dispatchers on every node.

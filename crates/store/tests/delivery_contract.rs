@@ -17,6 +17,7 @@ contract!(
     concurrent_claims_never_share_a_delivery,
     fifo_keys_run_one_at_a_time_in_order,
     breakers_are_shared_newest_first_with_one_probe,
+    the_queue_holds_only_unfinished_jobs,
 );
 
 fn endpoint(id: &str) -> EndpointRow {
@@ -35,6 +36,7 @@ fn endpoint(id: &str) -> EndpointRow {
 
 fn result(c: &Claimed, owner: &str, status: &str, code: Option<i64>, health: EndpointHealth) -> AttemptResult {
     AttemptResult {
+        job: c.job,
         attempt: AttemptRow {
             id: format!("atm_{}_{}", c.delivery.id, c.delivery.attempts),
             delivery_id: c.delivery.id.clone(),
@@ -265,27 +267,13 @@ async fn replay_resets_by_delivery_event_or_endpoint(store: Arc<dyn Store>) {
         ("pending", 0, Some(50))
     );
     assert_eq!(store.replay(&ReplayScope::Event("e1".into()), 60).await.unwrap(), 2);
-    store.claim_deliveries("n1", 60, 1000, 10, None).await.unwrap();
-    let all = store
-        .list_deliveries(&DeliveryFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let results: Vec<AttemptResult> = all
-        .items
+    let claimed = store.claim_deliveries("n1", 60, 1000, 10, None).await.unwrap();
+    assert_eq!(claimed.len(), 3, "every replayed delivery is queued");
+    let results: Vec<AttemptResult> = claimed
         .iter()
-        .map(|d| {
-            let c = Claimed {
-                delivery: d.clone(),
-                event_type: None,
-                payload: vec![],
-                content_type: None,
-                received_at: 0,
-            };
-            let mut r = result(&c, "n1", "failed", Some(400), EndpointHealth::Failing);
-            r.attempt.id = format!("atm_r_{}", d.id);
+        .map(|c| {
+            let mut r = result(c, "n1", "failed", Some(400), EndpointHealth::Failing);
+            r.attempt.id = format!("atm_r_{}", c.delivery.id);
             r
         })
         .collect();
@@ -418,4 +406,52 @@ async fn breakers_are_shared_newest_first_with_one_probe(store: Arc<dyn Store>) 
     // Deleting the endpoint forgets its breaker.
     assert!(store.delete_endpoint("ep_b").await.unwrap());
     assert_eq!(store.breakers_changed_since(0).await.unwrap(), []);
+}
+
+/// A delivery has a job exactly while it is pending: ended ones leave the queue (so claims never
+/// walk them), retries stay in it at their due time, and a replay puts an ended one back.
+async fn the_queue_holds_only_unfinished_jobs(store: Arc<dyn Store>) {
+    let batch: Vec<IntakeWrite> = ["e1", "e2", "e3", "e4"]
+        .iter()
+        .map(|id| IntakeWrite::Event(published(id, &[if *id == "e4" { "ep_b" } else { "ep_a" }], 10)))
+        .collect();
+    store.commit_intake(&batch).await.unwrap();
+    let claimed = store.claim_deliveries("n1", 10, 1000, 100, None).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let outcome = |c: &Claimed| match c.delivery.event_id.as_str() {
+        "e1" => "succeeded",
+        "e2" => "failed",
+        "e3" => "dead",
+        _ => "pending",
+    };
+    let results: Vec<AttemptResult> = claimed
+        .iter()
+        .map(|c| result(c, "n1", outcome(c), Some(500), EndpointHealth::Unchanged))
+        .collect();
+    store.complete_attempts(&results, 100).await.unwrap();
+    assert_eq!(
+        store.due_endpoints().await.unwrap(),
+        [("ep_b".to_string(), 500)],
+        "only the retry is still queued"
+    );
+    let later = store.claim_deliveries("n1", 10_000, 20_000, 100, None).await.unwrap();
+    let ids: Vec<&str> = later.iter().map(|c| c.delivery.id.as_str()).collect();
+    assert_eq!(ids, ["dlv_e4_ep_b"]);
+    // A replay of an ended delivery queues it again, due at once; the one in flight is left
+    // alone (its lease is live until 20,000).
+    let n = store
+        .replay(&ReplayScope::Delivery("dlv_e2_ep_a".into()), 11_000)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let n = store
+        .replay(&ReplayScope::Delivery("dlv_e4_ep_b".into()), 11_000)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "a delivery in flight is not reset");
+    let mut due = store.due_endpoints().await.unwrap();
+    due.sort();
+    assert_eq!(due, [("ep_a".to_string(), 11_000), ("ep_b".to_string(), 500)]);
+    let d = store.get_delivery("dlv_e2_ep_a").await.unwrap().unwrap();
+    assert_eq!((d.status.as_str(), d.attempts), ("pending", 0));
 }

@@ -69,6 +69,7 @@ async fn retention_deletes_what_expired_and_keeps_what_is_needed(store: Arc<dyn 
     let done = claimed.iter().find(|c| c.delivery.event_id == "e_done").unwrap();
     let new = claimed.iter().find(|c| c.delivery.event_id == "e_new").unwrap();
     let finish = |c: &Claimed| AttemptResult {
+        job: c.job,
         attempt: AttemptRow {
             id: format!("atm_{}", c.delivery.id),
             delivery_id: c.delivery.id.clone(),
@@ -89,13 +90,7 @@ async fn retention_deletes_what_expired_and_keeps_what_is_needed(store: Arc<dyn 
     store
         .release_claims(
             "n1",
-            &[claimed
-                .iter()
-                .find(|c| c.delivery.event_id == "e_pending")
-                .unwrap()
-                .delivery
-                .id
-                .clone()],
+            &[claimed.iter().find(|c| c.delivery.event_id == "e_pending").unwrap().job],
         )
         .await
         .unwrap();

@@ -177,7 +177,7 @@ async fn start(
             continue;
         }
         if !inner.guards.try_begin(&ep.id, now, limits(&ep)) {
-            give_back.push(c.delivery.id.clone());
+            give_back.push(c.job);
             continue;
         }
         inner.in_flight.fetch_add(1, Ordering::AcqRel);

@@ -280,6 +280,7 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
         }
     };
     AttemptResult {
+        job: c.job,
         attempt: AttemptRow {
             id: new_id(IdKind::Attempt),
             delivery_id: c.delivery.id.clone(),
@@ -303,6 +304,7 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
 pub(super) fn settle_unsent(inner: &Inner, c: Claimed, class: &str, why: &str) {
     let now = now_micros();
     let _ = inner.results.send(AttemptResult {
+        job: c.job,
         attempt: AttemptRow {
             id: new_id(IdKind::Attempt),
             delivery_id: c.delivery.id.clone(),
@@ -418,6 +420,7 @@ mod tests {
 
     fn claimed(attempts: i64) -> Claimed {
         Claimed {
+            job: 1,
             delivery: DeliveryRow {
                 seq: 1,
                 id: "dlv_1".into(),

@@ -70,6 +70,8 @@ pub struct AttemptRow {
 /// A claimed delivery with what sending it needs from its event.
 #[derive(Debug, Clone)]
 pub struct Claimed {
+    /// The queue row that holds the lease: results and give-backs name it.
+    pub job: i64,
     pub delivery: DeliveryRow,
     pub event_type: Option<String>,
     pub payload: Vec<u8>,
@@ -94,6 +96,8 @@ pub enum EndpointHealth {
 /// One finished attempt and where it leaves its delivery.
 #[derive(Debug, Clone)]
 pub struct AttemptResult {
+    /// The claimed job ([`Claimed::job`]).
+    pub job: i64,
     pub attempt: AttemptRow,
     pub endpoint_id: String,
     /// Only the lease holder may move the delivery on; a late result of a lost lease is logged
@@ -159,7 +163,7 @@ pub trait DeliveryStore: Send + Sync {
     async fn complete_attempts(&self, results: &[AttemptResult], now: i64) -> StoreResult<()>;
     /// Gives back claims this worker cannot start soon (its endpoint has no capacity), so that
     /// they are not held for a whole lease.
-    async fn release_claims(&self, owner: &str, ids: &[String]) -> StoreResult<()>;
+    async fn release_claims(&self, owner: &str, jobs: &[i64]) -> StoreResult<()>;
     /// Every endpoint with pending deliveries, and when its earliest one falls due (leased
     /// ones included): how a dispatcher discovers work it was not told about.
     async fn due_endpoints(&self) -> StoreResult<Vec<(String, i64)>>;

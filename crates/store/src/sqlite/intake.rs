@@ -12,7 +12,7 @@ use sqlx::{Executor, QueryBuilder, Sqlite};
 use super::key_filter::KeyFilter;
 use super::recent_keys::RecentKeys;
 use crate::dedup::Winners;
-use crate::delivery::queries::push_delivery_rows;
+use crate::delivery::queries::{push_delivery_job_rows, push_delivery_rows};
 use crate::key_digest::KeyDigest;
 use crate::queries::{INSERT_CHUNK, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, NewEvent, StoreResult};
@@ -101,6 +101,8 @@ pub(super) async fn commit_on(
     }
     for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
         push_delivery_rows!(qb, chunk);
+        qb.push("; ");
+        push_delivery_job_rows!(qb, chunk);
         qb.push("; ");
     }
     for chunk in plan.receipts.chunks(INSERT_CHUNK) {

@@ -262,7 +262,7 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, Sqlite);
 crate::retention::impl_retention_store!(SqliteStore, Sqlite);
-crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, "");
+crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, " WHERE seq IN (", ")");
 crate::delivery::breakers::impl_breaker_store!(SqliteStore);
 
 impl SqliteStore {
@@ -281,6 +281,9 @@ impl SqliteStore {
         }
         Ok(())
     }
+
+    /// SQLite reuses a deleted row's space at once: nothing to tidy.
+    fn after_jobs_ended(&self, _ended: u64) {}
 
     /// One process owns a SQLite database; its dispatcher is woken directly.
     async fn after_replay(&self, _replayed: u64) -> StoreResult<()> {

@@ -1,9 +1,11 @@
-//! The engine behind the HTTP surface: the intake pipeline (check → store with group commit →
-//! acknowledge) and the source catalog (definitions, sealed secrets, the in-memory lookup intake
-//! uses on every request). It knows nothing of HTTP beyond the status code a receipt records.
+//! The engine behind the HTTP surface, assembled once in [`engine::Engine`]: the intake pipeline
+//! (check → store with group commit → acknowledge), the catalogs (sources, endpoints), the one
+//! fan-out, the dispatcher and housekeeping. It knows nothing of HTTP beyond the status code a
+//! receipt records.
 
 pub mod delivery;
 pub mod endpoints;
+pub mod engine;
 pub mod fanout;
 pub mod housekeeping;
 pub mod intake;

@@ -49,7 +49,7 @@ fn result(c: &Claimed, owner: &str, status: &str, code: Option<i64>, health: End
         },
         endpoint_id: c.delivery.endpoint_id.clone(),
         lease_owner: owner.into(),
-        status: status.into(),
+        status: status.parse().unwrap(),
         next_attempt_at: (status == "pending").then_some(500),
         health,
     }
@@ -216,7 +216,7 @@ async fn attempts_move_deliveries_and_endpoints_on(store: Arc<dyn Store>) {
     // Listing with filters, newest first.
     let page = store
         .list_deliveries(&DeliveryFilter {
-            status: Some("failed".into()),
+            status: Some(switchyard_core::delivery::DeliveryStatus::Failed),
             limit: 10,
             ..Default::default()
         })
@@ -288,11 +288,23 @@ async fn replay_resets_by_delivery_event_or_endpoint(store: Arc<dyn Store>) {
         "only ep_a's deliveries created since 15"
     );
     assert_eq!(
-        store.get_delivery("dlv_e2_ep_a").await.unwrap().unwrap().status,
+        store
+            .get_delivery("dlv_e2_ep_a")
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "pending"
     );
     assert_eq!(
-        store.get_delivery("dlv_e1_ep_a").await.unwrap().unwrap().status,
+        store
+            .get_delivery("dlv_e1_ep_a")
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
         "failed"
     );
 }

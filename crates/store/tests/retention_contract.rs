@@ -82,7 +82,7 @@ async fn retention_deletes_what_expired_and_keeps_what_is_needed(store: Arc<dyn 
         },
         endpoint_id: "ep_a".into(),
         lease_owner: "n1".into(),
-        status: "succeeded".into(),
+        status: switchyard_core::delivery::DeliveryStatus::Succeeded,
         next_attempt_at: None,
         health: EndpointHealth::Healthy,
     };

@@ -8,7 +8,7 @@ use switchyard_engine::outbound::OutboundConfig;
 
 use switchyard_engine::intake::GroupCommit;
 use switchyard_server::connections::ConnectionLimits;
-use switchyard_server::{AppConfig, Application};
+use switchyard_server::{AppConfig, Application, EngineConfig};
 use tokio::net::TcpListener;
 
 use super::{CmdError, open_store, redact_url, sqlite_path};
@@ -42,41 +42,43 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
     let kind = store.kind();
     let app = Application::build(
         AppConfig {
-            store,
-            master_key,
-            sources: config.sources,
-            endpoints: config.endpoints.into_iter().map(|e| (e.spec, e.secret)).collect(),
-            bootstrap_key,
-            group_commit: GroupCommit {
-                enabled: args.group_commit,
-                max_batch: args.group_commit_max_batch.max(1),
-                ..GroupCommit::default()
+            engine: EngineConfig {
+                store,
+                master_key,
+                sources: config.sources,
+                endpoints: config.endpoints.into_iter().map(|e| (e.spec, e.secret)).collect(),
+                bootstrap_key,
+                group_commit: GroupCommit {
+                    enabled: args.group_commit,
+                    max_batch: args.group_commit_max_batch.max(1),
+                    ..GroupCommit::default()
+                },
+                source_refresh: Duration::from_secs(2),
+                outbound: OutboundConfig {
+                    connect_timeout: Duration::from_secs(args.outbound_connect_timeout.max(1)),
+                    total_timeout: Duration::from_secs(args.outbound_timeout.max(1)),
+                    allow_destinations,
+                },
+                dispatch: DispatchConfig {
+                    // A claim must outlive the longest attempt.
+                    lease: Duration::from_secs(
+                        args.delivery_lease
+                            .unwrap_or(args.outbound_timeout.max(1) + 45)
+                            .max(args.outbound_timeout.max(1) + 2),
+                    ),
+                    ..DispatchConfig::default()
+                },
+                retention_days: args.retention_days,
+                housekeeping_every: Duration::from_secs(600),
+                clock: std::sync::Arc::new(switchyard_core::time::SystemClock),
             },
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
-            source_refresh: Duration::from_secs(2),
             tls: tls.clone(),
-            outbound: OutboundConfig {
-                connect_timeout: Duration::from_secs(args.outbound_connect_timeout.max(1)),
-                total_timeout: Duration::from_secs(args.outbound_timeout.max(1)),
-                allow_destinations,
-            },
-            dispatch: DispatchConfig {
-                // A claim must outlive the longest attempt.
-                lease: Duration::from_secs(
-                    args.delivery_lease
-                        .unwrap_or(args.outbound_timeout.max(1) + 45)
-                        .max(args.outbound_timeout.max(1) + 2),
-                ),
-                ..DispatchConfig::default()
-            },
             connections: ConnectionLimits {
                 header_read_timeout: Duration::from_secs(args.http_header_timeout),
                 idle_timeout: Duration::from_secs(args.http_idle_timeout),
                 max_connections: usize::try_from(args.http_max_connections).unwrap_or(usize::MAX),
             },
-            retention_days: args.retention_days,
-            housekeeping_every: Duration::from_secs(600),
-            clock: std::sync::Arc::new(switchyard_core::time::SystemClock),
         },
         listener,
     )

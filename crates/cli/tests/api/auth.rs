@@ -4,8 +4,8 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::backend_tests;
-use crate::helpers::{ADMIN_KEY, TestApp, assert_envelope};
+use switchyard_testkit::app::{ADMIN_KEY, TestApp, assert_envelope};
+use switchyard_testkit::backend_tests;
 
 backend_tests!(
     wrong_missing_and_revoked_keys_are_401_everywhere,

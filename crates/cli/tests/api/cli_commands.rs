@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 use switchyard_core::secrets::MasterKey;
 
-use crate::helpers::ADMIN_KEY;
 use crate::process::{run, start, start_config, terminate};
+use switchyard_testkit::app::ADMIN_KEY;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_keys_and_events_work_against_a_running_server() {
@@ -279,7 +279,7 @@ async fn endpoints_in_the_config_file_apply_idempotently() {
     let mut second = start_config(&url, dir.path(), &key, &[], &file("order.*"));
     let again = show(second.base.clone()).await;
     assert_eq!(again, created, "a second start with the same file changes nothing");
-    let list = crate::helpers::get_json(&http, format!("{}/v1/endpoints", second.base), ADMIN_KEY).await;
+    let list = switchyard_testkit::app::get_json(&http, format!("{}/v1/endpoints", second.base), ADMIN_KEY).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     // The name is unique through the API too.
     let taken = http

@@ -12,9 +12,9 @@ use switchyard_core::endpoint::DEFAULT_MAX_CONCURRENCY;
 use switchyard_core::secrets::MasterKey;
 use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
 
-use crate::helpers::ADMIN_KEY;
 use crate::process::start_with;
-use crate::receiver::{Receiver, Reply};
+use switchyard_testkit::app::ADMIN_KEY;
+use switchyard_testkit::receiver::{Receiver, Reply};
 
 const EVENTS: usize = 5000;
 
@@ -156,7 +156,7 @@ async fn two_nodes_share_deliveries_and_survive_a_sigkill() {
 }
 
 async fn get(http: &reqwest::Client, url: String) -> Value {
-    crate::helpers::get_json(http, url, ADMIN_KEY).await
+    switchyard_testkit::app::get_json(http, url, ADMIN_KEY).await
 }
 
 async fn circuit(http: &reqwest::Client, base: &str, endpoint: &str) -> Value {

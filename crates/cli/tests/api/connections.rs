@@ -10,7 +10,7 @@ use switchyard_server::connections::ConnectionLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, Options, TestApp};
+use switchyard_testkit::app::{Backend, Options, TestApp};
 
 /// Guards against a hang only; nothing is asserted about how long closing takes.
 const HANG_GUARD: Duration = Duration::from_secs(60);
@@ -180,7 +180,7 @@ async fn declared_oversized_bodies_are_413_before_any_byte_is_read() {
         &app,
         &format!(
             "POST /v1/sources HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n",
-            crate::helpers::ADMIN_KEY
+            switchyard_testkit::app::ADMIN_KEY
         ),
         b"{",
     )
@@ -196,7 +196,7 @@ async fn declared_oversized_bodies_are_413_before_any_byte_is_read() {
     .await;
     assert_eq!(status, "HTTP/1.1 413 Payload Too Large");
     // Each refusal leaves a receipt (written after the answer, so wait for them).
-    crate::helpers::eventually("two 413 receipts", || async {
+    switchyard_testkit::app::eventually("two 413 receipts", || async {
         let receipts: serde_json::Value = app.api_get("/v1/receipts?source=small").await.json().await.unwrap();
         let data = receipts["data"].as_array().unwrap();
         data.iter().filter(|r| r["status_code"] == 413).count() == 2

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::backend_tests;
-use crate::helpers::{TestApp, assert_envelope};
+use switchyard_testkit::app::{TestApp, assert_envelope};
+use switchyard_testkit::backend_tests;
 
 backend_tests!(custom_dedup_key_decides_what_is_a_duplicate);
 

@@ -8,9 +8,9 @@ use switchyard_core::source::VerifySpec;
 use switchyard_core::time::parse_rfc3339;
 use switchyard_core::verify::{SignedRequest, verify};
 
-use crate::backend_tests;
-use crate::helpers::{ADMIN_KEY, Backend, Options, TestApp, assert_envelope};
-use crate::receiver::{Received, Receiver, Reply, ok};
+use switchyard_testkit::app::{ADMIN_KEY, Backend, Options, TestApp, assert_envelope};
+use switchyard_testkit::backend_tests;
+use switchyard_testkit::receiver::{Received, Receiver, Reply, ok};
 
 backend_tests!(
     published_events_arrive_signed_once_per_matching_endpoint,

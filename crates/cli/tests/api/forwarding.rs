@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::backend_tests;
 use crate::delivery::{deliveries, endpoint, verifies};
-use crate::helpers::{TestApp, assert_envelope};
-use crate::receiver::Receiver;
+use switchyard_testkit::app::{TestApp, assert_envelope};
+use switchyard_testkit::backend_tests;
+use switchyard_testkit::receiver::Receiver;
 
 backend_tests!(
     inbound_events_are_forwarded_as_received_to_the_endpoints_of_their_source,

@@ -3,8 +3,8 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::backend_tests;
-use crate::helpers::{TestApp, assert_envelope};
+use switchyard_testkit::app::{TestApp, assert_envelope};
+use switchyard_testkit::backend_tests;
 
 backend_tests!(
     accepted_webhooks_are_stored_with_redacted_headers,
@@ -70,7 +70,7 @@ async fn unknown_and_disabled_sources_are_404(app: TestApp) {
     let resp = app
         .http
         .post(app.url("/v1/sources/off/disable"))
-        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .bearer_auth(switchyard_testkit::app::ADMIN_KEY)
         .send()
         .await
         .unwrap();
@@ -78,7 +78,7 @@ async fn unknown_and_disabled_sources_are_404(app: TestApp) {
     assert_envelope(app.send("off", &json!({})).await, 404, "source_not_found").await;
     app.http
         .post(app.url("/v1/sources/off/enable"))
-        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .bearer_auth(switchyard_testkit::app::ADMIN_KEY)
         .send()
         .await
         .unwrap();

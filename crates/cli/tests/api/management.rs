@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::backend_tests;
-use crate::helpers::{ADMIN_KEY, TestApp, assert_envelope};
+use switchyard_testkit::app::{ADMIN_KEY, TestApp, assert_envelope};
+use switchyard_testkit::backend_tests;
 
 backend_tests!(
     sources_lifecycle_masks_secrets_after_creation,
@@ -61,7 +61,7 @@ async fn endpoint_urls_are_normalised_and_inputs_bounded(app: TestApp) {
     let resp = app
         .http
         .post(app.url("/v1/keys"))
-        .bearer_auth(crate::helpers::ADMIN_KEY)
+        .bearer_auth(switchyard_testkit::app::ADMIN_KEY)
         .header("idempotency-key", "has a space")
         .json(&json!({"scope": "read", "name": "k"}))
         .send()
@@ -495,7 +495,7 @@ async fn health_and_readiness(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(r["status"], "ready");
-    let kind = if app.backend == crate::helpers::Backend::Sqlite {
+    let kind = if app.backend == switchyard_testkit::app::Backend::Sqlite {
         "sqlite"
     } else {
         "postgres"

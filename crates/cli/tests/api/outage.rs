@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Options, TestApp, assert_envelope};
+use switchyard_testkit::app::{Backend, Options, TestApp, assert_envelope};
 
 async fn wait_for_status(app: &TestApp, source: &str, want: u16) -> reqwest::Response {
     for _ in 0..100 {

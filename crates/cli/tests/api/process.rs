@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use switchyard_core::secrets::MasterKey;
 use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
 
-use crate::helpers::ADMIN_KEY;
+use switchyard_testkit::app::ADMIN_KEY;
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::backend_tests;
-use crate::helpers::{ADMIN_KEY, TestApp, assert_envelope};
+use switchyard_testkit::app::{ADMIN_KEY, TestApp, assert_envelope};
+use switchyard_testkit::backend_tests;
 
 backend_tests!(quarantine_then_fix_schema_then_release_once);
 

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use switchyard_core::time::{ManualClock, now_micros};
 use switchyard_store::Retained;
 
-use crate::helpers::{Backend, Options, TestApp, eventually};
-use crate::receiver::{Receiver, Reply, ok};
+use switchyard_testkit::app::{Backend, Options, TestApp, eventually};
+use switchyard_testkit::receiver::{Receiver, Reply, ok};
 
 /// Each test runs on both backends with a controlled clock of its own.
 macro_rules! clocked_tests {

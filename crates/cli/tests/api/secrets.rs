@@ -17,8 +17,8 @@ use switchyard_core::source::VerifySpec;
 use switchyard_core::verify::{Outgoing, sign};
 use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
 
-use crate::helpers::eventually;
 use crate::process::{BIN, Server};
+use switchyard_testkit::app::eventually;
 
 const BOOT: &str = "boot_SECRET_admin_0123456789abcdefgh";
 const DB_PASSWORD: &str = "DbPw_SECRET_7731";
@@ -276,7 +276,7 @@ async fn no_secret_reaches_a_log_a_response_or_an_error() {
     let deliveries_url = api(&format!("/v1/deliveries?event={published_id}"));
     eventually("the delivery succeeds", || {
         let (http, url) = (http.clone(), deliveries_url.clone());
-        async move { crate::helpers::get_json(&http, url, BOOT).await["data"][0]["status"] == "succeeded" }
+        async move { switchyard_testkit::app::get_json(&http, url, BOOT).await["data"][0]["status"] == "succeeded" }
     })
     .await;
     let delivery = seen.get(&http, deliveries_url.clone()).await["data"][0].clone();

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use switchyard_core::source::VerifySpec;
 use switchyard_core::verify::{Outgoing, sign, twilio_json_url};
 
-use crate::backend_tests;
-use crate::helpers::{TestApp, assert_envelope};
+use switchyard_testkit::app::{TestApp, assert_envelope};
+use switchyard_testkit::backend_tests;
 
 backend_tests!(
     each_scheme_accepts_its_providers_own_requests_by_default,

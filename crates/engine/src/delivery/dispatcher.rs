@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
+use switchyard_core::delivery::DeliveryStatus;
 use switchyard_core::delivery::outcome::Verdict;
 use switchyard_core::delivery::schedule::{Next, next_attempt};
 use switchyard_core::endpoint::{DEFAULT_DISABLE_AFTER_SECONDS, DEFAULT_MAX_CONCURRENCY};
@@ -257,24 +258,24 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
     };
     let (status, next_attempt_at, health) = match tried.verdict {
         // An endpoint that was not failing needs no write (the common case: no per-batch update).
-        Verdict::Success if ep.failing_since.is_none() => ("succeeded", None, EndpointHealth::Unchanged),
-        Verdict::Success => ("succeeded", None, EndpointHealth::Healthy),
+        Verdict::Success if ep.failing_since.is_none() => (DeliveryStatus::Succeeded, None, EndpointHealth::Unchanged),
+        Verdict::Success => (DeliveryStatus::Succeeded, None, EndpointHealth::Healthy),
         Verdict::Gone => {
             tracing::warn!(alert = "endpoint_disabled", endpoint_id = %ep.id, "endpoint answered 410 Gone; disabling it");
             (
-                "failed",
+                DeliveryStatus::Failed,
                 None,
                 EndpointHealth::Disable("the endpoint answered 410 Gone".into()),
             )
         }
-        Verdict::Permanent => ("failed", None, failing()),
+        Verdict::Permanent => (DeliveryStatus::Failed, None, failing()),
         Verdict::Retry { retry_after_seconds } => {
             let unit: f64 = rand::thread_rng().r#gen();
             match next_attempt(ep.spec.schedule(), attempts_made, unit, retry_after_seconds) {
-                Next::RetryInMillis(ms) => ("pending", Some(now + ms as i64 * 1000), failing()),
+                Next::RetryInMillis(ms) => (DeliveryStatus::Pending, Some(now + ms as i64 * 1000), failing()),
                 Next::Dead => {
                     tracing::warn!(delivery_id = %c.delivery.id, endpoint_id = %ep.id, "delivery dead-lettered after its last attempt");
-                    ("dead", None, failing())
+                    (DeliveryStatus::Dead, None, failing())
                 }
             }
         }
@@ -293,7 +294,7 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
         },
         endpoint_id: ep.id.clone(),
         lease_owner: node.to_string(),
-        status: status.into(),
+        status,
         next_attempt_at,
         health,
     }
@@ -317,7 +318,7 @@ pub(super) fn settle_unsent(inner: &Inner, c: Claimed, class: &str, why: &str) {
         },
         endpoint_id: c.delivery.endpoint_id,
         lease_owner: inner.node.clone(),
-        status: "failed".into(),
+        status: DeliveryStatus::Failed,
         next_attempt_at: None,
         health: EndpointHealth::Unchanged,
     });
@@ -366,7 +367,7 @@ async fn complete_loop(
             }
         }
         // Retries are due again later: tell the claim loop when, now that they are stored.
-        for r in batch.iter().filter(|r| r.status == "pending") {
+        for r in batch.iter().filter(|r| r.status == DeliveryStatus::Pending) {
             if let Some(at) = r.next_attempt_at {
                 inner.hint(&r.endpoint_id, at);
             }
@@ -426,7 +427,7 @@ mod tests {
                 id: "dlv_1".into(),
                 event_id: "evt_1".into(),
                 endpoint_id: "ep_1".into(),
-                status: "pending".into(),
+                status: DeliveryStatus::Pending,
                 attempts,
                 next_attempt_at: Some(0),
                 last_status_code: None,
@@ -461,7 +462,7 @@ mod tests {
     fn retries_follow_the_schedule_then_dead_letter() {
         let ep = endpoint(None, &[0, 60]);
         let r = decide(&ep, &claimed(0), tried(RETRY, 503), NOW, NOW, "n");
-        assert_eq!(r.status, "pending");
+        assert_eq!(r.status, DeliveryStatus::Pending);
         let wait = r.next_attempt_at.unwrap() - NOW;
         assert!((48_000_000..=72_000_000).contains(&wait), "60 s ± 20 %: {wait}");
         assert_eq!(r.health, EndpointHealth::Failing, "a streak starts");

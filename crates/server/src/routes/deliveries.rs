@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use switchyard_core::apikey::Scope;
+use switchyard_core::delivery::DeliveryStatus;
 use switchyard_core::time::{now_micros, to_rfc3339};
 use switchyard_store::{AttemptRow, DeliveryFilter, DeliveryRow, ReplayScope};
 
@@ -17,8 +18,6 @@ use crate::extract::{ApiJson, Params, page_response};
 use crate::idempotency;
 use crate::request_id::current_request_id;
 
-const STATUSES: &[&str] = &["pending", "succeeded", "failed", "dead"];
-
 fn view(d: &DeliveryRow) -> Value {
     json!({
         "id": d.id,
@@ -26,7 +25,7 @@ fn view(d: &DeliveryRow) -> Value {
         "endpoint_id": d.endpoint_id,
         "status": d.status,
         "attempts": d.attempts,
-        "next_attempt_at": d.next_attempt_at.filter(|_| d.status == "pending").map(to_rfc3339),
+        "next_attempt_at": d.next_attempt_at.filter(|_| d.status == DeliveryStatus::Pending).map(to_rfc3339),
         "last_status_code": d.last_status_code,
         "last_error": d.last_error,
         "created_at": to_rfc3339(d.created_at),
@@ -48,7 +47,9 @@ fn attempt_view(a: &AttemptRow) -> Value {
 
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
-    let status = params.one_of("status", STATUSES)?;
+    let status = params
+        .one_of("status", &DeliveryStatus::NAMES)?
+        .and_then(|s| s.parse::<DeliveryStatus>().ok());
     let filter = DeliveryFilter {
         event_id: params.get("event").map(str::to_string),
         endpoint_id: params.get("endpoint").map(str::to_string),

@@ -10,6 +10,8 @@ pub(crate) mod queries;
 
 pub use breakers::{BreakerRow, BreakerStore};
 
+use switchyard_core::delivery::DeliveryStatus;
+
 use crate::{Page, StoreResult};
 
 /// A delivery to create with its event.
@@ -46,7 +48,8 @@ pub struct DeliveryRow {
     pub id: String,
     pub event_id: String,
     pub endpoint_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: Option<i64>,
     pub last_status_code: Option<i64>,
@@ -103,8 +106,8 @@ pub struct AttemptResult {
     /// Only the lease holder may move the delivery on; a late result of a lost lease is logged
     /// (the attempt happened) but changes nothing else.
     pub lease_owner: String,
-    /// `pending` (retry at `next_attempt_at`), `succeeded`, `failed` or `dead`.
-    pub status: String,
+    /// `Pending` (retry at `next_attempt_at`) or an end.
+    pub status: DeliveryStatus,
     pub next_attempt_at: Option<i64>,
     pub health: EndpointHealth,
 }
@@ -121,7 +124,7 @@ pub enum Signal {
 pub struct DeliveryFilter {
     pub event_id: Option<String>,
     pub endpoint_id: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     pub before_seq: Option<i64>,
     pub limit: i64,
 }

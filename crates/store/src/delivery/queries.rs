@@ -277,7 +277,7 @@ macro_rules! impl_delivery_store {
                             .push_bind_unseparated(r.lease_owner.clone())
                             .push_unseparated(" AS TEXT)")
                             .push("CAST(")
-                            .push_bind_unseparated(r.status.clone())
+                            .push_bind_unseparated(r.status.as_str())
                             .push_unseparated(" AS TEXT)")
                             .push("CAST(")
                             .push_bind_unseparated(r.next_attempt_at)
@@ -301,7 +301,7 @@ macro_rules! impl_delivery_store {
                     qb.build().persistent(false).execute(&mut *tx).await?;
                     // Then the queue: a retry waits for its due time, anything else ends its job.
                     let (retries, ended): (Vec<_>, Vec<_>) =
-                        chunk.iter().partition(|r| r.status == "pending");
+                        chunk.iter().partition(|r| r.status == switchyard_core::delivery::DeliveryStatus::Pending);
                     if !retries.is_empty() {
                         let mut qb = sqlx::QueryBuilder::<$db>::new("WITH v (job, owner, next_at) AS (");
                         qb.push_values(&retries, |mut b, r| {
@@ -457,7 +457,7 @@ macro_rules! impl_delivery_store {
                     qb.push(" AND endpoint_id = ").push_bind(e.clone());
                 }
                 if let Some(s) = &f.status {
-                    qb.push(" AND status = ").push_bind(s.clone());
+                    qb.push(" AND status = ").push_bind(s.as_str());
                 }
                 if let Some(seq) = f.before_seq {
                     qb.push(" AND seq < ").push_bind(seq);

@@ -14,7 +14,7 @@ use switchyard_core::source::SourceSpec;
 use switchyard_engine::delivery::DispatchConfig;
 use switchyard_engine::intake::GroupCommit;
 use switchyard_engine::outbound::OutboundConfig;
-use switchyard_server::{AppConfig, Application};
+use switchyard_server::{AppConfig, Application, EngineConfig};
 use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
 use switchyard_store::{Store, StoreOptions};
 use tokio::net::{TcpListener, TcpStream};
@@ -62,7 +62,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, opts: Options) -> Option<TestApp> {
-        switchyard::install_crypto_provider();
+        switchyard_engine::outbound::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let (url, pg, proxy, db_path) = match backend {
             Backend::Sqlite => {
@@ -89,32 +89,34 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let app = Application::build(
             AppConfig {
-                store: store.clone(),
-                master_key: MasterKey::from_base64(&MasterKey::generate_base64()).unwrap(),
-                sources: opts.sources,
-                endpoints: Vec::new(),
-                bootstrap_key: Some(ADMIN_KEY.into()),
-                group_commit: opts.group_commit.unwrap_or_default(),
+                engine: EngineConfig {
+                    store: store.clone(),
+                    master_key: MasterKey::from_base64(&MasterKey::generate_base64()).unwrap(),
+                    sources: opts.sources,
+                    endpoints: Vec::new(),
+                    bootstrap_key: Some(ADMIN_KEY.into()),
+                    group_commit: opts.group_commit.unwrap_or_default(),
+                    source_refresh: Duration::from_secs(1),
+                    outbound: OutboundConfig {
+                        total_timeout: opts.outbound_timeout.unwrap_or(Duration::from_secs(2)),
+                        // Test receivers listen on loopback.
+                        allow_destinations: vec![Cidr::parse("127.0.0.0/8").unwrap()],
+                        ..OutboundConfig::default()
+                    },
+                    dispatch: DispatchConfig {
+                        idle_poll: Duration::from_millis(100),
+                        ..DispatchConfig::default()
+                    },
+                    retention_days: opts.retention_days.unwrap_or(30),
+                    housekeeping_every: opts.housekeeping_every.unwrap_or(Duration::from_secs(600)),
+                    clock: match opts.clock {
+                        Some(c) => Arc::new(c),
+                        None => Arc::new(switchyard_core::time::SystemClock),
+                    },
+                },
                 shutdown_grace: Duration::from_secs(5),
-                source_refresh: Duration::from_secs(1),
                 tls: None,
-                outbound: OutboundConfig {
-                    total_timeout: opts.outbound_timeout.unwrap_or(Duration::from_secs(2)),
-                    // Test receivers listen on loopback.
-                    allow_destinations: vec![Cidr::parse("127.0.0.0/8").unwrap()],
-                    ..OutboundConfig::default()
-                },
-                dispatch: DispatchConfig {
-                    idle_poll: Duration::from_millis(100),
-                    ..DispatchConfig::default()
-                },
                 connections: opts.connections.unwrap_or_default(),
-                retention_days: opts.retention_days.unwrap_or(30),
-                housekeeping_every: opts.housekeeping_every.unwrap_or(Duration::from_secs(600)),
-                clock: match opts.clock {
-                    Some(c) => Arc::new(c),
-                    None => Arc::new(switchyard_core::time::SystemClock),
-                },
             },
             listener,
         )
@@ -324,27 +326,6 @@ fn split_host(url: &str) -> (String, String) {
         host,
         format!("{}{}{{HOST}}{}", &url[..scheme_end], &rest[..at], &rest[host_end..]),
     )
-}
-
-/// Defines each listed test once per backend: `sqlite::name` and `postgres::name`.
-#[macro_export]
-macro_rules! backend_tests {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await.unwrap();
-                super::$name(app).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let Some(app) = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await else { return };
-                super::$name(app).await;
-            })*
-        }
-    };
 }
 
 /// Polls `check` until it holds. The 30 s limit only guards against a hang: nothing is asserted

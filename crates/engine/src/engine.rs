@@ -1,0 +1,242 @@
+//! The program, assembled once from its configuration and started once: storage prepared
+//! (migrations, the config file's sources and endpoints, the bootstrap key), the intake writer,
+//! the catalogs, the jq pool, the one fan-out every producer of events goes through, the job
+//! runner (the dispatcher), and housekeeping. The HTTP server only routes to what this holds.
+//!
+//! Invariant: everything that holds work in memory is owned here, so [`Engine::shutdown`] is the
+//! one place that commits what intake acknowledged and lets sends in flight finish.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_core::apikey::{Scope, hash_key, key_hint};
+use switchyard_core::endpoint::EndpointSpec;
+use switchyard_core::ids::{IdKind, new_id};
+use switchyard_core::secrets::MasterKey;
+use switchyard_core::source::SourceSpec;
+use switchyard_core::time::Clock;
+use switchyard_jq::Jq;
+use switchyard_store::{ApiKeyRow, Store, StoreError};
+
+use crate::delivery::{DispatchConfig, Dispatcher, Publisher};
+use crate::endpoints::{EndpointCatalog, EndpointError};
+use crate::fanout::Fanout;
+use crate::housekeeping::Housekeeping;
+use crate::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
+use crate::outbound::{OutboundClient, OutboundConfig};
+use crate::sources::{CatalogError, SourceCatalog};
+
+/// What the engine is built from.
+pub struct EngineConfig {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    /// Sources declared in the config file, applied idempotently at start-up.
+    pub sources: Vec<SourceSpec>,
+    /// Endpoints declared in the config file (with an optional signing secret), found by name
+    /// and applied idempotently at start-up.
+    pub endpoints: Vec<(EndpointSpec, Option<String>)>,
+    /// When set, an admin key with exactly this value exists after start-up.
+    pub bootstrap_key: Option<String>,
+    pub group_commit: GroupCommit,
+    /// How often sources and endpoints are reloaded to see other nodes' changes.
+    pub source_refresh: Duration,
+    /// Timeouts and the SSRF allow-list of the outbound client.
+    pub outbound: OutboundConfig,
+    pub dispatch: DispatchConfig,
+    /// `--retention-days`: how long anything stored is kept unless its source or endpoint says.
+    pub retention_days: u32,
+    /// How often housekeeping (retention, key expiry) runs.
+    pub housekeeping_every: Duration,
+    /// "Now" for housekeeping and refusal windows; tests pass a controlled clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("source {name:?} in the config: {source}")]
+    ConfigSource { name: String, source: CatalogError },
+    #[error("endpoint {name:?} in the config: {source}")]
+    ConfigEndpoint { name: String, source: EndpointError },
+    #[error("sources: {0}")]
+    Catalog(#[from] CatalogError),
+    #[error("endpoints: {0}")]
+    Endpoints(#[from] EndpointError),
+    #[error("{0}")]
+    Outbound(String),
+}
+
+/// The running engine. Cloning the handles it exposes is cheap; the tasks stay owned here.
+pub struct Engine {
+    pub store: Arc<dyn Store>,
+    pub master_key: MasterKey,
+    pub catalog: Arc<SourceCatalog>,
+    pub intake: Arc<Intake>,
+    pub endpoints: Arc<EndpointCatalog>,
+    pub publisher: Publisher,
+    pub dispatcher: Dispatcher,
+    tasks: Tasks,
+}
+
+/// What [`Engine::shutdown`] stops, in order.
+struct Tasks {
+    writer: tokio::task::JoinHandle<()>,
+    writer_closer: WriterCloser,
+    dispatcher: tokio::task::JoinHandle<()>,
+    stop_dispatcher: tokio::sync::watch::Sender<bool>,
+}
+
+impl Engine {
+    pub async fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
+        cfg.store.migrate().await?;
+        let catalog = SourceCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
+        for spec in cfg.sources {
+            let name = spec.name.clone();
+            catalog
+                .upsert(spec)
+                .await
+                .map_err(|source| EngineError::ConfigSource { name, source })?;
+        }
+        if let Some(key) = &cfg.bootstrap_key {
+            ensure_admin_key(cfg.store.as_ref(), key).await?;
+        }
+        catalog.spawn_refresher(cfg.source_refresh);
+        let (writer, writer_closer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
+        let jq = Jq::new(2, switchyard_jq::DEFAULT_BUDGET);
+        let endpoints = EndpointCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
+        for (spec, secret) in cfg.endpoints {
+            let name = spec.name.clone().unwrap_or_default();
+            match endpoints.apply_declared(spec, secret).await {
+                Ok(true) => tracing::info!(endpoint = %name, "endpoint applied from the config file"),
+                Ok(false) => {}
+                Err(source) => return Err(EngineError::ConfigEndpoint { name, source }),
+            }
+        }
+        endpoints.spawn_refresher(cfg.source_refresh);
+        let client = OutboundClient::new(&cfg.outbound).map_err(EngineError::Outbound)?;
+        let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
+        let (notices, mut notices_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (dispatcher, dispatcher_task) = Dispatcher::start(
+            cfg.store.clone(),
+            endpoints.clone(),
+            client,
+            cfg.dispatch,
+            Some(notices),
+            stopped,
+        );
+        // One fan-out for every producer of events: intake, publish, operational events.
+        let fanout = Fanout::new(endpoints.clone(), jq.clone(), dispatcher.clone());
+        let intake = Arc::new(Intake::new(
+            writer.clone(),
+            catalog.clone(),
+            jq,
+            fanout.clone(),
+            cfg.clock.clone(),
+        ));
+        spawn_refusal_flush(&intake);
+        let publisher = Publisher::new(writer, fanout);
+        // Events about the engine itself (an endpoint disabled) are published like any other.
+        let operational = publisher.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = notices_rx.recv().await {
+                let request_id = new_id(IdKind::Request);
+                if let Err(e) = operational.publish(ev.event_type, &ev.payload, &request_id).await {
+                    tracing::error!(error = %e, event_type = ev.event_type, "cannot publish an operational event");
+                }
+            }
+        });
+        Housekeeping {
+            store: cfg.store.clone(),
+            clock: cfg.clock,
+            default_days: cfg.retention_days,
+        }
+        .spawn(cfg.housekeeping_every);
+        Ok(Engine {
+            store: cfg.store,
+            master_key: cfg.master_key,
+            catalog,
+            intake,
+            endpoints,
+            publisher,
+            dispatcher,
+            tasks: Tasks {
+                writer: writer_task,
+                writer_closer,
+                dispatcher: dispatcher_task,
+                stop_dispatcher,
+            },
+        })
+    }
+
+    /// After the server stopped taking requests: commits every acknowledged write, then lets
+    /// sends in flight finish (bounded by the outbound timeout) and be recorded; claims not yet
+    /// started are given back when their leases expire.
+    pub async fn shutdown(self) {
+        // A flood's count must not be lost with the process.
+        self.intake.flush_refusals(true);
+        // Connections that outlived the grace period may still hold writer handles; tell the
+        // writer to commit what is queued and stop either way.
+        self.tasks.writer_closer.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.tasks.writer)
+            .await
+            .is_err()
+        {
+            tracing::error!("intake writer did not drain within 10 s");
+        }
+        let _ = self.tasks.stop_dispatcher.send(true);
+        if tokio::time::timeout(Duration::from_secs(30), self.tasks.dispatcher)
+            .await
+            .is_err()
+        {
+            tracing::error!("dispatcher did not stop within 30 s; its leases will expire");
+        }
+    }
+}
+
+/// Ends refusal windows on time even when no refusal follows a flood (see `intake/refusals.rs`).
+fn spawn_refusal_flush(intake: &Arc<Intake>) {
+    let weak = Arc::downgrade(intake);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let Some(intake) = weak.upgrade() else { return };
+            intake.flush_refusals(false);
+        }
+    });
+}
+
+/// Makes sure an admin key with exactly `key` exists (idempotent across restarts).
+pub async fn ensure_admin_key(store: &dyn Store, key: &str) -> Result<(), StoreError> {
+    if key.len() < 24 {
+        tracing::warn!(
+            "SWITCHYARD_BOOTSTRAP_KEY is shorter than 24 characters; use a long random value outside development"
+        );
+    }
+    let hash = hash_key(key);
+    if store
+        .api_key_by_hash(&hash)
+        .await?
+        .is_some_and(|k| k.revoked_at.is_none())
+    {
+        return Ok(());
+    }
+    let row = ApiKeyRow {
+        id: new_id(IdKind::ApiKey),
+        name: "bootstrap".into(),
+        scope: Scope::Admin.as_str().into(),
+        hash,
+        hint: key_hint(key),
+        created_at: switchyard_core::time::now_micros(),
+        revoked_at: None,
+    };
+    match store.insert_api_key(&row).await {
+        // Revoked earlier with the same value: the operator asked for it to exist; a new row
+        // cannot reuse the hash, so report instead of silently failing.
+        Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(
+            "SWITCHYARD_BOOTSTRAP_KEY names a key that was revoked; choose a new value".into(),
+        )),
+        other => other,
+    }
+}

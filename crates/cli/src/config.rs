@@ -17,6 +17,9 @@ pub struct ConfigFile {
     /// Outbound endpoints, each identified by its unique `name`.
     #[serde(default)]
     pub endpoints: Vec<DeclaredEndpoint>,
+    /// APIs flows call, each identified by its unique `name` (credentials usually `${ENV}`).
+    #[serde(default)]
+    pub destinations: Vec<switchyard_core::destination::DestinationSpec>,
 }
 
 /// An endpoint in the config file: its definition plus, optionally, its signing `secret`.

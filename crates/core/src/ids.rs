@@ -15,6 +15,7 @@ pub enum IdKind {
     Endpoint,
     Delivery,
     Attempt,
+    Destination,
 }
 
 impl IdKind {
@@ -29,6 +30,7 @@ impl IdKind {
             IdKind::Endpoint => "ep_",
             IdKind::Delivery => "dlv_",
             IdKind::Attempt => "atm_",
+            IdKind::Destination => "dst_",
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod apikey;
 pub mod delivery;
+pub mod destination;
 pub mod endpoint;
 pub mod headers;
 pub mod ids;

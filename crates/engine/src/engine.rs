@@ -18,7 +18,11 @@ use switchyard_core::time::Clock;
 use switchyard_jq::Jq;
 use switchyard_store::{ApiKeyRow, Store, StoreError};
 
+use switchyard_core::destination::DestinationSpec;
+
 use crate::delivery::{DispatchConfig, Dispatcher, Publisher};
+use crate::destinations::oauth2::TokenCache;
+use crate::destinations::{DestinationCatalog, DestinationError};
 use crate::endpoints::{EndpointCatalog, EndpointError};
 use crate::fanout::Fanout;
 use crate::housekeeping::Housekeeping;
@@ -35,6 +39,8 @@ pub struct EngineConfig {
     /// Endpoints declared in the config file (with an optional signing secret), found by name
     /// and applied idempotently at start-up.
     pub endpoints: Vec<(EndpointSpec, Option<String>)>,
+    /// Destinations declared in the config file, found by name and applied idempotently.
+    pub destinations: Vec<DestinationSpec>,
     /// When set, an admin key with exactly this value exists after start-up.
     pub bootstrap_key: Option<String>,
     pub group_commit: GroupCommit,
@@ -63,6 +69,8 @@ pub enum EngineError {
     Catalog(#[from] CatalogError),
     #[error("endpoints: {0}")]
     Endpoints(#[from] EndpointError),
+    #[error("destination {name:?} in the config: {source}")]
+    ConfigDestination { name: String, source: DestinationError },
     #[error("{0}")]
     Outbound(String),
 }
@@ -74,6 +82,9 @@ pub struct Engine {
     pub catalog: Arc<SourceCatalog>,
     pub intake: Arc<Intake>,
     pub endpoints: Arc<EndpointCatalog>,
+    pub destinations: Arc<DestinationCatalog>,
+    /// OAuth2 client-credentials tokens of destinations, shared by every call.
+    pub tokens: Arc<TokenCache>,
     pub publisher: Publisher,
     pub dispatcher: Dispatcher,
     tasks: Tasks,
@@ -114,7 +125,17 @@ impl Engine {
             }
         }
         endpoints.spawn_refresher(cfg.source_refresh);
+        let destinations = DestinationCatalog::new(cfg.store.clone(), cfg.master_key.clone());
+        for spec in cfg.destinations {
+            let name = spec.name.clone();
+            match destinations.apply_declared(spec).await {
+                Ok(true) => tracing::info!(destination = %name, "destination applied from the config file"),
+                Ok(false) => {}
+                Err(source) => return Err(EngineError::ConfigDestination { name, source }),
+            }
+        }
         let client = OutboundClient::new(&cfg.outbound).map_err(EngineError::Outbound)?;
+        let tokens = Arc::new(TokenCache::new(client.clone()));
         let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
         let (notices, mut notices_rx) = tokio::sync::mpsc::unbounded_channel();
         let (dispatcher, dispatcher_task) = Dispatcher::start(
@@ -158,6 +179,8 @@ impl Engine {
             catalog,
             intake,
             endpoints,
+            destinations,
+            tokens,
             publisher,
             dispatcher,
             tasks: Tasks {

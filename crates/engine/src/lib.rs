@@ -4,6 +4,7 @@
 //! receipt records.
 
 pub mod delivery;
+pub mod destinations;
 pub mod endpoints;
 pub mod engine;
 pub mod fanout;

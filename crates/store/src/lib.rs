@@ -5,6 +5,7 @@
 
 mod dedup;
 pub(crate) mod delivery;
+mod destinations;
 mod error;
 mod jobs;
 mod key_digest;
@@ -21,6 +22,7 @@ pub use delivery::{
     AttemptResult, AttemptRow, BreakerRow, BreakerStore, Claimed, DeliveryFilter, DeliveryRow, DeliveryStore,
     EndpointHealth, EndpointRow, NewDelivery, ReplayScope, Signal,
 };
+pub use destinations::{DestinationRow, DestinationStore};
 pub use error::{StoreError, StoreResult};
 pub use jobs::JobKind;
 pub use model::*;
@@ -73,7 +75,7 @@ impl Default for StoreOptions {
 ///   while new ones arrive;
 /// - errors that mean "cannot write now" are `StoreError::Unavailable`.
 #[async_trait::async_trait]
-pub trait Store: DeliveryStore + BreakerStore + RetentionStore + Send + Sync + 'static {
+pub trait Store: DeliveryStore + BreakerStore + RetentionStore + DestinationStore + Send + Sync + 'static {
     fn kind(&self) -> StoreKind;
     async fn migrate(&self) -> StoreResult<()>;
     /// Succeeds only when the store can take writes.

@@ -122,6 +122,7 @@ impl PostgresStore {
 impl_store!(PostgresStore, Postgres);
 crate::retention::impl_retention_store!(PostgresStore, Postgres);
 crate::delivery::breakers::impl_breaker_store!(PostgresStore);
+crate::destinations::impl_destination_store!(PostgresStore, Postgres);
 crate::delivery::queries::impl_delivery_store!(
     PostgresStore,
     Postgres,

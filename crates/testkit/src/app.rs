@@ -94,6 +94,7 @@ impl TestApp {
                     master_key: MasterKey::from_base64(&MasterKey::generate_base64()).unwrap(),
                     sources: opts.sources,
                     endpoints: Vec::new(),
+                    destinations: Vec::new(),
                     bootstrap_key: Some(ADMIN_KEY.into()),
                     group_commit: opts.group_commit.unwrap_or_default(),
                     source_refresh: Duration::from_secs(1),

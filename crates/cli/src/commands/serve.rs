@@ -47,6 +47,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
                 master_key,
                 sources: config.sources,
                 endpoints: config.endpoints.into_iter().map(|e| (e.spec, e.secret)).collect(),
+                destinations: config.destinations,
                 bootstrap_key,
                 group_commit: GroupCommit {
                     enabled: args.group_commit,

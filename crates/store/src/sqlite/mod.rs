@@ -264,6 +264,7 @@ impl_store!(SqliteStore, Sqlite);
 crate::retention::impl_retention_store!(SqliteStore, Sqlite);
 crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, " WHERE seq IN (", ")");
 crate::delivery::breakers::impl_breaker_store!(SqliteStore);
+crate::destinations::impl_destination_store!(SqliteStore, Sqlite);
 
 impl SqliteStore {
     /// Claims commit with `synchronous = NORMAL` on the writer connection: no fsync for them.

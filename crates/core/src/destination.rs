@@ -6,8 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::delivery::schedule;
-use crate::endpoint::normalize_url;
+use crate::endpoint::{check_call_limits, check_custom_headers, normalize_url};
 use crate::source::FieldError;
 
 /// What every credential value reads as outside the sealed store.
@@ -159,41 +158,15 @@ impl DestinationSpec {
                 }
             }
         }
-        if self.headers.len() > 50 {
-            errs.push(err("headers", "at most 50 headers"));
-        }
-        for (name, value) in &self.headers {
-            if !crate::headers::is_header_name(name) {
-                errs.push(err("headers", format!("{name:?} is not a valid header name")));
-            } else if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                errs.push(err("headers", format!("{name} is set by Switchyard")));
-            }
-            match value.as_str() {
-                Some(v) if !v.chars().any(|c| c.is_control() && c != '\t') && v.len() <= 8192 => {}
-                _ => errs.push(err(
-                    "headers",
-                    format!("{name}: the value must be a string without control characters"),
-                )),
-            }
-        }
-        if let Some(r) = self.rate_limit_per_second
-            && !(r > 0.0 && r <= 100_000.0)
-        {
-            errs.push(err(
-                "rate_limit_per_second",
-                "between 0 (exclusive) and 100000, or null",
-            ));
-        }
-        if self.max_concurrency.is_some_and(|c| c == 0 || c > 1024) {
-            errs.push(err("max_concurrency", "between 1 and 1024"));
-        }
+        check_custom_headers(&mut errs, &self.headers, RESERVED_HEADERS);
+        check_call_limits(
+            &mut errs,
+            self.retry_schedule_seconds.as_deref(),
+            self.rate_limit_per_second,
+            self.max_concurrency,
+        );
         if self.timeout_seconds.is_some_and(|t| t == 0 || t > 300) {
             errs.push(err("timeout_seconds", "between 1 and 300"));
-        }
-        if let Some(s) = &self.retry_schedule_seconds
-            && let Err(e) = schedule::check(s)
-        {
-            errs.push(err("retry_schedule_seconds", e));
         }
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }

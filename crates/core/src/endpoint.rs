@@ -130,6 +130,54 @@ pub fn normalize_url(raw: &str) -> Result<String, String> {
     Ok(u.to_string())
 }
 
+/// The limits every outbound target (endpoint, destination) shares: retry schedule, rate and
+/// concurrency.
+pub(crate) fn check_call_limits(
+    errs: &mut Vec<FieldError>,
+    retry_schedule_seconds: Option<&[u64]>,
+    rate_limit_per_second: Option<f64>,
+    max_concurrency: Option<u32>,
+) {
+    if let Some(s) = retry_schedule_seconds
+        && let Err(e) = schedule::check(s)
+    {
+        errs.push(err("retry_schedule_seconds", e));
+    }
+    if let Some(r) = rate_limit_per_second
+        && !(r > 0.0 && r <= 100_000.0)
+    {
+        errs.push(err(
+            "rate_limit_per_second",
+            "between 0 (exclusive) and 100000, or null",
+        ));
+    }
+    if max_concurrency.is_some_and(|c| c == 0 || c > 1024) {
+        errs.push(err("max_concurrency", "between 1 and 1024"));
+    }
+}
+
+/// Headers an owner adds to outbound calls: valid names, none of `reserved`, string values
+/// without control characters, at most 50.
+pub(crate) fn check_custom_headers(errs: &mut Vec<FieldError>, headers: &Map<String, Value>, reserved: &[&str]) {
+    if headers.len() > 50 {
+        errs.push(err("headers", "at most 50 headers"));
+    }
+    for (name, value) in headers {
+        if !crate::headers::is_header_name(name) {
+            errs.push(err("headers", format!("{name:?} is not a valid header name")));
+        } else if reserved.contains(&name.to_ascii_lowercase().as_str()) {
+            errs.push(err("headers", format!("{name} is set by Switchyard")));
+        }
+        match value.as_str() {
+            Some(v) if !v.chars().any(|c| c.is_control() && c != '\t') && v.len() <= 8192 => {}
+            _ => errs.push(err(
+                "headers",
+                format!("{name}: the value must be a string without control characters"),
+            )),
+        }
+    }
+}
+
 impl EndpointSpec {
     /// Validates the definition and puts its URL in the normalised form it is stored in.
     pub fn normalized(mut self) -> Result<Self, Vec<FieldError>> {
@@ -182,22 +230,12 @@ impl EndpointSpec {
         {
             errs.push(err("ordering_key", e.to_string()));
         }
-        if let Some(s) = &self.retry_schedule_seconds
-            && let Err(e) = schedule::check(s)
-        {
-            errs.push(err("retry_schedule_seconds", e));
-        }
-        if let Some(r) = self.rate_limit_per_second
-            && !(r > 0.0 && r <= 100_000.0)
-        {
-            errs.push(err(
-                "rate_limit_per_second",
-                "between 0 (exclusive) and 100000, or null",
-            ));
-        }
-        if self.max_concurrency.is_some_and(|c| c == 0 || c > 1024) {
-            errs.push(err("max_concurrency", "between 1 and 1024"));
-        }
+        check_call_limits(
+            &mut errs,
+            self.retry_schedule_seconds.as_deref(),
+            self.rate_limit_per_second,
+            self.max_concurrency,
+        );
         if self
             .disable_after_seconds
             .is_some_and(|s| !(60..=MAX_DISABLE_AFTER_SECONDS).contains(&s))
@@ -216,24 +254,7 @@ impl EndpointSpec {
                 "must be between 1 and 3650, or omitted for the server default",
             ));
         }
-        if self.headers.len() > 50 {
-            errs.push(err("headers", "at most 50 headers"));
-        }
-        for (name, value) in &self.headers {
-            let lower = name.to_ascii_lowercase();
-            if !crate::headers::is_header_name(name) {
-                errs.push(err("headers", format!("{name:?} is not a valid header name")));
-            } else if RESERVED_HEADERS.contains(&lower.as_str()) {
-                errs.push(err("headers", format!("{name} is set by Switchyard")));
-            }
-            match value.as_str() {
-                Some(v) if !v.chars().any(|c| c.is_control() && c != '\t') && v.len() <= 8192 => {}
-                _ => errs.push(err(
-                    "headers",
-                    format!("{name}: the value must be a string without control characters"),
-                )),
-            }
-        }
+        check_custom_headers(&mut errs, &self.headers, RESERVED_HEADERS);
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
 

@@ -79,6 +79,10 @@ impl DestinationCatalog {
     /// Replaces the definition; a credential or header sent back masked keeps its current value.
     pub async fn replace(&self, id_or_name: &str, spec: DestinationSpec) -> Result<Destination, DestinationError> {
         let row = self.row(id_or_name).await?;
+        self.replace_row(row, spec).await
+    }
+
+    async fn replace_row(&self, row: DestinationRow, spec: DestinationSpec) -> Result<Destination, DestinationError> {
         let current = self.opened(&row)?;
         let spec = keep_masked(spec, &current)
             .normalized()
@@ -114,7 +118,7 @@ impl DestinationCatalog {
                 if self.opened(&row)? == declared {
                     return Ok(false);
                 }
-                self.replace(&row.id, declared).await.map(|_| true)
+                self.replace_row(row, declared).await.map(|_| true)
             }
         }
     }

@@ -1,7 +1,9 @@
-//! Storage of outbound delivery: endpoints, deliveries (the durable jobs, one per event and
-//! endpoint, created in the same transaction as their event) and the attempt log. Invariants:
-//! - a delivery is claimed by one worker at a time: a lease (`lease_until`, `lease_owner`) set
-//!   atomically by the claim, which on PostgreSQL also skips rows other nodes have locked;
+//! Storage of outbound delivery: endpoints, deliveries (one per event and endpoint, created in
+//! the same transaction as their event, with a job in the queue while pending — see `jobs.rs`)
+//! and the attempt log. Invariants:
+//! - a delivery is claimed by one worker at a time: a lease on its job (`lease_until`,
+//!   `lease_owner`) set atomically by the claim, which on PostgreSQL also skips rows other nodes
+//!   have locked;
 //! - a claim whose lease expired (its node died) is claimed again, so nothing is lost;
 //! - an attempt is recorded in the same transaction that moves its delivery on.
 

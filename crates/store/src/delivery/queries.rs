@@ -411,10 +411,6 @@ macro_rules! impl_delivery_store {
                 // index by subject (workers name jobs by `seq`), so each step reads the jobs
                 // once into a set — a replay is rare, the queue holds only unfinished jobs — and
                 // on PostgreSQL the rows written stay locked until commit.
-                let in_flight = |qb: &mut sqlx::QueryBuilder<'_, $db>| {
-                    qb.push(" AND d.id NOT IN (SELECT subject_id FROM jobs WHERE kind = ").push_bind(kind);
-                    qb.push(" AND lease_until > ").push_bind(now).push(")");
-                };
                 let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM jobs WHERE kind = ");
                 qb.push_bind(kind).push(" AND (lease_until IS NULL OR lease_until <= ").push_bind(now);
                 qb.push(") AND subject_id IN (SELECT d.id FROM deliveries d WHERE 1 = 1");
@@ -436,7 +432,8 @@ macro_rules! impl_delivery_store {
                 qb.push_bind(now).push(", updated_at = ").push_bind(now);
                 qb.push(" WHERE id IN (SELECT d.id FROM deliveries d WHERE 1 = 1");
                 $crate::delivery::queries::push_replay_scope!(qb, scope);
-                in_flight(&mut qb);
+                qb.push(" AND d.id NOT IN (SELECT subject_id FROM jobs WHERE kind = ").push_bind(kind);
+                qb.push(" AND lease_until > ").push_bind(now).push(")");
                 qb.push(")");
                 let n = qb.build().persistent(false).execute(&mut *tx).await?.rows_affected();
                 tx.commit().await?;

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use switchyard_engine::delivery::PublishError;
+use switchyard_engine::destinations::DestinationError;
 use switchyard_engine::endpoints::EndpointError;
 use switchyard_engine::intake::{CommitError, Intake, IntakeError};
 use switchyard_engine::sources::CatalogError;
@@ -147,6 +148,30 @@ impl From<EndpointError> for ApiError {
             EndpointError::Store(s) => s.into(),
             EndpointError::Sealed(s) => {
                 tracing::error!(error = %s, "cannot open a stored endpoint secret: is SWITCHYARD_MASTER_KEY the one it was sealed with?");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<DestinationError> for ApiError {
+    fn from(e: DestinationError) -> Self {
+        match e {
+            DestinationError::Invalid(fields) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the destination definition is invalid",
+            )
+            .with_details(json!({ "fields": fields })),
+            DestinationError::NotFound => ApiError::not_found("destination"),
+            DestinationError::NameTaken(n) => ApiError::new(
+                StatusCode::CONFLICT,
+                "destination_name_taken",
+                format!("a destination named {n:?} already exists"),
+            ),
+            DestinationError::Store(s) => s.into(),
+            DestinationError::Sealed(s) => {
+                tracing::error!(error = %s, "cannot open a stored destination credential: is SWITCHYARD_MASTER_KEY the one it was sealed with?");
                 ApiError::internal()
             }
         }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use switchyard_core::secrets::MasterKey;
 use switchyard_engine::delivery::{Dispatcher, Publisher};
+use switchyard_engine::destinations::DestinationCatalog;
 use switchyard_engine::endpoints::EndpointCatalog;
 pub use switchyard_engine::engine::{Engine, EngineConfig, EngineError as StartupError, ensure_admin_key};
 use switchyard_engine::intake::Intake;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub catalog: Arc<SourceCatalog>,
     pub intake: Arc<Intake>,
     pub endpoints: Arc<EndpointCatalog>,
+    pub destinations: Arc<DestinationCatalog>,
     pub publisher: Publisher,
     pub dispatcher: Dispatcher,
 }
@@ -47,6 +49,7 @@ impl AppState {
             catalog: engine.catalog.clone(),
             intake: engine.intake.clone(),
             endpoints: engine.endpoints.clone(),
+            destinations: engine.destinations.clone(),
             publisher: engine.publisher.clone(),
             dispatcher: engine.dispatcher.clone(),
         }

@@ -178,6 +178,16 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn api_patch(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .patch(self.url(path))
+            .bearer_auth(ADMIN_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn api_delete(&self, path: &str) -> reqwest::Response {
         self.http
             .delete(self.url(path))

@@ -7,6 +7,7 @@ mod cluster;
 mod connections;
 mod dedup_key;
 mod delivery;
+mod destinations;
 mod forwarding;
 mod intake;
 mod management;

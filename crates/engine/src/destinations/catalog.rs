@@ -82,6 +82,21 @@ impl DestinationCatalog {
         self.replace_row(row, spec).await
     }
 
+    /// A partial update: top-level keys of `patch` replace the masked definition's (a masked
+    /// value sent back keeps the current one, as with [`Self::replace`]).
+    pub async fn update(&self, id_or_name: &str, patch: &serde_json::Value) -> Result<Destination, DestinationError> {
+        let row = self.row(id_or_name).await?;
+        let current = serde_json::to_value(self.masked(&row)?).unwrap_or_default();
+        let merged = crate::sources::merge_patch(&current, patch);
+        let spec: DestinationSpec = serde_json::from_value(merged).map_err(|e| {
+            DestinationError::Invalid(vec![FieldError {
+                field: String::new(),
+                message: e.to_string(),
+            }])
+        })?;
+        self.replace_row(row, spec).await
+    }
+
     async fn replace_row(&self, row: DestinationRow, spec: DestinationSpec) -> Result<Destination, DestinationError> {
         let current = self.opened(&row)?;
         let spec = keep_masked(spec, &current)

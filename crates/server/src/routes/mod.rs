@@ -1,6 +1,7 @@
 //! The route table: `/in` for providers, `/v1` for the management API, health for operators.
 
 mod deliveries;
+mod destinations;
 mod endpoints;
 mod events;
 mod health;
@@ -47,6 +48,13 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/v1/endpoints/{id}/disable", post(endpoints::disable))
         .route("/v1/endpoints/{id}/secret/rotate", post(endpoints::rotate_secret))
         .route("/v1/endpoints/{id}/replay", post(endpoints::replay))
+        .route("/v1/destinations", get(destinations::list).post(destinations::create))
+        .route(
+            "/v1/destinations/{id}",
+            get(destinations::show)
+                .patch(destinations::update)
+                .delete(destinations::delete),
+        )
         .route("/v1/deliveries", get(deliveries::list))
         .route("/v1/deliveries/{id}", get(deliveries::show))
         .route("/v1/deliveries/{id}/attempts", get(deliveries::attempts))

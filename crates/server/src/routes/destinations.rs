@@ -1,0 +1,97 @@
+//! `/v1/destinations`: the APIs flows call (SPEC §7). Credential and header values are
+//! write-only: every view shows them as `"********"`, and a write that sends a masked value back
+//! keeps the stored one.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use switchyard_core::apikey::Scope;
+use switchyard_core::destination::DestinationSpec;
+use switchyard_core::ids::IdKind;
+use switchyard_core::time::to_rfc3339;
+use switchyard_engine::destinations::Destination;
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, Params, page_response};
+use crate::idempotency;
+
+/// The API view: the masked definition with its id and times.
+fn view(d: &Destination) -> Value {
+    let mut v = serde_json::to_value(&d.spec).unwrap_or(Value::Null);
+    v["id"] = json!(d.id);
+    v["created_at"] = json!(to_rfc3339(d.created_at));
+    v["updated_at"] = json!(to_rfc3339(d.updated_at));
+    v
+}
+
+fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    idempotency::once(&state, &principal, &headers, "POST /v1/destinations", &body, || async {
+        let spec: DestinationSpec = serde_json::from_value(body.clone()).map_err(|e| unprocessable(e.to_string()))?;
+        let created = state.destinations.create(spec).await?;
+        tracing::info!(destination_id = %created.id, name = %created.spec.name, "destination created");
+        Ok((StatusCode::CREATED, view(&created)))
+    })
+    .await
+}
+
+pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let page = state
+        .destinations
+        .list(params.id_cursor(IdKind::Destination)?.as_deref(), params.limit()?)
+        .await?;
+    Ok(page_response(&page, |d| d.id.clone(), view))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    Ok(axum::Json(view(&state.destinations.get(&id).await?)).into_response())
+}
+
+/// `PATCH`: top-level keys replace; masked values sent back keep the stored credentials.
+pub async fn update(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(mut patch): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let Some(fields) = patch.as_object_mut() else {
+        return Err(unprocessable("the body must be a JSON object of destination fields"));
+    };
+    // A view sent back whole carries its read-only fields; they are not part of the definition.
+    for read_only in ["id", "created_at", "updated_at"] {
+        fields.remove(read_only);
+    }
+    let d = state.destinations.update(&id, &patch).await?;
+    tracing::info!(destination_id = %d.id, "destination updated");
+    Ok(axum::Json(view(&d)).into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    state.destinations.delete(&id).await?;
+    tracing::info!(destination = %id, "destination deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -48,6 +48,9 @@ pub enum Command {
     /// Inspect and replay outbound deliveries on a running server.
     #[command(subcommand)]
     Deliveries(DeliveriesCommand),
+    /// Inspect flow runs and retry failed ones.
+    #[command(subcommand)]
+    Runs(RunsCommand),
     /// Send a correctly signed test webhook to a URL, for any supported scheme.
     Send(SendArgs),
 }
@@ -287,6 +290,42 @@ pub enum DeliveriesCommand {
         since: Option<String>,
         #[command(flatten)]
         wait: ReplayWait,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCommand {
+    /// List flow runs, newest first.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        /// A flow's name.
+        #[arg(long)]
+        flow: Option<String>,
+        /// pending, running, waiting, succeeded, filtered, failed or dead.
+        #[arg(long)]
+        status: Option<String>,
+        /// The trigger event (evt_…).
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show one run with each step's status, attempts, output and error.
+    Show {
+        /// The run (run_…).
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Resume a failed or dead run from its failed step.
+    Retry {
+        /// The run (run_…).
+        id: String,
         #[command(flatten)]
         server: ServerArgs,
     },

@@ -20,6 +20,9 @@ pub struct ConfigFile {
     /// APIs flows call, each identified by its unique `name` (credentials usually `${ENV}`).
     #[serde(default)]
     pub destinations: Vec<switchyard_core::destination::DestinationSpec>,
+    /// Flows, each identified by its unique `name`; a changed one becomes a new version.
+    #[serde(default)]
+    pub flows: Vec<switchyard_core::flow::FlowSpec>,
 }
 
 /// An endpoint in the config file: its definition plus, optionally, its signing `secret`.

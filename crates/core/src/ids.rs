@@ -16,6 +16,8 @@ pub enum IdKind {
     Delivery,
     Attempt,
     Destination,
+    Flow,
+    Run,
 }
 
 impl IdKind {
@@ -31,6 +33,8 @@ impl IdKind {
             IdKind::Delivery => "dlv_",
             IdKind::Attempt => "atm_",
             IdKind::Destination => "dst_",
+            IdKind::Flow => "flw_",
+            IdKind::Run => "run_",
         }
     }
 }

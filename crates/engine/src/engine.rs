@@ -19,12 +19,14 @@ use switchyard_jq::Jq;
 use switchyard_store::{ApiKeyRow, Store, StoreError};
 
 use switchyard_core::destination::DestinationSpec;
+use switchyard_core::flow::FlowSpec;
 
 use crate::delivery::{DispatchConfig, Dispatcher, Publisher};
 use crate::destinations::oauth2::TokenCache;
 use crate::destinations::{DestinationCatalog, DestinationError};
 use crate::endpoints::{EndpointCatalog, EndpointError};
 use crate::fanout::Fanout;
+use crate::flows::{FlowCatalog, FlowError, FlowRunner, RunnerConfig, RunnerDeps, RunnerHandle};
 use crate::housekeeping::Housekeeping;
 use crate::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
 use crate::outbound::{OutboundClient, OutboundConfig};
@@ -41,6 +43,9 @@ pub struct EngineConfig {
     pub endpoints: Vec<(EndpointSpec, Option<String>)>,
     /// Destinations declared in the config file, found by name and applied idempotently.
     pub destinations: Vec<DestinationSpec>,
+    /// Flows declared in the config file, found by name; a changed one gets a new version.
+    pub flows: Vec<FlowSpec>,
+    pub runner: RunnerConfig,
     /// When set, an admin key with exactly this value exists after start-up.
     pub bootstrap_key: Option<String>,
     pub group_commit: GroupCommit,
@@ -71,6 +76,10 @@ pub enum EngineError {
     Endpoints(#[from] EndpointError),
     #[error("destination {name:?} in the config: {source}")]
     ConfigDestination { name: String, source: DestinationError },
+    #[error("flow {name:?} in the config: {source}")]
+    ConfigFlow { name: String, source: FlowError },
+    #[error("flows: {0}")]
+    Flows(#[from] FlowError),
     #[error("{0}")]
     Outbound(String),
 }
@@ -83,6 +92,9 @@ pub struct Engine {
     pub intake: Arc<Intake>,
     pub endpoints: Arc<EndpointCatalog>,
     pub destinations: Arc<DestinationCatalog>,
+    pub flows: Arc<FlowCatalog>,
+    /// Wakes the flow runner.
+    pub runner: RunnerHandle,
     /// OAuth2 client-credentials tokens of destinations, shared by every call.
     pub tokens: Arc<TokenCache>,
     pub publisher: Publisher,
@@ -96,6 +108,7 @@ struct Tasks {
     writer_closer: WriterCloser,
     dispatcher: tokio::task::JoinHandle<()>,
     stop_dispatcher: tokio::sync::watch::Sender<bool>,
+    runner: tokio::task::JoinHandle<()>,
 }
 
 impl Engine {
@@ -134,6 +147,16 @@ impl Engine {
                 Err(source) => return Err(EngineError::ConfigDestination { name, source }),
             }
         }
+        let flows = FlowCatalog::load(cfg.store.clone(), endpoints.clone()).await?;
+        for spec in cfg.flows {
+            let name = spec.name.clone();
+            match flows.apply_declared(spec).await {
+                Ok(true) => tracing::info!(flow = %name, "flow applied from the config file"),
+                Ok(false) => {}
+                Err(source) => return Err(EngineError::ConfigFlow { name, source }),
+            }
+        }
+        flows.spawn_refresher(cfg.source_refresh);
         let client = OutboundClient::new(&cfg.outbound).map_err(EngineError::Outbound)?;
         let tokens = Arc::new(TokenCache::new(client.clone()));
         let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
@@ -141,22 +164,46 @@ impl Engine {
         let (dispatcher, dispatcher_task) = Dispatcher::start(
             cfg.store.clone(),
             endpoints.clone(),
-            client,
+            client.clone(),
             cfg.dispatch,
             Some(notices),
             stopped,
         );
-        // One fan-out for every producer of events: intake, publish, operational events.
-        let fanout = Fanout::new(endpoints.clone(), jq.clone(), dispatcher.clone());
+        // One fan-out for every producer of events: intake, publish, manual runs, flow steps,
+        // operational events.
+        let runner_handle = RunnerHandle::default();
+        let fanout = Fanout::new(
+            endpoints.clone(),
+            flows.clone(),
+            jq.clone(),
+            dispatcher.clone(),
+            runner_handle.clone(),
+        );
         let intake = Arc::new(Intake::new(
             writer.clone(),
             catalog.clone(),
-            jq,
+            jq.clone(),
             fanout.clone(),
             cfg.clock.clone(),
         ));
         spawn_refusal_flush(&intake);
         let publisher = Publisher::new(writer, fanout);
+        let runner = FlowRunner::start(
+            RunnerDeps {
+                store: cfg.store.clone(),
+                flows: flows.clone(),
+                destinations: destinations.clone(),
+                endpoints: endpoints.clone(),
+                tokens: tokens.clone(),
+                client,
+                publisher: publisher.clone(),
+                jq,
+                guards: Default::default(),
+                config: cfg.runner,
+            },
+            runner_handle.clone(),
+            stop_dispatcher.subscribe(),
+        );
         // Events about the engine itself (an endpoint disabled) are published like any other.
         let operational = publisher.clone();
         tokio::spawn(async move {
@@ -180,6 +227,8 @@ impl Engine {
             intake,
             endpoints,
             destinations,
+            flows,
+            runner: runner_handle,
             tokens,
             publisher,
             dispatcher,
@@ -188,6 +237,7 @@ impl Engine {
                 writer_closer,
                 dispatcher: dispatcher_task,
                 stop_dispatcher,
+                runner,
             },
         })
     }
@@ -213,6 +263,12 @@ impl Engine {
             .is_err()
         {
             tracing::error!("dispatcher did not stop within 30 s; its leases will expire");
+        }
+        if tokio::time::timeout(Duration::from_secs(35), self.tasks.runner)
+            .await
+            .is_err()
+        {
+            tracing::error!("flow runner did not stop within 35 s; its leases will expire");
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod destinations;
 pub mod endpoints;
 pub mod engine;
 pub mod fanout;
+pub mod flows;
 pub mod housekeeping;
 pub mod intake;
 pub mod outbound;

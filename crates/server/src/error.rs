@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use switchyard_engine::delivery::PublishError;
 use switchyard_engine::destinations::DestinationError;
 use switchyard_engine::endpoints::EndpointError;
+use switchyard_engine::flows::FlowError;
 use switchyard_engine::intake::{CommitError, Intake, IntakeError};
 use switchyard_engine::sources::CatalogError;
 use switchyard_store::StoreError;
@@ -174,6 +175,31 @@ impl From<DestinationError> for ApiError {
                 tracing::error!(error = %s, "cannot open a stored destination credential: is SWITCHYARD_MASTER_KEY the one it was sealed with?");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::Invalid(fields) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the flow definition is invalid",
+            )
+            .with_details(json!({ "fields": fields })),
+            FlowError::NotFound => ApiError::not_found("flow"),
+            FlowError::NameTaken(n) => ApiError::new(
+                StatusCode::CONFLICT,
+                "flow_name_taken",
+                format!("a flow named {n:?} already exists"),
+            ),
+            FlowError::Changed => ApiError::new(
+                StatusCode::CONFLICT,
+                "flow_changed",
+                "the flow changed while this request was applied; read it again and retry",
+            ),
+            FlowError::Store(s) => s.into(),
         }
     }
 }

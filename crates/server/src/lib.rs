@@ -23,6 +23,7 @@ use switchyard_engine::delivery::{Dispatcher, Publisher};
 use switchyard_engine::destinations::DestinationCatalog;
 use switchyard_engine::endpoints::EndpointCatalog;
 pub use switchyard_engine::engine::{Engine, EngineConfig, EngineError as StartupError, ensure_admin_key};
+use switchyard_engine::flows::{FlowCatalog, RunnerHandle};
 use switchyard_engine::intake::Intake;
 use switchyard_engine::sources::SourceCatalog;
 use switchyard_store::Store;
@@ -37,6 +38,9 @@ pub struct AppState {
     pub intake: Arc<Intake>,
     pub endpoints: Arc<EndpointCatalog>,
     pub destinations: Arc<DestinationCatalog>,
+    pub flows: Arc<FlowCatalog>,
+    /// Wakes the flow runner (a retried run is due at once).
+    pub runner: RunnerHandle,
     pub publisher: Publisher,
     pub dispatcher: Dispatcher,
 }
@@ -50,6 +54,8 @@ impl AppState {
             intake: engine.intake.clone(),
             endpoints: engine.endpoints.clone(),
             destinations: engine.destinations.clone(),
+            flows: engine.flows.clone(),
+            runner: engine.runner.clone(),
             publisher: engine.publisher.clone(),
             dispatcher: engine.dispatcher.clone(),
         }

@@ -53,6 +53,7 @@ async fn main() {
                     }),
                     validation_errors: None,
                     deliveries: Vec::new(),
+                    runs: Vec::new(),
                 })
             })
             .collect();

@@ -53,6 +53,8 @@ pub(crate) struct Plan<'a> {
     pub events: Vec<&'a NewEvent>,
     /// The deliveries of the stored events (a duplicate's are dropped with it).
     pub deliveries: Vec<&'a crate::NewDelivery>,
+    /// The flow runs of the stored events (a duplicate's are dropped with it).
+    pub runs: Vec<&'a crate::NewRun>,
     pub receipts: Vec<Receipt>,
     pub outcomes: Vec<IntakeOutcome>,
 }
@@ -85,9 +87,11 @@ pub(crate) fn plan<'a>(batch: &'a [IntakeWrite], digests: &[Option<KeyDigest>], 
         }
     }
     let deliveries = events.iter().flat_map(|e| e.deliveries.iter()).collect();
+    let runs = events.iter().flat_map(|e| e.runs.iter()).collect();
     Plan {
         events,
         deliveries,
+        runs,
         receipts,
         outcomes,
     }

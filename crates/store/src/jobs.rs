@@ -1,7 +1,8 @@
 //! The job queue: the `jobs` table holds one row per job that is waiting or running (its lease,
 //! its due time, its lane and FIFO key) and nothing else; a job's history lives with its subject
-//! (a delivery's row and attempts). Invariant: a delivery has a job exactly while it is pending,
-//! and both change in one transaction.
+//! (a delivery's row and attempts, a run's row and steps). Invariants: a delivery has a job
+//! exactly while it is pending, a flow run while its status is not final, and subject and job
+//! change in one transaction.
 //!
 //! Why a table apart (migrations `0009_jobs.sql` on PostgreSQL, `0010_jobs.sql` on SQLite): a
 //! claim's cost must not grow with the jobs that ended before it. See [`QueueTidy`].
@@ -14,12 +15,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub enum JobKind {
     /// Send a delivery to its endpoint (the lane).
     Delivery,
+    /// Advance a flow run (the lane is its flow's id).
+    Run,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Delivery => "delivery",
+            JobKind::Run => "run",
         }
     }
 }

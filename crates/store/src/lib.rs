@@ -7,6 +7,7 @@ mod dedup;
 pub(crate) mod delivery;
 mod destinations;
 mod error;
+mod flows;
 mod jobs;
 mod key_digest;
 mod model;
@@ -24,6 +25,7 @@ pub use delivery::{
 };
 pub use destinations::{DestinationRow, DestinationStore};
 pub use error::{StoreError, StoreResult};
+pub use flows::{ClaimedRun, FlowRow, FlowStore, FlowVersionRow, NewRun, RunEnd, RunFilter, RunRow, StepRow};
 pub use jobs::JobKind;
 pub use model::*;
 pub use postgres::{DELIVERY_CHANNEL, PostgresStore};
@@ -75,7 +77,9 @@ impl Default for StoreOptions {
 ///   while new ones arrive;
 /// - errors that mean "cannot write now" are `StoreError::Unavailable`.
 #[async_trait::async_trait]
-pub trait Store: DeliveryStore + BreakerStore + RetentionStore + DestinationStore + Send + Sync + 'static {
+pub trait Store:
+    DeliveryStore + BreakerStore + RetentionStore + DestinationStore + FlowStore + Send + Sync + 'static
+{
     fn kind(&self) -> StoreKind;
     async fn migrate(&self) -> StoreResult<()>;
     /// Succeeds only when the store can take writes.

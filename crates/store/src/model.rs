@@ -22,6 +22,8 @@ pub struct NewEvent {
     pub validation_errors: Option<String>,
     /// Outbound deliveries created with the event, in its transaction (none for a duplicate).
     pub deliveries: Vec<crate::NewDelivery>,
+    /// Flow runs created with the event, in its transaction (none for a duplicate).
+    pub runs: Vec<crate::NewRun>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

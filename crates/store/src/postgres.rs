@@ -10,6 +10,7 @@ use sqlx::{Postgres, QueryBuilder};
 
 use crate::dedup;
 use crate::delivery::queries::{push_delivery_job_rows, push_delivery_rows};
+use crate::flows::{push_run_job_rows, push_run_rows};
 use crate::key_digest::KeyDigest;
 use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
@@ -102,8 +103,16 @@ impl PostgresStore {
             push_delivery_job_rows!(qb, chunk);
             qb.build().persistent(false).execute(&mut *tx).await?;
         }
-        if !plan.deliveries.is_empty() {
-            // Delivered at commit: idle dispatchers on every node wake at once.
+        for chunk in plan.runs.chunks(INSERT_CHUNK) {
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            push_run_rows!(qb, chunk);
+            qb.build().persistent(false).execute(&mut *tx).await?;
+            let mut qb = QueryBuilder::<Postgres>::new("");
+            push_run_job_rows!(qb, chunk);
+            qb.build().persistent(false).execute(&mut *tx).await?;
+        }
+        if !plan.deliveries.is_empty() || !plan.runs.is_empty() {
+            // Delivered at commit: idle dispatchers and flow runners on every node wake at once.
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(DELIVERY_CHANNEL)
                 .execute(&mut *tx)
@@ -123,6 +132,13 @@ impl_store!(PostgresStore, Postgres);
 crate::retention::impl_retention_store!(PostgresStore, Postgres);
 crate::delivery::breakers::impl_breaker_store!(PostgresStore);
 crate::destinations::impl_destination_store!(PostgresStore, Postgres);
+// Run claims pick their jobs as delivery claims do (see below).
+crate::flows::impl_flow_store!(
+    PostgresStore,
+    Postgres,
+    " WHERE seq = ANY(ARRAY(",
+    " FOR UPDATE SKIP LOCKED))"
+);
 crate::delivery::queries::impl_delivery_store!(
     PostgresStore,
     Postgres,
@@ -198,5 +214,5 @@ impl PostgresStore {
         Ok(())
     }
 }
-// Wake-ups across nodes: a commit that creates deliveries notifies this channel.
+// Wake-ups across nodes: a commit that creates deliveries or flow runs notifies this channel.
 pub const DELIVERY_CHANNEL: &str = "switchyard_deliveries";

@@ -4,8 +4,10 @@
 //! what must survive is enforced here, in the delete itself:
 //! - an event with a pending delivery is never deleted (its payload is what the delivery sends);
 //! - a pending delivery is never deleted (it is being retried);
-//! - an event takes its finished deliveries, their attempts and the receipts naming it along, so
-//!   nothing is left pointing at a payload that is gone.
+//! - an event with an unfinished flow run is never deleted either (the run reads its payload);
+//! - an event takes its finished deliveries, their attempts, its finished flow runs and their
+//!   step records, and the receipts naming it along, so nothing is left pointing at a payload
+//!   that is gone.
 //!
 //! Statements here vary with the number of rows, so none is kept in the statement cache.
 //!
@@ -128,12 +130,16 @@ macro_rules! impl_retention_store {
                 let mut tx = self.write.begin().await?;
                 let deleted = match kind {
                     Retained::Events => {
-                        // Only events without a pending delivery; decided once, inside the
-                        // transaction, and everything below keys on that list.
+                        // Only events without a pending delivery or an unfinished run; decided
+                        // once, inside the transaction, and everything below keys on that list.
                         let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT id FROM events e WHERE e.seq IN ");
                         push_seq_list!(qb, seqs);
                         qb.push(
                             " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending')",
+                        );
+                        qb.push(
+                            " AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.event_id = e.id \
+                             AND r.status IN ('pending', 'running', 'waiting'))",
                         );
                         let ids: Vec<String> = qb.build_query_scalar().persistent(false).fetch_all(&mut *tx).await?;
                         if ids.is_empty() {
@@ -146,6 +152,8 @@ macro_rules! impl_retention_store {
                         for (head, tail) in [
                             ("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ", ")"),
                             ("DELETE FROM deliveries WHERE event_id IN ", ""),
+                            ("DELETE FROM run_steps WHERE run_id IN (SELECT id FROM runs WHERE event_id IN ", ")"),
+                            ("DELETE FROM runs WHERE event_id IN ", ""),
                             ("DELETE FROM receipts WHERE event_id IN ", ""),
                             ("DELETE FROM events WHERE id IN ", ""),
                         ] {

@@ -96,6 +96,7 @@ pub fn keyed_event(id: &str, key: &str, expires_at: i64) -> crate::IntakeWrite {
         }),
         validation_errors: None,
         deliveries: Vec::new(),
+        runs: Vec::new(),
     })
 }
 

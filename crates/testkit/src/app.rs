@@ -40,6 +40,8 @@ pub struct Options {
     pub housekeeping_every: Option<Duration>,
     /// Drives housekeeping and refusal windows.
     pub clock: Option<switchyard_core::time::ManualClock>,
+    /// How long a flow run's claim lasts (crash takeover tests shorten it).
+    pub run_lease: Option<Duration>,
 }
 
 pub struct TestApp {
@@ -95,6 +97,12 @@ impl TestApp {
                     sources: opts.sources,
                     endpoints: Vec::new(),
                     destinations: Vec::new(),
+                    flows: Vec::new(),
+                    runner: switchyard_engine::flows::RunnerConfig {
+                        idle_poll: Duration::from_millis(50),
+                        lease: opts.run_lease.unwrap_or(Duration::from_secs(60)),
+                        ..Default::default()
+                    },
                     bootstrap_key: Some(ADMIN_KEY.into()),
                     group_commit: opts.group_commit.unwrap_or_default(),
                     source_refresh: Duration::from_secs(1),

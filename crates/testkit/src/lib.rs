@@ -5,6 +5,7 @@
 //! a copy.
 
 pub mod app;
+pub mod fakes;
 pub mod receiver;
 
 /// Defines each listed test once per backend: `sqlite::name` and `postgres::name`. The

@@ -19,6 +19,8 @@ pub enum Reply {
     Close,
     /// Answer 200 after this many milliseconds.
     Slow(u64),
+    /// A status with a JSON body.
+    Json(u16, serde_json::Value),
 }
 
 pub fn ok() -> Reply {
@@ -27,7 +29,11 @@ pub fn ok() -> Reply {
 
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: String,
+    /// The path, without the query.
     pub path: String,
+    /// The request target: the path with its query.
+    pub target: String,
     pub headers: HashMap<String, String>,
     pub body: Vec<u8>,
 }
@@ -130,7 +136,10 @@ impl Receiver {
             if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
                 return;
             }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let method = line.split_whitespace().next().unwrap_or("").to_string();
+            let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            // Scripts and lookups go by path; the query stays in the record.
+            let path = target.split('?').next().unwrap_or("/").to_string();
             let mut headers = HashMap::new();
             loop {
                 let mut h = String::new();
@@ -160,7 +169,9 @@ impl Receiver {
                 *n += 1;
             }
             self.log.lock().unwrap().push(Received {
+                method,
                 path: path.clone(),
+                target,
                 headers,
                 body,
             });
@@ -200,6 +211,16 @@ impl Receiver {
                     return;
                 }
                 Reply::Close => return,
+                Reply::Json(code, value) => {
+                    let body = value.to_string();
+                    let head = format!(
+                        "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if reader.get_mut().write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
                 Reply::Status(code, extra) => {
                     let mut head = format!("HTTP/1.1 {code} X\r\ncontent-length: 2\r\n");
                     for (k, v) in extra {

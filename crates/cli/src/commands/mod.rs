@@ -3,6 +3,7 @@
 mod deliveries;
 mod events;
 mod keys;
+mod runs;
 mod send;
 mod serve;
 
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<(), CmdError> {
         Command::Keys(cmd) => keys::run(cmd).await,
         Command::Events(cmd) => events::run(cmd).await,
         Command::Deliveries(cmd) => deliveries::run(cmd).await,
+        Command::Runs(cmd) => runs::run(cmd).await,
         Command::Send(args) => send::run(args).await,
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 use switchyard_core::network::Cidr;
 use switchyard_engine::delivery::DispatchConfig;
+use switchyard_engine::flows::RunnerConfig;
 use switchyard_engine::outbound::OutboundConfig;
 
 use switchyard_engine::intake::GroupCommit;
@@ -48,6 +49,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
                 sources: config.sources,
                 endpoints: config.endpoints.into_iter().map(|e| (e.spec, e.secret)).collect(),
                 destinations: config.destinations,
+                flows: config.flows,
+                runner: RunnerConfig {
+                    // A claim must outlive the longest call (destinations: at most their timeout).
+                    lease: Duration::from_secs(args.outbound_timeout.max(1) + 45),
+                    ..RunnerConfig::default()
+                },
                 bootstrap_key,
                 group_commit: GroupCommit {
                     enabled: args.group_commit,

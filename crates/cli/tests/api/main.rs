@@ -8,6 +8,7 @@ mod connections;
 mod dedup_key;
 mod delivery;
 mod destinations;
+mod flows;
 mod forwarding;
 mod intake;
 mod management;

@@ -5,11 +5,11 @@
 mod attempt;
 mod claim;
 mod dispatcher;
-mod guard;
+pub(crate) mod guard;
 mod publish;
 mod shared;
 
 pub use attempt::signed_headers;
 pub use dispatcher::{DispatchConfig, Dispatcher, ENDPOINT_DISABLED, OperationalEvent};
 pub use guard::BreakerState;
-pub use publish::{PublishError, Published, Publisher};
+pub use publish::{Publication, PublishError, Published, Publisher};

@@ -27,7 +27,7 @@ pub use body::{is_form, payload_view};
 pub use handshake::HandshakeReply;
 pub use writer::{CommitError, GroupCommit, IntakeWriter, WriterCloser};
 
-use crate::fanout::{EventFacts, Fanout, Origin};
+use crate::fanout::{EventFacts, Fanned, Fanout, Origin};
 use crate::sources::{Source, SourceCatalog};
 
 /// One inbound request as intake needs it: header names lower-case, body complete.
@@ -269,7 +269,7 @@ impl Intake {
         let event_id = new_id(IdKind::Event);
         // A quarantined event runs nothing. An accepted one's forwards commit with it, and go
         // with it should it prove a duplicate.
-        let deliveries = if status == "received" {
+        let fanned = if status == "received" {
             let facts = EventFacts {
                 id: &event_id,
                 origin: Origin::Source {
@@ -280,11 +280,11 @@ impl Intake {
                 payload: json.as_ref().unwrap_or(&serde_json::Value::Null),
                 now,
             };
-            self.fanout.deliveries(facts).await
+            self.fanout.fan_out(facts).await
         } else {
-            Vec::new()
+            Fanned::default()
         };
-        let woken = Fanout::endpoints_of(&deliveries);
+        let woken = Fanout::woken(&fanned);
         let extra_secret_headers = spec.verify.secret_headers();
         let event = NewEvent {
             id: event_id.clone(),
@@ -299,7 +299,8 @@ impl Intake {
             request_id: req.request_id,
             dedup,
             validation_errors,
-            deliveries,
+            deliveries: fanned.deliveries,
+            runs: fanned.runs,
         };
         // The event row is also this request's receipt (see the store's schema).
         let request_id = event.request_id.clone();

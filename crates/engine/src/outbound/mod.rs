@@ -1,5 +1,5 @@
-//! The one outbound HTTP client for everything that calls out (webhook deliveries now, flow
-//! steps later). Invariants: redirects are never followed; connect and total timeouts always
+//! The one outbound HTTP client for everything that calls out (webhook deliveries, flow `http`
+//! steps, OAuth2 token requests). Invariants: redirects are never followed; connect and total timeouts always
 //! apply; at most [`EXCERPT_BYTES`] of a response body are kept; and no request reaches a
 //! refused address (see `switchyard_core::delivery::destination`), because every host is
 //! resolved here and only checked addresses are handed to the connector — DNS rebinding between
@@ -101,15 +101,29 @@ impl OutboundClient {
         Ok(OutboundClient { http, allow })
     }
 
-    /// POSTs `body` to `url` with `headers`. Never follows a redirect: a 3xx is returned as is.
+    /// POSTs `body` to `url` with `headers`, keeping an excerpt of the answer. Never follows a
+    /// redirect: a 3xx is returned as is.
     pub async fn post(&self, url: &str, headers: &[(String, String)], body: Vec<u8>) -> Result<Response, Failure> {
+        self.send(Request {
+            method: "POST",
+            url,
+            headers,
+            body: Some(body),
+            timeout: None,
+            keep_bytes: EXCERPT_BYTES,
+        })
+        .await
+    }
+
+    /// Sends one request. The answer keeps at most `keep_bytes` of the body.
+    pub async fn send(&self, r: Request<'_>) -> Result<Response, Failure> {
         let began = Instant::now();
         let fail = |kind, message: String| Failure {
             kind,
             message,
             duration: began.elapsed(),
         };
-        let parsed = reqwest::Url::parse(url).map_err(|e| fail(TransportError::InvalidRequest, e.to_string()))?;
+        let parsed = reqwest::Url::parse(r.url).map_err(|e| fail(TransportError::InvalidRequest, e.to_string()))?;
         // IP literals never reach the resolver, so they are checked here.
         let literal = match parsed.host() {
             Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
@@ -124,8 +138,20 @@ impl OutboundClient {
                 format!("{ip} is {why}; allow it with --allow-destinations"),
             ));
         }
-        let mut req = self.http.post(parsed).body(body);
-        for (k, v) in headers {
+        let method = reqwest::Method::from_bytes(r.method.as_bytes()).map_err(|_| {
+            fail(
+                TransportError::InvalidRequest,
+                format!("{} is not an HTTP method", r.method),
+            )
+        })?;
+        let mut req = self.http.request(method, parsed);
+        if let Some(body) = r.body {
+            req = req.body(body);
+        }
+        if let Some(t) = r.timeout {
+            req = req.timeout(t);
+        }
+        for (k, v) in r.headers {
             req = req.header(k.as_str(), v.as_str());
         }
         let mut resp = req.send().await.map_err(|e| {
@@ -140,9 +166,9 @@ impl OutboundClient {
             .collect();
         let mut kept = Vec::new();
         // A body that breaks off after the status arrived does not change the answer.
-        while kept.len() < EXCERPT_BYTES {
+        while kept.len() < r.keep_bytes {
             match resp.chunk().await {
-                Ok(Some(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(EXCERPT_BYTES - kept.len())]),
+                Ok(Some(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(r.keep_bytes - kept.len())]),
                 _ => break,
             }
         }
@@ -153,6 +179,18 @@ impl OutboundClient {
             duration: began.elapsed(),
         })
     }
+}
+
+/// One outbound request.
+pub struct Request<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: Option<Vec<u8>>,
+    /// Shorter than the client's own total timeout (a destination's `timeout_seconds`).
+    pub timeout: Option<Duration>,
+    /// Response body bytes kept (the rest is not read).
+    pub keep_bytes: usize,
 }
 
 /// Maps a reqwest error to a transport class, looking through its causes for the resolver's.

@@ -48,7 +48,7 @@ fn attempt_view(a: &AttemptRow) -> Value {
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
     let status = params
-        .one_of("status", &DeliveryStatus::NAMES)?
+        .one_of("status", DeliveryStatus::NAMES)?
         .and_then(|s| s.parse::<DeliveryStatus>().ok());
     let filter = DeliveryFilter {
         event_id: params.get("event").map(str::to_string),

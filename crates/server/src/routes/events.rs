@@ -114,13 +114,24 @@ pub async fn show(
     redact_paths(&mut payload, &redact);
     v["payload"] = payload;
     v["payload_encoding"] = json!(encoding);
+    // Event → runs → steps (`/v1/runs/{id}`) → deliveries and attempts.
+    let runs = state
+        .store
+        .list_runs(&switchyard_store::RunFilter {
+            event_id: Some(event.id.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await?;
+    v["runs"] = Value::Array(runs.items.iter().map(super::runs::summary).collect());
+    v["deliveries"] = json!(format!("/v1/deliveries?event={}", event.id));
     Ok(axum::Json(v).into_response())
 }
 
 /// The redaction paths and secret header names of the event's source, found by id so a rename
 /// changes nothing, and in the source's tombstone once it is deleted: an event keeps its
 /// redaction for as long as it lives.
-async fn source_rules(state: &AppState, e: &EventRecord) -> Result<(Vec<String>, Vec<String>), ApiError> {
+pub(crate) async fn source_rules(state: &AppState, e: &EventRecord) -> Result<(Vec<String>, Vec<String>), ApiError> {
     let Some(id) = e.source_id.as_deref() else {
         return Ok((Vec::new(), Vec::new()));
     };

@@ -4,11 +4,13 @@ mod deliveries;
 mod destinations;
 mod endpoints;
 mod events;
+mod flows;
 mod health;
 mod intake;
 mod keys;
 mod receipts;
 mod release;
+mod runs;
 mod sources;
 
 use axum::Router;
@@ -55,6 +57,19 @@ pub fn router(state: AppState, https: bool) -> Router {
                 .patch(destinations::update)
                 .delete(destinations::delete),
         )
+        .route("/v1/flows", get(flows::list).post(flows::create))
+        .route(
+            "/v1/flows/{id}",
+            get(flows::show)
+                .put(flows::replace)
+                .patch(flows::update)
+                .delete(flows::delete),
+        )
+        .route("/v1/flows/{id}/versions", get(flows::versions))
+        .route("/v1/flows/{id}/runs", post(flows::start_run))
+        .route("/v1/runs", get(runs::list))
+        .route("/v1/runs/{id}", get(runs::show))
+        .route("/v1/runs/{id}/retry", post(runs::retry))
         .route("/v1/deliveries", get(deliveries::list))
         .route("/v1/deliveries/{id}", get(deliveries::show))
         .route("/v1/deliveries/{id}/attempts", get(deliveries::attempts))

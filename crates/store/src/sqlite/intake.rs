@@ -13,6 +13,7 @@ use super::key_filter::KeyFilter;
 use super::recent_keys::RecentKeys;
 use crate::dedup::Winners;
 use crate::delivery::queries::{push_delivery_job_rows, push_delivery_rows};
+use crate::flows::{push_run_job_rows, push_run_rows};
 use crate::key_digest::KeyDigest;
 use crate::queries::{INSERT_CHUNK, push_event_rows, push_receipt_rows};
 use crate::{IntakeOutcome, IntakeWrite, NewEvent, StoreResult};
@@ -103,6 +104,12 @@ pub(super) async fn commit_on(
         push_delivery_rows!(qb, chunk);
         qb.push("; ");
         push_delivery_job_rows!(qb, chunk);
+        qb.push("; ");
+    }
+    for chunk in plan.runs.chunks(INSERT_CHUNK) {
+        push_run_rows!(qb, chunk);
+        qb.push("; ");
+        push_run_job_rows!(qb, chunk);
         qb.push("; ");
     }
     for chunk in plan.receipts.chunks(INSERT_CHUNK) {

@@ -34,6 +34,7 @@ pub fn published(id: &str, endpoints: &[&str], at: i64) -> NewEvent {
                 ordering_key: None,
             })
             .collect(),
+        runs: Vec::new(),
     }
 }
 
@@ -54,6 +55,7 @@ pub fn event(id: &str, source: &str, at: i64, payload: &[u8]) -> NewEvent {
         dedup: None,
         validation_errors: None,
         deliveries: Vec::new(),
+        runs: Vec::new(),
     }
 }
 

@@ -1,0 +1,14 @@
+//! Flows (SPEC §7): the catalog of definitions (`catalog.rs`), the runner that claims runs from
+//! the job queue and advances them (`runner.rs`), how one run walks its steps with durable
+//! records (`execute.rs`), what a jq expression sees (`context.rs`) and the step kinds that
+//! call out (`steps/`).
+
+mod catalog;
+mod context;
+mod execute;
+mod runner;
+mod steps;
+
+pub use catalog::{Flow, FlowCatalog, FlowError};
+pub use runner::{FlowRunner, RunnerConfig, RunnerDeps, RunnerHandle};
+pub use steps::http::idempotency_key;

@@ -1,0 +1,291 @@
+//! The flow runner: claims runs from the job queue (kind `run`; leases, `SKIP LOCKED` on
+//! PostgreSQL) and advances each as far as it can go — to its end, or back to the queue until a
+//! retry or a delay is due. A run whose node died is claimed again once its lease expires
+//! (lease = the longest destination timeout + 45 s by default), and every step record extends
+//! the lease, so a long run is never taken over while its worker is alive and progressing.
+//!
+//! Invariant: only the lease holder writes a run's steps or moves it on; a worker that finds
+//! its lease gone stops without writing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use switchyard_core::flow::RunStatus;
+use switchyard_core::ids::{IdKind, new_id};
+use switchyard_core::time::now_micros;
+use switchyard_jq::Jq;
+use switchyard_store::{ClaimedRun, RunEnd, Store};
+use tokio::sync::{Notify, watch};
+
+use super::FlowCatalog;
+use super::context;
+use super::execute::{Halt, Walk};
+use crate::delivery::Publisher;
+use crate::delivery::guard::Guards;
+use crate::destinations::DestinationCatalog;
+use crate::destinations::oauth2::TokenCache;
+use crate::endpoints::EndpointCatalog;
+use crate::outbound::OutboundClient;
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Runs advanced at once on this node.
+    pub max_in_flight: usize,
+    pub claim_batch: i64,
+    pub lease: Duration,
+    /// How long an idle runner sleeps before looking for due runs (other nodes' runs, retries
+    /// and delays that fell due).
+    pub idle_poll: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            max_in_flight: 256,
+            claim_batch: 64,
+            lease: Duration::from_secs(60),
+            idle_poll: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Wakes the runner when runs were committed on this node.
+#[derive(Clone, Default)]
+pub struct RunnerHandle {
+    wake: Arc<Notify>,
+}
+
+impl RunnerHandle {
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// What advancing runs needs.
+pub struct RunnerDeps {
+    pub store: Arc<dyn Store>,
+    pub flows: Arc<FlowCatalog>,
+    pub destinations: Arc<DestinationCatalog>,
+    pub endpoints: Arc<EndpointCatalog>,
+    pub tokens: Arc<TokenCache>,
+    pub client: OutboundClient,
+    pub publisher: Publisher,
+    pub jq: Jq,
+    /// Concurrency, rate and 429 pauses per destination, across every run on this node.
+    pub guards: Guards,
+    pub config: RunnerConfig,
+}
+
+pub struct FlowRunner;
+
+impl FlowRunner {
+    /// Starts the claim loop; it stops claiming when `shutdown` turns true and returns once the
+    /// runs in flight finished (or their leases will expire).
+    pub fn start(
+        deps: RunnerDeps,
+        handle: RunnerHandle,
+        shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(claim_loop(Arc::new(deps), handle, shutdown))
+    }
+}
+
+async fn claim_loop(deps: Arc<RunnerDeps>, handle: RunnerHandle, mut shutdown: watch::Receiver<bool>) {
+    let owner = format!("runner-{}", new_id(IdKind::Request));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let freed = Arc::new(Notify::new());
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let free = deps
+            .config
+            .max_in_flight
+            .saturating_sub(in_flight.load(Ordering::Acquire));
+        let want = (free as i64).min(deps.config.claim_batch);
+        let mut claimed_all = false;
+        if want > 0 {
+            let now = now_micros();
+            let lease_until = now + deps.config.lease.as_micros() as i64;
+            match deps.store.claim_runs(&owner, now, lease_until, want).await {
+                Ok(claimed) => {
+                    claimed_all = claimed.len() as i64 == want;
+                    for c in claimed {
+                        in_flight.fetch_add(1, Ordering::AcqRel);
+                        let (deps, owner, in_flight, freed) =
+                            (deps.clone(), owner.clone(), in_flight.clone(), freed.clone());
+                        tokio::spawn(async move {
+                            advance(&deps, &owner, c).await;
+                            in_flight.fetch_sub(1, Ordering::AcqRel);
+                            freed.notify_one();
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "claiming flow runs failed; retrying"),
+            }
+        }
+        if claimed_all {
+            continue;
+        }
+        let wait = match deps.store.next_run_due().await {
+            Ok(Some(due)) => Duration::from_micros((due - now_micros()).max(0) as u64).min(deps.config.idle_poll),
+            _ => deps.config.idle_poll,
+        };
+        if wait.is_zero() && free > 0 {
+            // Due now but nothing claimable (leased elsewhere): do not spin.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        }
+        tokio::select! {
+            _ = handle.wake.notified() => {}
+            _ = freed.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    // Let runs in flight reach their next record; the rest are taken over after their lease.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Advances one claimed run and moves it on.
+async fn advance(deps: &Arc<RunnerDeps>, owner: &str, claimed: ClaimedRun) {
+    let ClaimedRun { job, run } = claimed;
+    let run_id = run.id.clone();
+    let halt = walk(deps, owner, job, run).await.err();
+    let now = now_micros();
+    let result = match halt {
+        None => finish(deps, owner, job, &run_id, RunStatus::Succeeded, None, now).await,
+        Some(Halt::Filtered) => finish(deps, owner, job, &run_id, RunStatus::Filtered, None, now).await,
+        Some(Halt::Wait { due, status }) => deps.store.reschedule_run(owner, job, &run_id, due, status).await,
+        Some(Halt::Fail {
+            path,
+            class,
+            message,
+            dead,
+        }) => {
+            let status = if dead { RunStatus::Dead } else { RunStatus::Failed };
+            finish(deps, owner, job, &run_id, status, Some((path, class, message)), now).await
+        }
+        Some(Halt::LeaseLost) => Ok(false),
+        Some(Halt::Store(e)) => {
+            tracing::warn!(run_id = %run_id, error = %e, "a flow run could not be recorded; it resumes when its lease expires");
+            return;
+        }
+    };
+    match result {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(run_id = %run_id, "the run's lease was lost; another worker continues it"),
+        Err(e) => {
+            tracing::warn!(run_id = %run_id, error = %e, "a flow run could not be moved on; it resumes when its lease expires")
+        }
+    }
+}
+
+/// Loads what the run needs and walks its steps.
+async fn walk(deps: &Arc<RunnerDeps>, owner: &str, job: i64, run: switchyard_store::RunRow) -> Result<(), Halt> {
+    let fail = |class: &str, message: String| Halt::Fail {
+        path: String::new(),
+        class: class.to_string(),
+        message,
+        dead: false,
+    };
+    let spec = match deps.flows.version(&run.flow_id, run.flow_version).await {
+        Ok(s) => s,
+        Err(super::FlowError::Store(e)) => return Err(Halt::Store(e)),
+        Err(e) => return Err(fail("flow_missing", format!("flow version {}: {e}", run.flow_version))),
+    };
+    let Some(event) = deps.store.get_event(&run.event_id).await? else {
+        return Err(fail(
+            "event_missing",
+            "the trigger event no longer exists (retention)".into(),
+        ));
+    };
+    let records: HashMap<_, _> = deps
+        .store
+        .run_steps(&run.id)
+        .await?
+        .into_iter()
+        .map(|r| (r.path.clone(), r))
+        .collect();
+    let walk = Walk {
+        deps: deps.clone(),
+        run,
+        job,
+        owner: owner.to_string(),
+        spec: spec.clone(),
+        records: Mutex::new(records),
+        secrets: Mutex::new(Vec::new()),
+    };
+    walk.steps(&spec.steps, context::initial(&event), String::new())
+        .await
+        .map(|_| ())
+}
+
+/// Ends a run; a dead or failed one first publishes its `on_failure` event (once per failure:
+/// the publication's dedup key names the run, the step and when it failed).
+async fn finish(
+    deps: &Arc<RunnerDeps>,
+    owner: &str,
+    job: i64,
+    run_id: &str,
+    status: RunStatus,
+    failure: Option<(String, String, String)>,
+    now: i64,
+) -> Result<bool, switchyard_store::StoreError> {
+    if let Some((path, class, message)) = &failure
+        && let Some(run) = deps.store.get_run(run_id).await?
+        && let Ok(spec) = deps.flows.version(&run.flow_id, run.flow_version).await
+        && let Some(on_failure) = &spec.on_failure
+    {
+        let payload = json!({
+            "run_id": run_id,
+            "flow": run.flow_name,
+            "event_id": run.event_id,
+            "status": status,
+            "failed_step": path,
+            "error": {"class": class, "message": message},
+        });
+        let key = format!("on_failure:{run_id}:{path}:{}", run.updated_at);
+        let request_id = new_id(IdKind::Request);
+        if let Err(e) = deps
+            .publisher
+            .publish_event(crate::delivery::Publication {
+                event_type: &on_failure.emit,
+                payload: &payload,
+                request_id: &request_id,
+                origin: crate::fanout::Origin::Published,
+                dedup_key: Some(&key),
+            })
+            .await
+        {
+            tracing::warn!(run_id, error = %e, "the run's on_failure event could not be published");
+        }
+    }
+    let (failed_step, error_class, error_message) = match failure {
+        Some((path, class, message)) => (Some(path).filter(|p| !p.is_empty()), Some(class), Some(message)),
+        None => (None, None, None),
+    };
+    if let (Some(class), Some(message)) = (&error_class, &error_message) {
+        tracing::info!(run_id, status = %status, error_class = %class, error = %message, "flow run ended");
+    }
+    deps.store
+        .finish_run(
+            owner,
+            job,
+            run_id,
+            &RunEnd {
+                status,
+                failed_step,
+                error_class,
+                error_message,
+                finished_at: now,
+            },
+        )
+        .await
+}

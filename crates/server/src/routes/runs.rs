@@ -1,0 +1,198 @@
+//! `/v1/runs` (SPEC §7): run history with each step's status, attempts, output (redacted by the
+//! trigger source's rules), error and times; `POST /v1/runs/{id}/retry` resumes a failed or dead
+//! run from its failed step.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use switchyard_core::apikey::Scope;
+use switchyard_core::flow::RunStatus;
+use switchyard_core::headers::REDACTED;
+use switchyard_core::redact::redact_paths;
+use switchyard_core::time::{now_micros, to_rfc3339};
+use switchyard_store::{RunFilter, RunRow, StepRow};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::{Params, page_response};
+
+pub(crate) fn summary(r: &RunRow) -> Value {
+    json!({
+        "id": r.id,
+        "flow": r.flow_name,
+        "flow_id": r.flow_id,
+        "flow_version": r.flow_version,
+        "event_id": r.event_id,
+        "status": r.status,
+        "failed_step": r.failed_step,
+        "error": r.error_class.as_ref().map(|c| json!({"class": c, "message": r.error_message})),
+        "started_at": to_rfc3339(r.started_at),
+        "finished_at": r.finished_at.map(to_rfc3339),
+    })
+}
+
+/// What a run's views hide: the trigger source's `redact` paths, applied to every output, and
+/// every value found at those paths in the payload, wherever a step copied it.
+struct Redaction {
+    paths: Vec<String>,
+    values: Vec<String>,
+}
+
+impl Redaction {
+    async fn of(state: &AppState, run: &RunRow) -> Result<Redaction, ApiError> {
+        let Some(event) = state.store.get_event(&run.event_id).await? else {
+            return Ok(Redaction {
+                paths: Vec::new(),
+                values: Vec::new(),
+            });
+        };
+        let (paths, _) = super::events::source_rules(state, &event).await?;
+        let mut values = Vec::new();
+        if !paths.is_empty()
+            && let Some(payload) =
+                switchyard_engine::intake::payload_view(event.content_type.as_deref(), &event.payload)
+        {
+            let mut redacted = payload.clone();
+            redact_paths(&mut redacted, &paths);
+            collect_changed(&payload, &redacted, &mut values);
+        }
+        Ok(Redaction { paths, values })
+    }
+
+    fn apply(&self, v: &mut Value) {
+        redact_paths(v, &self.paths);
+        if !self.values.is_empty() {
+            scrub(v, &self.values);
+        }
+    }
+}
+
+/// The values `redact_paths` replaced (as text).
+fn collect_changed(before: &Value, after: &Value, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                if let Some(w) = b.get(k) {
+                    collect_changed(v, w, out);
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (v, w) in a.iter().zip(b) {
+                collect_changed(v, w, out);
+            }
+        }
+        (v, Value::String(s)) if s == REDACTED && v != after => {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if text.len() >= 4 {
+                out.push(text);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn scrub(v: &mut Value, values: &[String]) {
+    match v {
+        Value::String(s) => {
+            for secret in values {
+                if s.contains(secret.as_str()) {
+                    *s = s.replace(secret.as_str(), REDACTED);
+                }
+            }
+        }
+        Value::Number(n) if values.iter().any(|x| *x == n.to_string()) => *v = json!(REDACTED),
+        Value::Array(items) => items.iter_mut().for_each(|i| scrub(i, values)),
+        Value::Object(map) => map.values_mut().for_each(|i| scrub(i, values)),
+        _ => {}
+    }
+}
+
+fn step_view(s: &StepRow, redaction: &Redaction) -> Value {
+    let mut output = s.output.as_deref().and_then(|o| serde_json::from_str::<Value>(o).ok());
+    if let Some(o) = output.as_mut() {
+        redaction.apply(o);
+    }
+    let mut error = s.error_message.as_ref().map(|m| Value::String(m.clone()));
+    if let Some(e) = error.as_mut() {
+        scrub(e, &redaction.values);
+    }
+    json!({
+        "id": s.step_id,
+        "path": s.path,
+        "status": s.status,
+        "attempts": s.attempts,
+        "output": output,
+        "error": s.error_class.as_ref().map(|c| json!({"class": c, "message": error})),
+        "started_at": s.started_at.map(to_rfc3339),
+        "finished_at": s.finished_at.map(to_rfc3339),
+    })
+}
+
+async fn full(state: &AppState, run: &RunRow) -> Result<Value, ApiError> {
+    let steps = state.store.run_steps(&run.id).await?;
+    let redaction = Redaction::of(state, run).await?;
+    let mut v = summary(run);
+    v["steps"] = Value::Array(steps.iter().map(|s| step_view(s, &redaction)).collect());
+    v["deliveries"] = json!(format!("/v1/deliveries?event={}", run.event_id));
+    Ok(v)
+}
+
+pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let status = params
+        .one_of("status", RunStatus::NAMES)?
+        .and_then(|s| s.parse::<RunStatus>().ok());
+    let filter = RunFilter {
+        flow_name: params.get("flow").map(str::to_string),
+        status,
+        event_id: params.get("event").map(str::to_string),
+        before_seq: params.seq_cursor()?,
+        limit: params.limit()?,
+    };
+    let page = state.store.list_runs(&filter).await?;
+    Ok(page_response(&page, |r| r.seq.to_string(), summary))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let run = state
+        .store
+        .get_run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run"))?;
+    Ok(axum::Json(full(&state, &run).await?).into_response())
+}
+
+/// Resumes a failed or dead run from its failed step: `202` with the run.
+pub async fn retry(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let run = state
+        .store
+        .get_run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run"))?;
+    let Some(resumed) = state.store.retry_run(&run.id, now_micros()).await? else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_not_retryable",
+            format!("the run is {}; only failed or dead runs can be retried", run.status),
+        ));
+    };
+    state.runner.wake();
+    tracing::info!(run_id = %resumed.id, "run retried from its failed step");
+    Ok((StatusCode::ACCEPTED, axum::Json(full(&state, &resumed).await?)).into_response())
+}

@@ -1,0 +1,722 @@
+//! The flow storage contract, on SQLite and PostgreSQL: flows are versioned (an update names the
+//! next version, versions outlive the flow); runs are created with their trigger event (not with
+//! a duplicate) and queued until they end; only the lease holder writes a run's steps, moves it
+//! on or ends it; a failed or dead run can be retried from the step that failed.
+
+use std::sync::Arc;
+
+use switchyard_core::flow::{RunStatus, StepStatus};
+use switchyard_store::*;
+
+mod common;
+
+use common::{FOREVER, event};
+
+contract!(
+    flows_are_versioned_found_by_id_or_name_and_names_are_unique,
+    a_run_is_created_with_its_event_and_claimed_once,
+    concurrent_claims_never_share_a_run,
+    a_duplicate_event_creates_no_run,
+    only_the_lease_holder_saves_steps_and_saving_upserts,
+    a_rescheduled_run_is_claimable_at_its_due_time,
+    a_finished_run_leaves_the_queue,
+    only_failed_or_dead_runs_are_retried_from_the_failed_step,
+    runs_are_listed_newest_first_with_filters,
+    next_run_due_counts_leases,
+    retention_keeps_events_of_unfinished_runs_and_takes_finished_ones_along,
+);
+
+fn flow(id: &str, name: &str, version: i64, at: i64) -> FlowRow {
+    FlowRow {
+        id: id.into(),
+        name: name.into(),
+        version,
+        definition: format!(r#"{{"name":"{name}","v":{version}}}"#),
+        created_at: 1,
+        updated_at: at,
+    }
+}
+
+fn run(id: &str, flow_name: &str, event_id: &str, at: i64) -> NewRun {
+    NewRun {
+        id: id.into(),
+        flow_id: format!("flw_{flow_name}"),
+        flow_name: flow_name.into(),
+        flow_version: 1,
+        event_id: event_id.into(),
+        created_at: at,
+    }
+}
+
+/// An event at `at` that starts one run per `(run id, flow name)`.
+fn triggering(event_id: &str, at: i64, runs: &[(&str, &str)]) -> NewEvent {
+    let mut e = event(event_id, "s", at, b"{}");
+    e.runs = runs.iter().map(|(id, f)| run(id, f, event_id, at)).collect();
+    e
+}
+
+async fn commit(store: &Arc<dyn Store>, events: Vec<NewEvent>) -> Vec<IntakeOutcome> {
+    let batch: Vec<IntakeWrite> = events.into_iter().map(IntakeWrite::Event).collect();
+    store.commit_intake(&batch).await.unwrap()
+}
+
+fn step(run_id: &str, path: &str, status: StepStatus, attempts: i64, started_at: Option<i64>) -> StepRow {
+    StepRow {
+        run_id: run_id.into(),
+        path: path.into(),
+        step_id: path.rsplit('/').next().unwrap().into(),
+        status,
+        attempts,
+        output: Some(format!(r#"{{"path":"{path}","attempts":{attempts}}}"#)),
+        error_class: None,
+        error_message: None,
+        started_at,
+        finished_at: None,
+    }
+}
+
+fn runs_filter(limit: i64) -> RunFilter {
+    RunFilter {
+        limit,
+        ..RunFilter::default()
+    }
+}
+
+/// Claims exactly one run and returns its job.
+async fn claim_one(store: &Arc<dyn Store>, owner: &str, now: i64, lease_until: i64) -> ClaimedRun {
+    let mut claimed = store.claim_runs(owner, now, lease_until, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "one run claimed by {owner} at {now}");
+    claimed.pop().unwrap()
+}
+
+async fn flows_are_versioned_found_by_id_or_name_and_names_are_unique(store: Arc<dyn Store>) {
+    store.insert_flow(&flow("flw_a", "onboard", 1, 1)).await.unwrap();
+    store.insert_flow(&flow("flw_b", "billing", 1, 1)).await.unwrap();
+    assert!(matches!(
+        store.insert_flow(&flow("flw_c", "onboard", 1, 1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.get_flow("flw_c").await.unwrap().is_none());
+    assert!(store.flow_versions("flw_c").await.unwrap().is_empty());
+    assert_eq!(
+        store.get_flow("onboard").await.unwrap(),
+        Some(flow("flw_a", "onboard", 1, 1))
+    );
+    assert_eq!(store.get_flow("flw_b").await.unwrap().unwrap().name, "billing");
+
+    // An update names the next version; a stale one (or one of a missing flow) changes nothing.
+    let v2 = flow("flw_a", "onboarding", 2, 5);
+    assert!(store.update_flow(&v2).await.unwrap());
+    assert!(!store.update_flow(&flow("flw_a", "stale", 2, 6)).await.unwrap());
+    assert!(!store.update_flow(&flow("flw_a", "skipped", 4, 6)).await.unwrap());
+    assert!(!store.update_flow(&flow("flw_z", "gone", 2, 6)).await.unwrap());
+    assert_eq!(store.get_flow("onboarding").await.unwrap(), Some(v2.clone()));
+    assert!(store.get_flow("onboard").await.unwrap().is_none());
+    // A taken name is a conflict, and the version is not spent.
+    assert!(matches!(
+        store.update_flow(&flow("flw_a", "billing", 3, 7)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_flow("flw_a").await.unwrap(), Some(v2));
+    assert!(store.update_flow(&flow("flw_a", "onboarding", 3, 8)).await.unwrap());
+
+    let versions = store.flow_versions("flw_a").await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [3, 2, 1]);
+    assert_eq!(
+        versions[1],
+        FlowVersionRow {
+            flow_id: "flw_a".into(),
+            version: 2,
+            definition: r#"{"name":"onboarding","v":2}"#.into(),
+            created_at: 5,
+        }
+    );
+    assert_eq!(versions[2].created_at, 1);
+    assert_eq!(
+        store.flow_version("flw_a", 1).await.unwrap().unwrap().definition,
+        r#"{"name":"onboard","v":1}"#
+    );
+    assert!(store.flow_version("flw_a", 9).await.unwrap().is_none());
+
+    let page = store.list_flows(None, 1).await.unwrap();
+    assert_eq!((page.items[0].id.as_str(), page.has_more), ("flw_b", true));
+    let page = store.list_flows(Some("flw_b"), 1).await.unwrap();
+    assert_eq!((page.items[0].id.as_str(), page.has_more), ("flw_a", false));
+    let all = store.all_flows().await.unwrap();
+    assert_eq!(
+        all.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        ["billing", "onboarding"]
+    );
+
+    // Deleting a flow keeps its versions for the runs that refer to them.
+    assert!(store.delete_flow("flw_a").await.unwrap());
+    assert!(!store.delete_flow("flw_a").await.unwrap());
+    assert!(store.get_flow("flw_a").await.unwrap().is_none());
+    assert_eq!(store.flow_versions("flw_a").await.unwrap().len(), 3);
+    assert!(store.flow_version("flw_a", 2).await.unwrap().is_some());
+    assert_eq!(store.all_flows().await.unwrap().len(), 1);
+}
+
+async fn a_run_is_created_with_its_event_and_claimed_once(store: Arc<dyn Store>) {
+    assert_eq!(
+        commit(&store, vec![triggering("evt_1", 100, &[("run_1", "onboard")])]).await,
+        [IntakeOutcome::Stored]
+    );
+    let created = store.get_run("run_1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            created.flow_id.as_str(),
+            created.flow_name.as_str(),
+            created.flow_version,
+            created.event_id.as_str(),
+            created.status,
+        ),
+        ("flw_onboard", "onboard", 1, "evt_1", RunStatus::Pending)
+    );
+    assert_eq!(
+        (created.started_at, created.updated_at, created.finished_at),
+        (100, 100, None)
+    );
+    assert!(created.failed_step.is_none() && created.error_class.is_none() && created.error_message.is_none());
+
+    // Not due before its creation.
+    assert!(store.claim_runs("a", 99, 200, 10).await.unwrap().is_empty());
+    let claimed = claim_one(&store, "a", 100, 200).await;
+    assert_eq!(claimed.run.id, "run_1");
+    assert_eq!(claimed.run.status, RunStatus::Running);
+    assert_eq!(
+        store.get_run("run_1").await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    // Held: another owner gets nothing, nor does the holder a second time.
+    assert!(store.claim_runs("b", 150, 300, 10).await.unwrap().is_empty());
+    assert!(store.claim_runs("a", 199, 300, 10).await.unwrap().is_empty());
+    // The lease expired: taken over, the same job.
+    let taken = claim_one(&store, "b", 200, 400).await;
+    assert_eq!((taken.job, taken.run.id.as_str()), (claimed.job, "run_1"));
+    // The first holder lost it.
+    let s = step("run_1", "contact", StepStatus::Running, 1, Some(201));
+    assert!(
+        !store
+            .save_step("a", claimed.job, 500, &s, RunStatus::Running)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save_step("b", taken.job, 500, &s, RunStatus::Running)
+            .await
+            .unwrap()
+    );
+
+    // Several runs, one claim: the limit holds, oldest due first.
+    commit(
+        &store,
+        vec![
+            triggering("evt_2", 110, &[("run_2", "onboard"), ("run_3", "billing")]),
+            triggering("evt_3", 120, &[("run_4", "billing")]),
+        ],
+    )
+    .await;
+    let claimed = store.claim_runs("c", 450, 2_000, 2).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|c| c.run.id.as_str()).collect::<Vec<_>>(),
+        ["run_2", "run_3"]
+    );
+    let rest = store.claim_runs("d", 450, 2_000, 10).await.unwrap();
+    assert_eq!(rest.iter().map(|c| c.run.id.as_str()).collect::<Vec<_>>(), ["run_4"]);
+}
+
+async fn concurrent_claims_never_share_a_run(store: Arc<dyn Store>) {
+    let events = (0..40)
+        .map(|i| triggering(&format!("evt_{i}"), 100 + i, &[(&format!("run_{i:02}"), "onboard")]))
+        .collect();
+    commit(&store, events).await;
+    let claims = (0..4).map(|w| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store.claim_runs(&format!("w{w}"), 1_000, 100_000, 3).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|c| c.run.id));
+            }
+        })
+    });
+    let mut all: Vec<String> = Vec::new();
+    for claim in claims.collect::<Vec<_>>() {
+        all.extend(claim.await.unwrap());
+    }
+    all.sort();
+    let expected: Vec<String> = (0..40).map(|i| format!("run_{i:02}")).collect();
+    assert_eq!(all, expected, "every run claimed exactly once");
+}
+
+async fn a_duplicate_event_creates_no_run(store: Arc<dyn Store>) {
+    let keyed = |id: &str, run_id: &str| {
+        let mut e = triggering(id, 100, &[(run_id, "onboard")]);
+        e.dedup = Some(DedupKey {
+            key: "k1".into(),
+            expires_at: FOREVER,
+        });
+        e
+    };
+    assert_eq!(
+        commit(&store, vec![keyed("evt_1", "run_1")]).await,
+        [IntakeOutcome::Stored]
+    );
+    // A later batch, and a repeat within one batch.
+    assert_eq!(
+        commit(&store, vec![keyed("evt_2", "run_2")]).await,
+        [IntakeOutcome::Duplicate {
+            first_event_id: "evt_1".into()
+        }]
+    );
+    let mut fresh = keyed("evt_3", "run_3");
+    fresh.dedup.as_mut().unwrap().key = "k2".into();
+    let mut repeat = keyed("evt_4", "run_4");
+    repeat.dedup.as_mut().unwrap().key = "k2".into();
+    assert_eq!(
+        commit(&store, vec![fresh, repeat]).await,
+        [
+            IntakeOutcome::Stored,
+            IntakeOutcome::Duplicate {
+                first_event_id: "evt_3".into()
+            }
+        ]
+    );
+    let page = store.list_runs(&runs_filter(10)).await.unwrap();
+    assert_eq!(
+        page.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["run_3", "run_1"]
+    );
+    assert!(store.get_run("run_2").await.unwrap().is_none());
+    assert!(store.get_run("run_4").await.unwrap().is_none());
+    // Nor a job: only the two runs are claimable.
+    assert_eq!(store.claim_runs("a", 1_000, 2_000, 10).await.unwrap().len(), 2);
+}
+
+async fn only_the_lease_holder_saves_steps_and_saving_upserts(store: Arc<dyn Store>) {
+    commit(&store, vec![triggering("evt_1", 100, &[("run_1", "onboard")])]).await;
+    let claimed = claim_one(&store, "a", 100, 200).await;
+    let job = claimed.job;
+
+    // Another owner (or another job number) writes nothing.
+    let first = step("run_1", "contact", StepStatus::Running, 1, Some(110));
+    assert!(
+        !store
+            .save_step("b", job, 900, &first, RunStatus::Waiting)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .save_step("a", job + 1000, 900, &first, RunStatus::Waiting)
+            .await
+            .unwrap()
+    );
+    assert!(store.run_steps("run_1").await.unwrap().is_empty());
+    assert_eq!(
+        store.get_run("run_1").await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+
+    // The holder writes, and the lease is extended to 500.
+    assert!(
+        store
+            .save_step("a", job, 500, &first, RunStatus::Running)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.run_steps("run_1").await.unwrap(), [first]);
+    assert!(store.claim_runs("b", 300, 900, 10).await.unwrap().is_empty());
+    assert_eq!(store.next_run_due().await.unwrap(), Some(500));
+
+    // Same path again: one row, the latest values.
+    let mut done = step("run_1", "contact", StepStatus::Failed, 2, Some(110));
+    done.output = None;
+    done.error_class = Some("http_5xx".into());
+    done.error_message = Some("503 from crm".into());
+    done.finished_at = Some(130);
+    assert!(store.save_step("a", job, 500, &done, RunStatus::Pending).await.unwrap());
+    assert_eq!(store.run_steps("run_1").await.unwrap(), [done.clone()]);
+    assert_eq!(
+        store.get_run("run_1").await.unwrap().unwrap().status,
+        RunStatus::Pending
+    );
+    let mut done = step("run_1", "contact", StepStatus::Succeeded, 3, Some(140));
+    done.finished_at = Some(150);
+    assert!(store.save_step("a", job, 500, &done, RunStatus::Running).await.unwrap());
+
+    // Steps come in the order they started; never started ones last, by path.
+    let later = step("run_1", "each/0/send", StepStatus::Succeeded, 1, Some(160));
+    let earlier = step("run_1", "a_first", StepStatus::Succeeded, 1, Some(105));
+    let unstarted_b = step("run_1", "zz", StepStatus::Pending, 0, None);
+    let unstarted_a = step("run_1", "each/1/send", StepStatus::Pending, 0, None);
+    for s in [&unstarted_b, &later, &unstarted_a, &earlier] {
+        assert!(store.save_step("a", job, 500, s, RunStatus::Running).await.unwrap());
+    }
+    let paths: Vec<String> = store
+        .run_steps("run_1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.path)
+        .collect();
+    assert_eq!(paths, ["a_first", "contact", "each/0/send", "each/1/send", "zz"]);
+    assert_eq!(store.run_steps("run_1").await.unwrap()[1], done);
+    assert!(store.run_steps("run_x").await.unwrap().is_empty());
+
+    // Once taken over, the old holder's writes change nothing.
+    let taken = claim_one(&store, "b", 500, 900).await;
+    assert_eq!(taken.job, job);
+    let stale = step("run_1", "contact", StepStatus::Failed, 9, Some(600));
+    assert!(
+        !store
+            .save_step("a", job, 1_000, &stale, RunStatus::Failed)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.run_steps("run_1").await.unwrap()[1], done);
+    assert_eq!(
+        store.get_run("run_1").await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+}
+
+async fn a_rescheduled_run_is_claimable_at_its_due_time(store: Arc<dyn Store>) {
+    commit(&store, vec![triggering("evt_1", 100, &[("run_1", "onboard")])]).await;
+    let claimed = claim_one(&store, "a", 100, 200).await;
+    assert!(
+        !store
+            .reschedule_run("b", claimed.job, "run_1", 1_000, RunStatus::Waiting)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reschedule_run("a", claimed.job, "run_x", 1_000, RunStatus::Waiting)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .reschedule_run("a", claimed.job, "run_1", 1_000, RunStatus::Waiting)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_run("run_1").await.unwrap().unwrap().status,
+        RunStatus::Waiting
+    );
+    // The lease is given up: the due time, not the old lease, decides.
+    assert_eq!(store.next_run_due().await.unwrap(), Some(1_000));
+    assert!(store.claim_runs("b", 999, 2_000, 10).await.unwrap().is_empty());
+    // The old holder can no longer move it.
+    assert!(
+        !store
+            .reschedule_run("a", claimed.job, "run_1", 300, RunStatus::Pending)
+            .await
+            .unwrap()
+    );
+    let again = claim_one(&store, "b", 1_000, 2_000).await;
+    assert_eq!((again.job, again.run.status), (claimed.job, RunStatus::Running));
+}
+
+async fn a_finished_run_leaves_the_queue(store: Arc<dyn Store>) {
+    commit(&store, vec![triggering("evt_1", 100, &[("run_1", "onboard")])]).await;
+    let claimed = claim_one(&store, "a", 100, 200).await;
+    let end = RunEnd {
+        status: RunStatus::Succeeded,
+        failed_step: None,
+        error_class: None,
+        error_message: None,
+        finished_at: 180,
+    };
+    assert!(!store.finish_run("b", claimed.job, "run_1", &end).await.unwrap());
+    assert_eq!(
+        store.get_run("run_1").await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+    assert!(store.finish_run("a", claimed.job, "run_1", &end).await.unwrap());
+    assert!(!store.finish_run("a", claimed.job, "run_1", &end).await.unwrap());
+    let ended = store.get_run("run_1").await.unwrap().unwrap();
+    assert_eq!(
+        (ended.status, ended.finished_at, ended.updated_at, ended.started_at),
+        (RunStatus::Succeeded, Some(180), 180, 100)
+    );
+    // No job left: nothing to claim, ever, and nothing due.
+    assert!(store.claim_runs("b", FOREVER, FOREVER, 10).await.unwrap().is_empty());
+    assert_eq!(store.next_run_due().await.unwrap(), None);
+    // A lost lease cannot save steps either.
+    let s = step("run_1", "contact", StepStatus::Succeeded, 1, Some(150));
+    assert!(
+        !store
+            .save_step("a", claimed.job, 500, &s, RunStatus::Running)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reschedule_run("a", claimed.job, "run_1", 500, RunStatus::Pending)
+            .await
+            .unwrap()
+    );
+    // A succeeded run is not retried.
+    assert!(store.retry_run("run_1", 300).await.unwrap().is_none());
+    assert!(store.retry_run("run_x", 300).await.unwrap().is_none());
+}
+
+async fn only_failed_or_dead_runs_are_retried_from_the_failed_step(store: Arc<dyn Store>) {
+    commit(
+        &store,
+        vec![triggering("evt_1", 100, &[("run_1", "onboard"), ("run_2", "onboard")])],
+    )
+    .await;
+    let claimed = store.claim_runs("a", 100, 100_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    // Neither pending nor running runs are retried.
+    assert!(store.retry_run("run_1", 150).await.unwrap().is_none());
+
+    let (job1, job2) = (claimed[0].job, claimed[1].job);
+    assert_eq!(claimed[0].run.id, "run_1");
+    let mut ok = step("run_1", "contact", StepStatus::Succeeded, 1, Some(110));
+    ok.finished_at = Some(115);
+    let mut bad = step("run_1", "notify", StepStatus::Failed, 3, Some(120));
+    bad.error_class = Some("http_4xx".into());
+    bad.error_message = Some("400 from slack".into());
+    bad.finished_at = Some(140);
+    let skipped = step("run_1", "wrap_up", StepStatus::Skipped, 0, None);
+    for s in [&ok, &bad, &skipped] {
+        assert!(
+            store
+                .save_step("a", job1, 100_000, s, RunStatus::Running)
+                .await
+                .unwrap()
+        );
+    }
+    let failed = RunEnd {
+        status: RunStatus::Failed,
+        failed_step: Some("notify".into()),
+        error_class: Some("http_4xx".into()),
+        error_message: Some("400 from slack".into()),
+        finished_at: 150,
+    };
+    assert!(store.finish_run("a", job1, "run_1", &failed).await.unwrap());
+    let ended = store.get_run("run_1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            ended.status,
+            ended.failed_step.as_deref(),
+            ended.error_class.as_deref(),
+            ended.finished_at
+        ),
+        (RunStatus::Failed, Some("notify"), Some("http_4xx"), Some(150))
+    );
+    assert!(store.claim_runs("b", 2_000, 3_000, 10).await.unwrap().is_empty());
+
+    let retried = store.retry_run("run_1", 5_000).await.unwrap().unwrap();
+    assert_eq!(retried, store.get_run("run_1").await.unwrap().unwrap());
+    assert_eq!(
+        (
+            retried.status,
+            retried.updated_at,
+            retried.started_at,
+            retried.finished_at
+        ),
+        (RunStatus::Pending, 5_000, 100, None)
+    );
+    assert!(retried.failed_step.is_none() && retried.error_class.is_none() && retried.error_message.is_none());
+    let steps = store.run_steps("run_1").await.unwrap();
+    assert_eq!(steps[0], ok, "a step that succeeded is kept");
+    let reset = |s: &StepRow| StepRow {
+        status: StepStatus::Pending,
+        attempts: 0,
+        error_class: None,
+        error_message: None,
+        finished_at: None,
+        ..s.clone()
+    };
+    assert_eq!(steps[1..], [reset(&bad), reset(&skipped)]);
+    // A new job, due at the retry.
+    assert_eq!(store.next_run_due().await.unwrap(), Some(5_000));
+    assert!(store.claim_runs("b", 4_999, 100_000, 10).await.unwrap().is_empty());
+    let again = claim_one(&store, "b", 5_000, 100_000).await;
+    assert_eq!((again.run.id.as_str(), again.run.status), ("run_1", RunStatus::Running));
+    assert_ne!(again.job, job1);
+    // Running again: not retried a second time.
+    assert!(store.retry_run("run_1", 5_100).await.unwrap().is_none());
+
+    // A dead run is retried too, and only one job results from two retries.
+    let dead = RunEnd {
+        status: RunStatus::Dead,
+        failed_step: Some("contact".into()),
+        error_class: Some("timeout".into()),
+        error_message: None,
+        finished_at: 200,
+    };
+    assert!(store.finish_run("a", job2, "run_2", &dead).await.unwrap());
+    assert_eq!(store.get_run("run_2").await.unwrap().unwrap().status, RunStatus::Dead);
+    assert!(store.retry_run("run_2", 7_000).await.unwrap().is_some());
+    assert!(store.retry_run("run_2", 7_001).await.unwrap().is_none());
+    let claimed = store.claim_runs("c", 8_000, 9_000, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|c| c.run.id.as_str()).collect::<Vec<_>>(), ["run_2"]);
+}
+
+async fn runs_are_listed_newest_first_with_filters(store: Arc<dyn Store>) {
+    commit(
+        &store,
+        vec![
+            triggering("evt_1", 100, &[("run_1", "onboard"), ("run_2", "billing")]),
+            triggering("evt_2", 110, &[("run_3", "onboard")]),
+            triggering("evt_3", 120, &[("run_4", "onboard")]),
+        ],
+    )
+    .await;
+    let ids = |page: &Page<RunRow>| page.items.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
+    let all = store.list_runs(&runs_filter(10)).await.unwrap();
+    assert_eq!(
+        (ids(&all), all.has_more),
+        (
+            vec!["run_4", "run_3", "run_2", "run_1"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            false
+        )
+    );
+
+    // Pages: newest first, continuing strictly before the last seq.
+    let first = store.list_runs(&runs_filter(2)).await.unwrap();
+    assert_eq!(
+        (ids(&first), first.has_more),
+        (vec!["run_4".to_string(), "run_3".into()], true)
+    );
+    let next = store
+        .list_runs(&RunFilter {
+            before_seq: Some(first.items[1].seq),
+            ..runs_filter(2)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(&next), next.has_more),
+        (vec!["run_2".to_string(), "run_1".into()], false)
+    );
+
+    let by_flow = store
+        .list_runs(&RunFilter {
+            flow_name: Some("onboard".into()),
+            ..runs_filter(10)
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&by_flow), ["run_4", "run_3", "run_1"]);
+    let by_event = store
+        .list_runs(&RunFilter {
+            event_id: Some("evt_1".into()),
+            ..runs_filter(10)
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&by_event), ["run_2", "run_1"]);
+
+    // run_3 waits; the others run.
+    let claimed = store.claim_runs("a", 200, 1_000, 10).await.unwrap();
+    let job3 = claimed.iter().find(|c| c.run.id == "run_3").unwrap().job;
+    assert!(
+        store
+            .reschedule_run("a", job3, "run_3", 5_000, RunStatus::Waiting)
+            .await
+            .unwrap()
+    );
+    let waiting = store
+        .list_runs(&RunFilter {
+            status: Some(RunStatus::Waiting),
+            ..runs_filter(10)
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&waiting), ["run_3"]);
+    let combined = store
+        .list_runs(&RunFilter {
+            flow_name: Some("onboard".into()),
+            status: Some(RunStatus::Running),
+            before_seq: Some(all.items[0].seq),
+            ..runs_filter(10)
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&combined), ["run_1"]);
+    let none = store
+        .list_runs(&RunFilter {
+            status: Some(RunStatus::Dead),
+            ..runs_filter(10)
+        })
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && !none.has_more);
+}
+
+async fn next_run_due_counts_leases(store: Arc<dyn Store>) {
+    assert_eq!(store.next_run_due().await.unwrap(), None);
+    commit(&store, vec![triggering("evt_1", 100, &[("run_1", "onboard")])]).await;
+    assert_eq!(store.next_run_due().await.unwrap(), Some(100));
+    // Leased: due again when the lease ends.
+    let claimed = claim_one(&store, "a", 100, 300).await;
+    assert_eq!(store.next_run_due().await.unwrap(), Some(300));
+    commit(&store, vec![triggering("evt_2", 200, &[("run_2", "onboard")])]).await;
+    assert_eq!(store.next_run_due().await.unwrap(), Some(200));
+    // Delivery jobs do not count.
+    commit(&store, vec![common::published("evt_3", &["ep_a"], 50)]).await;
+    assert_eq!(store.next_run_due().await.unwrap(), Some(200));
+    assert!(
+        store
+            .reschedule_run("a", claimed.job, "run_1", 150, RunStatus::Pending)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.next_run_due().await.unwrap(), Some(150));
+}
+
+async fn retention_keeps_events_of_unfinished_runs_and_takes_finished_ones_along(store: Arc<dyn Store>) {
+    commit(
+        &store,
+        vec![
+            triggering("evt_done", 100, &[("run_done", "onboard")]),
+            triggering("evt_open", 110, &[("run_open", "onboard")]),
+        ],
+    )
+    .await;
+    let claimed = store.claim_runs("a", 200, 1_000, 10).await.unwrap();
+    let job = claimed.iter().find(|c| c.run.id == "run_done").unwrap().job;
+    let s = step("run_done", "contact", StepStatus::Succeeded, 1, Some(210));
+    assert!(store.save_step("a", job, 1_000, &s, RunStatus::Running).await.unwrap());
+    let end = RunEnd {
+        status: RunStatus::Succeeded,
+        failed_step: None,
+        error_class: None,
+        error_message: None,
+        finished_at: 220,
+    };
+    assert!(store.finish_run("a", job, "run_done", &end).await.unwrap());
+
+    let seqs: Vec<i64> = store
+        .retained_window(Retained::Events, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(store.delete_retained(Retained::Events, &seqs).await.unwrap(), 1);
+    assert!(store.get_event("evt_done").await.unwrap().is_none());
+    assert!(store.get_run("run_done").await.unwrap().is_none());
+    assert!(store.run_steps("run_done").await.unwrap().is_empty());
+    assert!(store.get_event("evt_open").await.unwrap().is_some());
+    assert_eq!(
+        store.get_run("run_open").await.unwrap().unwrap().status,
+        RunStatus::Running
+    );
+}

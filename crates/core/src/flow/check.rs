@@ -130,9 +130,7 @@ pub fn check(flow: &FlowSpec) -> Result<(), Vec<FieldError>> {
     }
     match flow.trigger.kind() {
         Err(m) => errors.push(err("trigger", m)),
-        Ok(TriggerKind::Source { source: "", .. }) => {
-            errors.push(err("trigger.source", "name a source"))
-        }
+        Ok(TriggerKind::Source { source: "", .. }) => errors.push(err("trigger.source", "name a source")),
         Ok(TriggerKind::EventTypes(types)) if types.is_empty() || types.iter().any(|t| t.is_empty()) => {
             errors.push(err("trigger.event_types", "list at least one non-empty type pattern"))
         }

@@ -141,9 +141,9 @@ pub struct ServeArgs {
     /// Seconds an outbound request may take in all.
     #[arg(long, env = "SWITCHYARD_OUTBOUND_TIMEOUT", default_value_t = 15)]
     pub outbound_timeout: u64,
-    /// Seconds a node holds a claimed delivery; after a crash, its deliveries are taken over by
-    /// another node once this passes. At least the outbound timeout plus 2 s (default: timeout
-    /// plus 45 s).
+    /// Seconds a node holds a claimed delivery or flow run (each step extends a run's claim);
+    /// after a crash, its work is taken over by another node once this passes. At least the
+    /// outbound timeout plus 2 s (default: timeout plus 45 s).
     #[arg(long, env = "SWITCHYARD_DELIVERY_LEASE")]
     pub delivery_lease: Option<u64>,
     /// Days anything stored (events with their payloads, receipts, deliveries and attempts) is

@@ -14,6 +14,7 @@
 //!   `blocks` → `200 ok` (text/plain); otherwise `400 no_text` / `400 invalid_payload`.
 //!
 //! Controls: fail the next contact requests with a status, revoke every token issued so far.
+//! `GET /_fakes/state` shows what they hold (the example script prints it).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,19 +58,25 @@ pub struct FakeProviders {
 }
 
 impl FakeProviders {
+    /// On an ephemeral loopback port.
     pub async fn start() -> FakeProviders {
+        Self::start_on("127.0.0.1:0").await.expect("bind a loopback port")
+    }
+
+    pub async fn start_on(addr: &str) -> std::io::Result<FakeProviders> {
         let inner = Arc::new(Inner::default());
         let app = Router::new()
             .route("/oauth/token", post(token))
             .route("/crm/v3/objects/contacts", post(create_contact))
             .route("/slack/services/{team}/{bot}/{token}", post(slack))
+            .route("/_fakes/state", axum::routing::get(state))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let base = format!("http://{}", listener.local_addr()?);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeProviders { base, inner }
+        Ok(FakeProviders { base, inner })
     }
 
     pub fn token_url(&self) -> String {
@@ -107,6 +114,16 @@ impl FakeProviders {
     pub fn slack_messages(&self) -> Vec<Value> {
         self.inner.slack.lock().unwrap().clone()
     }
+}
+
+/// What the fakes hold, for people running the example.
+async fn state(State(s): State<Arc<Inner>>) -> Response {
+    axum::Json(json!({
+        "tokens_issued": s.issued.load(Ordering::SeqCst),
+        "hubspot_contacts": *s.contacts.lock().unwrap(),
+        "slack_messages": *s.slack.lock().unwrap(),
+    }))
+    .into_response()
 }
 
 fn header_map(h: &HeaderMap) -> HashMap<String, String> {

@@ -43,8 +43,8 @@ pub struct Receiver {
     pub port: u16,
     scripts: Arc<Mutex<HashMap<String, Vec<Reply>>>>,
     log: Arc<Mutex<Vec<Received>>>,
-    /// Requests being answered, by `webhook-id`, and how often one arrived while another with
-    /// the same id was still being answered.
+    /// Requests being answered, by `webhook-id` (else `Idempotency-Key`), and how often one
+    /// arrived while another with the same id was still being answered.
     active: Arc<Mutex<HashMap<String, usize>>>,
     /// (body substring, answers left): matching requests get a 503 while answers are left.
     failing_bodies: Arc<Mutex<Vec<(String, usize)>>>,
@@ -110,7 +110,8 @@ impl Receiver {
         self.failing_bodies.lock().unwrap().push((needle.to_string(), times));
     }
 
-    /// How many requests arrived while one with the same `webhook-id` was in progress.
+    /// How many requests arrived while one with the same `webhook-id` (or, for flow calls,
+    /// `Idempotency-Key`) was in progress.
     pub fn concurrent_duplicates(&self) -> usize {
         self.overlaps.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -159,7 +160,12 @@ impl Receiver {
             if reader.read_exact(&mut body).await.is_err() {
                 return;
             }
-            let webhook_id = headers.get("webhook-id").cloned().unwrap_or_default();
+            // A webhook's identity, or a flow call's: requests that must never overlap.
+            let webhook_id = headers
+                .get("webhook-id")
+                .or_else(|| headers.get("idempotency-key"))
+                .cloned()
+                .unwrap_or_default();
             {
                 let mut active = self.active.lock().unwrap();
                 let n = active.entry(webhook_id.clone()).or_insert(0);

@@ -51,8 +51,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
                 destinations: config.destinations,
                 flows: config.flows,
                 runner: RunnerConfig {
-                    // A claim must outlive the longest call (destinations: at most their timeout).
-                    lease: Duration::from_secs(args.outbound_timeout.max(1) + 45),
+                    // Every step record extends a run's claim; a claim must outlive the longest
+                    // call between two records.
+                    lease: Duration::from_secs(
+                        args.delivery_lease
+                            .unwrap_or(args.outbound_timeout.max(1) + 45)
+                            .max(args.outbound_timeout.max(1) + 2),
+                    ),
                     ..RunnerConfig::default()
                 },
                 bootstrap_key,

@@ -8,6 +8,8 @@ mod connections;
 mod dedup_key;
 mod delivery;
 mod destinations;
+mod examples;
+mod flow_crash;
 mod flows;
 mod forwarding;
 mod intake;

@@ -53,12 +53,26 @@ pub(crate) fn start_config(
     extra_args: &[&str],
     config_text: &str,
 ) -> Server {
+    start_config_env(db_url, dir, master_key, extra_args, config_text, &[])
+}
+
+/// Starts `switchyard serve` with `config` as its config file and `env` in its environment
+/// (what the file's `${…}` values read).
+pub(crate) fn start_config_env(
+    db_url: &str,
+    dir: &Path,
+    master_key: &str,
+    extra_args: &[&str],
+    config_text: &str,
+    env: &[(&str, String)],
+) -> Server {
     let config = dir.join("config.yaml");
     std::fs::write(&config, config_text).unwrap();
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&config)
         .args(extra_args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("SWITCHYARD_DATABASE_URL", db_url)
         .env("SWITCHYARD_BOOTSTRAP_KEY", ADMIN_KEY)
         .env("SWITCHYARD_MASTER_KEY", master_key)

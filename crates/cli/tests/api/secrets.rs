@@ -1,5 +1,6 @@
 //! Secrets never show: one scenario with known secret values — source secrets, an API key, an
-//! endpoint's signing secret and header value, a redacted payload field, the master and bootstrap
+//! endpoint's signing secret and header value, a destination's token and header value (echoed
+//! back into a flow run's output by the called API), a redacted payload field, the master and bootstrap
 //! keys and the database password — run against the real binary with debug logging. None of the
 //! values (nor signatures made with them) may appear in a log line, in any API response other
 //! than the one creation answer that shows a secret once, or in any error body. `--help` never
@@ -27,6 +28,8 @@ const TOKEN: &str = "TOKEN_SECRET_bbbb";
 const HMAC: &str = "HMAC_SECRET_cccc";
 const CARD: &str = "CARD_SECRET_4242";
 const HEADER_VALUE: &str = "HDR_SECRET_dddd";
+const DST_TOKEN: &str = "DST_TOKEN_SECRET_eeee";
+const DST_HEADER: &str = "DST_HEADER_SECRET_ffff";
 
 /// An HTTP server that answers every request with the request itself (as debugging receivers do).
 fn echo_server() -> u16 {
@@ -289,6 +292,48 @@ async fn no_secret_reaches_a_log_a_response_or_an_error() {
         "the echo reached the attempt log: {attempts}"
     );
 
+    // A flow calls a destination that echoes the request — credentials included — back into
+    // the step's output: the run history must show them masked.
+    let dst = create(
+        "/v1/destinations",
+        json!({"name": "echo", "base_url": format!("http://127.0.0.1:{rx_port}/api"),
+               "auth": {"kind": "bearer", "token": DST_TOKEN}, "headers": {"X-Dst": DST_HEADER}}),
+    )
+    .await;
+    seen.0.push(dst.to_string());
+    create(
+        "/v1/flows",
+        json!({"name": "echoing", "trigger": {"manual": true},
+               "steps": [{"id": "call", "http": {"destination": "echo", "path": "/x", "body": ".payload"}}]}),
+    )
+    .await;
+    let resp = http
+        .post(api("/v1/flows/echoing/runs"))
+        .bearer_auth(BOOT)
+        .json(&json!({"payload": {"n": 1}}))
+        .send()
+        .await
+        .unwrap();
+    let (status, started) = seen.keep(resp).await;
+    assert_eq!(status, 202, "{started}");
+    let run_url = api(&format!("/v1/runs/{}", started["id"].as_str().unwrap()));
+    eventually("the flow run succeeds", || {
+        let (http, url) = (http.clone(), run_url.clone());
+        async move { switchyard_testkit::app::get_json(&http, url, BOOT).await["status"] == "succeeded" }
+    })
+    .await;
+    let run = seen.get(&http, run_url).await;
+    let echoed = run["steps"][0]["output"]["body"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        echoed.contains("authorization: bearer ********"),
+        "the echo came back masked: {run}"
+    );
+    seen.get(&http, api("/v1/runs")).await;
+    seen.get(&http, api("/v1/destinations/echo")).await;
+
     // Views of everything, a conflict, then the source renamed and deleted.
     for path in [
         "/v1/sources".to_string(),
@@ -364,6 +409,8 @@ async fn no_secret_reaches_a_log_a_response_or_an_error() {
         HEADER_VALUE.into(),
         api_key.clone(),
         endpoint_secret.clone(),
+        DST_TOKEN.into(),
+        DST_HEADER.into(),
     ];
     if pg.is_some() {
         secrets.push(DB_PASSWORD.into());

@@ -188,6 +188,20 @@ pub enum KeysCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Re-seal every stored secret under a new master key, while servers keep running.
+    ///
+    /// With SWITCHYARD_MASTER_KEY set: first give every node the new key as SWITCHYARD_MASTER_KEY
+    /// and the old one in SWITCHYARD_MASTER_KEY_PREVIOUS (a rolling restart), then run this with
+    /// the same two variables; when it reports every value under the current key, drop
+    /// SWITCHYARD_MASTER_KEY_PREVIOUS. Without it (SQLite and its key file): this generates the
+    /// new key, writes it into the key file ahead of the old one (a running server picks it up),
+    /// re-seals, and then leaves only the new key in the file.
+    RotateMaster {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug, Clone)]

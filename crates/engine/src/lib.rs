@@ -13,4 +13,5 @@ pub mod housekeeping;
 pub mod intake;
 pub mod outbound;
 mod refresh;
+pub mod reseal;
 pub mod sources;

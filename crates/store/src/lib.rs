@@ -14,6 +14,7 @@ mod model;
 mod postgres;
 mod queries;
 pub mod retention;
+mod sealed;
 mod sqlite;
 pub mod testing;
 
@@ -30,6 +31,7 @@ pub use jobs::JobKind;
 pub use model::*;
 pub use postgres::{DELIVERY_CHANNEL, PostgresStore};
 pub use retention::{Retained, RetainedRow, RetentionStore, TombstoneRow};
+pub use sealed::{SealedKind, SealedStore, SealedValue};
 pub use sqlite::SqliteStore;
 
 /// How long an unfinished `Idempotency-Key` reservation blocks repeats before it is presumed
@@ -78,7 +80,7 @@ impl Default for StoreOptions {
 /// - errors that mean "cannot write now" are `StoreError::Unavailable`.
 #[async_trait::async_trait]
 pub trait Store:
-    DeliveryStore + BreakerStore + RetentionStore + DestinationStore + FlowStore + Send + Sync + 'static
+    DeliveryStore + BreakerStore + RetentionStore + DestinationStore + FlowStore + SealedStore + Send + Sync + 'static
 {
     fn kind(&self) -> StoreKind;
     async fn migrate(&self) -> StoreResult<()>;

@@ -132,6 +132,7 @@ impl_store!(PostgresStore, Postgres);
 crate::retention::impl_retention_store!(PostgresStore, Postgres);
 crate::delivery::breakers::impl_breaker_store!(PostgresStore);
 crate::destinations::impl_destination_store!(PostgresStore, Postgres);
+crate::sealed::impl_sealed_store!(PostgresStore);
 // Run claims pick their jobs as delivery claims do (see below).
 crate::flows::impl_flow_store!(
     PostgresStore,

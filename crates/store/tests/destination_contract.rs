@@ -1,5 +1,6 @@
 //! The destination storage contract, on SQLite and PostgreSQL: found by id or name, names
-//! unique, updates and deletes report whether the row existed.
+//! unique, updates and deletes report whether the row existed; sealed values (destinations,
+//! sources) are listed in id order and replaced only when unchanged since they were read.
 
 use std::sync::Arc;
 
@@ -7,7 +8,10 @@ use switchyard_store::*;
 
 mod common;
 
-contract!(destinations_are_found_by_id_or_name_and_names_are_unique);
+contract!(
+    destinations_are_found_by_id_or_name_and_names_are_unique,
+    sealed_values_are_listed_and_replaced_only_when_unchanged
+);
 
 fn row(id: &str, name: &str) -> DestinationRow {
     DestinationRow {
@@ -41,4 +45,59 @@ async fn destinations_are_found_by_id_or_name_and_names_are_unique(store: Arc<dy
     assert!(!store.delete_destination("dst_b").await.unwrap());
     assert!(!store.update_destination(&row("dst_b", "x")).await.unwrap());
     assert_eq!(store.all_destinations().await.unwrap().len(), 1);
+}
+
+async fn sealed_values_are_listed_and_replaced_only_when_unchanged(store: Arc<dyn Store>) {
+    store.insert_destination(&row("dst_b", "b")).await.unwrap();
+    store.insert_destination(&row("dst_a", "a")).await.unwrap();
+    for (id, secrets) in [("src_1", Some(vec![7u8, 7])), ("src_2", None)] {
+        let source = SourceRow {
+            id: id.into(),
+            name: id.into(),
+            config: "{}".into(),
+            secrets,
+            enabled: true,
+            created_at: 1,
+            updated_at: 1,
+        };
+        store.insert_source(&source).await.unwrap();
+    }
+    let kind = SealedKind::DestinationCredentials;
+    let first = store.sealed_values(kind, None, 1).await.unwrap();
+    assert_eq!(
+        first,
+        vec![SealedValue {
+            id: "dst_a".into(),
+            sealed: vec![9, 9, 9]
+        }]
+    );
+    let rest = store.sealed_values(kind, Some("dst_a"), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(), ["dst_b"]);
+    assert!(
+        !store.replace_sealed(kind, "dst_a", &[1], &[2]).await.unwrap(),
+        "stale read"
+    );
+    assert!(store.replace_sealed(kind, "dst_a", &[9, 9, 9], &[2]).await.unwrap());
+    let a = store.get_destination("dst_a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.sealed, a.updated_at),
+        (vec![2], 1),
+        "the value moves, updated_at stays"
+    );
+    let sources = store.sealed_values(SealedKind::SourceSecrets, None, 10).await.unwrap();
+    assert_eq!(
+        sources,
+        vec![SealedValue {
+            id: "src_1".into(),
+            sealed: vec![7, 7]
+        }],
+        "no secrets, nothing sealed"
+    );
+    assert!(
+        store
+            .sealed_values(SealedKind::EndpointSecrets, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

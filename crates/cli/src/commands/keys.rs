@@ -80,6 +80,7 @@ pub async fn run(cmd: KeysCommand) -> Result<(), CmdError> {
             }
             Ok(())
         }
+        KeysCommand::RotateMaster { database, json } => super::rotate_master::run(&database, json).await,
         KeysCommand::Revoke { id, database } => {
             let store = open_store(&database).await?;
             if store.revoke_api_key(&id, now_micros()).await? {

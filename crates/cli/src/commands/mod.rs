@@ -3,6 +3,7 @@
 mod deliveries;
 mod events;
 mod keys;
+mod rotate_master;
 mod runs;
 mod send;
 mod serve;

@@ -33,8 +33,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
         .map(|c| Cidr::parse(c.trim()).map_err(|e| CmdError::Message(format!("--allow-destinations: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     let url = &args.database.url;
-    let env_key = std::env::var(master_key::MASTER_KEY_ENV).ok();
-    let master_key = master_key::resolve(url, sqlite_path(url).as_deref(), env_key)?;
+    let master_key = master_key::resolve(url, sqlite_path(url).as_deref(), master_key::EnvKeys::from_env())?;
     let store = open_store(&args.database).await?;
     let listener = TcpListener::bind(&args.listen)
         .await

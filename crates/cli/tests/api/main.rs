@@ -18,5 +18,6 @@ mod outage;
 mod process;
 mod quarantine;
 mod retention;
+mod rotate_master;
 mod secrets;
 mod signatures;

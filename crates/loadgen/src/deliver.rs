@@ -17,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
+use crate::targets::Target;
 use crate::{rss_kib, send};
 
 pub struct DeliverArgs {
@@ -36,6 +37,7 @@ pub struct DeliverArgs {
     /// In burst mode: hold every delivery at the receiver while publishing, so each burst
     /// leaves a backlog, then measure how fast it drains.
     pub hold: bool,
+    pub target: Target,
 }
 
 fn now_micros() -> u64 {
@@ -113,7 +115,7 @@ async fn start_receiver(rx: Arc<Receiver>) -> u16 {
     port
 }
 
-async fn api_post(authority: &str, path: &str, key: &str, body: &Value) -> Result<u16, &'static str> {
+pub async fn api_post(authority: &str, path: &str, key: &str, body: &Value) -> Result<u16, &'static str> {
     let mut conn: Option<SendRequest<Full<Bytes>>> = None;
     let req = hyper::Request::post(path)
         .header("host", authority)
@@ -143,7 +145,7 @@ fn publishers(
                 published.clone(),
                 accepted.clone(),
             );
-            let rate = a.rate;
+            let (rate, target) = (a.rate, a.target);
             tokio::spawn(async move {
                 let mut conn: Option<SendRequest<Full<Bytes>>> = None;
                 while !stop.load(Ordering::Relaxed) {
@@ -152,12 +154,12 @@ fn publishers(
                         let due = started_at + Duration::from_micros(offset);
                         tokio::time::sleep_until(due.into()).await;
                     }
-                    let body = json!({"type": "bench.event", "payload": {"sent_at": now_micros(), "n": n, "pad": "x".repeat(160)}});
-                    let req = hyper::Request::post("/v1/events")
+                    let (path, body) = target.request(json!({"sent_at": now_micros(), "n": n, "pad": "x".repeat(160)}));
+                    let req = hyper::Request::post(path)
                         .header("host", authority.as_str())
                         .header("content-type", "application/json")
                         .header("authorization", format!("Bearer {key}"))
-                        .body(Full::new(Bytes::from(body.to_string())))
+                        .body(Full::new(Bytes::from(body)))
                         .expect("a valid request");
                     if matches!(send(&mut conn, &authority, req).await, Ok(200..=299)) {
                         accepted.fetch_add(1, Ordering::Relaxed);
@@ -192,7 +194,7 @@ async fn bursts(a: &DeliverArgs, authority: &str, rx: &Arc<Receiver>, gate: toki
         let opened = Instant::now();
         gate.send_replace(true);
         let deadline = Instant::now() + Duration::from_secs(300);
-        while received() - before < accepted && Instant::now() < deadline {
+        while a.target.receives() && received() - before < accepted && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let secs = t.elapsed().as_secs_f64();
@@ -239,21 +241,17 @@ pub async fn deliver(a: DeliverArgs) {
         slow_ms: a.slow_ms,
     });
     let port = start_receiver(rx.clone()).await;
-    for i in 0..a.endpoints {
-        let body = json!({"url": format!("http://127.0.0.1:{port}/ep/{i}"), "max_concurrency": a.max_concurrency});
-        let status = api_post(&authority, "/v1/endpoints", &a.key, &body).await;
-        assert_eq!(
-            status,
-            Ok(201),
-            "creating endpoint {i} (is --allow-destinations 127.0.0.0/8 set?)"
-        );
-    }
+    let receiver = format!("http://127.0.0.1:{port}");
+    a.target
+        .set_up(&authority, &a.key, &receiver, a.endpoints, a.max_concurrency)
+        .await;
     if a.bursts > 0 {
         return bursts(&a, &authority, &rx, gate).await;
     }
     let stop = Arc::new(AtomicBool::new(false));
     let published = Arc::new(AtomicU64::new(0));
-    let workers = publishers(&a, &authority, &stop, &published, &Arc::new(AtomicU64::new(0)));
+    let accepted = Arc::new(AtomicU64::new(0));
+    let workers = publishers(&a, &authority, &stop, &published, &accepted);
     let peak_rss = Arc::new(AtomicU64::new(0));
     let sampler = a.rss_pid.map(|pid| {
         let peak = peak_rss.clone();
@@ -268,12 +266,14 @@ pub async fn deliver(a: DeliverArgs) {
     });
     tokio::time::sleep(Duration::from_secs(a.warmup)).await;
     let published_before = published.load(Ordering::Relaxed);
+    let accepted_before = accepted.load(Ordering::Relaxed);
     rx.measuring.store(true, Ordering::Relaxed);
     let t = Instant::now();
     tokio::time::sleep(Duration::from_secs(a.duration)).await;
     rx.measuring.store(false, Ordering::Relaxed);
     let secs = t.elapsed().as_secs_f64();
     let published_during = published.load(Ordering::Relaxed) - published_before;
+    let accepted_during = accepted.load(Ordering::Relaxed) - accepted_before;
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.abort();
@@ -290,7 +290,8 @@ pub async fn deliver(a: DeliverArgs) {
     let peak = peak_rss.load(Ordering::Relaxed);
     let summary = json!({
         "endpoints": a.endpoints, "slow_endpoints": a.slow, "slow_ms": a.slow_ms,
-        "publish_rate_target": a.rate, "published_per_second": published_during as f64 / secs,
+        "target": format!("{:?}", a.target), "publish_rate_target": a.rate,
+        "published_per_second": published_during as f64 / secs, "accepted_per_second": accepted_during as f64 / secs,
         "seconds": secs, "deliveries": total, "deliveries_per_second": total as f64 / secs,
         "per_healthy_endpoint_per_second": healthy_avg,
         "latency_ms": {"p50": ms(0.50), "p99": ms(0.99), "p999": ms(0.999), "max": hist.max() as f64 / 1000.0},
@@ -303,7 +304,9 @@ pub async fn deliver(a: DeliverArgs) {
             "endpoints          {} ({} slow, answering in {} ms)",
             a.endpoints, a.slow, a.slow_ms
         );
+        println!("target             {:?}", a.target);
         println!("published/s        {:.0}", published_during as f64 / secs);
+        println!("accepted/s         {:.0}", accepted_during as f64 / secs);
         println!("deliveries/s       {:.0} ({total} in {secs:.1} s)", total as f64 / secs);
         println!("per healthy ep/s   {healthy_avg:.0}");
         println!(

@@ -5,8 +5,10 @@
 //!
 //! `switchyard-loadgen intake --url http://127.0.0.1:8080/in/bench --concurrency 64 --duration 20`
 //! `switchyard-loadgen deliver --api http://127.0.0.1:8080 --key K --endpoints 10 --slow 1`
+//! `switchyard-loadgen deliver --api http://127.0.0.1:8080 --key K --target flow --rate 1000`
 
 mod deliver;
+mod targets;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -107,6 +109,13 @@ enum Cmd {
         /// builds; the drain rate after it opens shows the queue's claim cost.
         #[arg(long)]
         hold: bool,
+        /// What the published events reach: `endpoint` (published through /v1/events to
+        /// --endpoints endpoints), `forward` (posted to a source's /in/bench, forwarded to one
+        /// endpoint listing the source), `flow` (published; a three-step flow — filter, map, http
+        /// to the receiver — runs per event), `source` (posted to /in/bench, nothing attached:
+        /// the intake rate alone) or `source-flow` (the same with the flow triggered by the source).
+        #[arg(long, default_value = "endpoint", value_parser = ["endpoint", "forward", "flow", "source", "source-flow"])]
+        target: String,
     },
 }
 
@@ -163,6 +172,7 @@ fn main() {
             json,
             bursts,
             hold,
+            target,
         } => rt.block_on(deliver::deliver(deliver::DeliverArgs {
             api,
             key,
@@ -178,6 +188,7 @@ fn main() {
             json,
             bursts,
             hold,
+            target: target.parse().expect("a --target value clap checked"),
         })),
     }
 }

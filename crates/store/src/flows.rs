@@ -82,11 +82,24 @@ pub struct StepRow {
     pub finished_at: Option<i64>,
 }
 
-/// A run claimed by a worker: the queue row holding the lease, and the run.
+/// A run claimed by a worker: the queue row holding the lease, the run, and what walking it
+/// needs — its trigger event (`None` once retention took it) and its step records — read with
+/// the claim, a query per batch rather than per run.
 #[derive(Debug, Clone)]
 pub struct ClaimedRun {
     pub job: i64,
     pub run: RunRow,
+    pub event: Option<crate::EventRecord>,
+    pub steps: Vec<StepRow>,
+}
+
+/// One run to end: its job, how it ends and the step records not stored yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishRun {
+    pub job: i64,
+    pub run_id: String,
+    pub end: RunEnd,
+    pub steps: Vec<StepRow>,
 }
 
 /// How a run ends (the job is deleted with it).
@@ -131,9 +144,18 @@ pub trait FlowStore: Send + Sync {
     /// Leases up to `limit` due runs (oldest due first) to `owner` until `lease_until`; an
     /// expired lease is taken over. Claimed runs become `running`.
     async fn claim_runs(&self, owner: &str, now: i64, lease_until: i64, limit: i64) -> StoreResult<Vec<ClaimedRun>>;
-    /// Upserts a step record (by run and path), sets the run's status and extends the lease to
-    /// `lease_until`, in one transaction — only while `owner` holds `job`'s lease; false (and
-    /// nothing written) otherwise.
+    /// Upserts step records (by run and path; at most one per path), sets the run's status and
+    /// extends the lease to `lease_until`, in one transaction — only while `owner` holds
+    /// `job`'s lease; false (and nothing written) otherwise.
+    async fn save_steps(
+        &self,
+        owner: &str,
+        job: i64,
+        lease_until: i64,
+        steps: &[StepRow],
+        run_status: RunStatus,
+    ) -> StoreResult<bool>;
+    /// [`FlowStore::save_steps`] for one record.
     async fn save_step(
         &self,
         owner: &str,
@@ -141,9 +163,13 @@ pub trait FlowStore: Send + Sync {
         lease_until: i64,
         step: &StepRow,
         run_status: RunStatus,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<bool> {
+        self.save_steps(owner, job, lease_until, std::slice::from_ref(step), run_status)
+            .await
+    }
     /// Gives the run back to the queue, due at `due_at`, with this status (`pending` for a
-    /// retry, `waiting` for a delay); false when `owner` no longer holds the lease.
+    /// retry, `waiting` for a delay), writing `steps` in the same transaction; false when
+    /// `owner` no longer holds the lease.
     async fn reschedule_run(
         &self,
         owner: &str,
@@ -151,11 +177,33 @@ pub trait FlowStore: Send + Sync {
         run_id: &str,
         due_at: i64,
         status: RunStatus,
+        steps: &[StepRow],
     ) -> StoreResult<bool>;
-    /// Ends the run and deletes its job; false when `owner` no longer holds the lease.
-    async fn finish_run(&self, owner: &str, job: i64, run_id: &str, end: &RunEnd) -> StoreResult<bool>;
+    /// Ends runs and deletes their jobs, each with its last step records, in one transaction
+    /// (one commit for many runs: a runner's finishes are group-committed); per run, false when
+    /// `owner` no longer holds its lease (and nothing of it is written).
+    async fn finish_runs(&self, owner: &str, runs: &[FinishRun]) -> StoreResult<Vec<bool>>;
+    /// [`FlowStore::finish_runs`] for one run.
+    async fn finish_run(
+        &self,
+        owner: &str,
+        job: i64,
+        run_id: &str,
+        end: &RunEnd,
+        steps: &[StepRow],
+    ) -> StoreResult<bool> {
+        let run = FinishRun {
+            job,
+            run_id: run_id.to_string(),
+            end: end.clone(),
+            steps: steps.to_vec(),
+        };
+        let done = self.finish_runs(owner, std::slice::from_ref(&run)).await?;
+        Ok(done.first().copied().unwrap_or(false))
+    }
     /// A failed or dead run becomes `pending` and due at `now` with a new job: its error is
-    /// cleared and its steps that did not succeed are reset (`pending`, 0 attempts, no error),
+    /// cleared and its steps that did not succeed are reset (`pending`, 0 attempts, no error, not
+    /// started — so a step's max age counts from the retry, not from its first attempt),
     /// so it resumes from the failed step. `None` when the run does not exist or is not failed
     /// or dead.
     async fn retry_run(&self, run_id: &str, now: i64) -> StoreResult<Option<RunRow>>;
@@ -175,6 +223,37 @@ pub(crate) const RUN_COLUMNS: &str = "seq, id, flow_id, flow_name, flow_version,
      error_class, error_message, started_at, finished_at, updated_at";
 pub(crate) const STEP_COLUMNS: &str =
     "run_id, path, step_id, status, attempts, output, error_class, error_message, started_at, finished_at";
+
+/// Upserts step records by `(run_id, path)` inside the caller's transaction: one fixed
+/// statement per record, so it is prepared once per connection and reused (a multi-row statement
+/// would differ by row count and be parsed again on every write).
+macro_rules! upsert_steps {
+    ($conn:expr, $steps:expr, $db:ty) => {
+        for step in $steps.iter() {
+            sqlx::query(
+                "INSERT INTO run_steps (run_id, path, step_id, status, attempts, output, error_class, error_message, \
+                 started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (run_id, path) DO UPDATE SET step_id = excluded.step_id, status = excluded.status, \
+                 attempts = excluded.attempts, output = excluded.output, error_class = excluded.error_class, \
+                 error_message = excluded.error_message, started_at = excluded.started_at, \
+                 finished_at = excluded.finished_at",
+            )
+            .bind(&step.run_id)
+            .bind(&step.path)
+            .bind(&step.step_id)
+            .bind(step.status.as_str())
+            .bind(step.attempts)
+            .bind(&step.output)
+            .bind(&step.error_class)
+            .bind(&step.error_message)
+            .bind(step.started_at)
+            .bind(step.finished_at)
+            .execute(&mut *$conn)
+            .await?;
+        }
+    };
+}
+pub(crate) use upsert_steps;
 
 /// Inserts run rows, `pending` and started at their creation (used inside the intake batch).
 macro_rules! push_run_rows {
@@ -370,25 +449,67 @@ macro_rules! impl_flow_store {
                     tx.commit().await?;
                     let mut claimed: Vec<$crate::ClaimedRun> = runs
                         .into_iter()
-                        .filter_map(|run| Some($crate::ClaimedRun { job: *jobs.get(&run.id)?, run }))
+                        .filter_map(|run| {
+                            Some($crate::ClaimedRun {
+                                job: *jobs.get(&run.id)?,
+                                run,
+                                event: None,
+                                steps: Vec::new(),
+                            })
+                        })
                         .collect();
                     claimed.sort_by_key(|c| c.run.seq);
                     Ok(claimed)
                 }
                 .await;
                 self.restore_durability(&mut conn).await?;
-                claimed
+                drop(conn);
+                let mut claimed = claimed?;
+                if claimed.is_empty() {
+                    return Ok(claimed);
+                }
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT seq, ");
+                qb.push($crate::queries::EVENT_COLUMNS).push(" FROM events WHERE id IN (");
+                let mut ids = qb.separated(", ");
+                for c in &claimed {
+                    ids.push_bind(c.run.event_id.clone());
+                }
+                qb.push(")");
+                let events: Vec<$crate::EventRecord> = qb.build_query_as().persistent(false).fetch_all(&self.read).await?;
+                let events: std::collections::HashMap<String, $crate::EventRecord> =
+                    events.into_iter().map(|e| (e.id.clone(), e)).collect();
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT ");
+                qb.push($crate::flows::STEP_COLUMNS).push(" FROM run_steps WHERE run_id IN (");
+                let mut ids = qb.separated(", ");
+                for c in &claimed {
+                    ids.push_bind(c.run.id.clone());
+                }
+                qb.push(")");
+                let steps: Vec<$crate::StepRow> = qb.build_query_as().persistent(false).fetch_all(&self.read).await?;
+                let mut by_run: std::collections::HashMap<String, Vec<$crate::StepRow>> = std::collections::HashMap::new();
+                for s in steps {
+                    by_run.entry(s.run_id.clone()).or_default().push(s);
+                }
+                for c in &mut claimed {
+                    // Cloned: several runs may share one event.
+                    c.event = events.get(&c.run.event_id).cloned();
+                    c.steps = by_run.remove(&c.run.id).unwrap_or_default();
+                }
+                Ok(claimed)
             }
 
-            async fn save_step(
+            async fn save_steps(
                 &self,
                 owner: &str,
                 job: i64,
                 lease_until: i64,
-                step: &$crate::StepRow,
+                steps: &[$crate::StepRow],
                 run_status: switchyard_core::flow::RunStatus,
             ) -> $crate::StoreResult<bool> {
                 self.check_writable()?;
+                let Some(run_id) = steps.first().map(|s| s.run_id.clone()) else {
+                    return Ok(true);
+                };
                 let mut tx = self.write.begin().await?;
                 let held = sqlx::query(
                     "UPDATE jobs SET lease_until = $1 WHERE seq = $2 AND lease_owner = $3 AND kind = $4 AND subject_id = $5",
@@ -397,35 +518,16 @@ macro_rules! impl_flow_store {
                 .bind(job)
                 .bind(owner)
                 .bind($crate::JobKind::Run.as_str())
-                .bind(&step.run_id)
+                .bind(&run_id)
                 .execute(&mut *tx)
                 .await?;
                 if held.rows_affected() != 1 {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                sqlx::query(
-                    "INSERT INTO run_steps (run_id, path, step_id, status, attempts, output, error_class, error_message, \
-                     started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (run_id, path) DO UPDATE SET step_id = excluded.step_id, status = excluded.status, \
-                     attempts = excluded.attempts, output = excluded.output, error_class = excluded.error_class, \
-                     error_message = excluded.error_message, started_at = excluded.started_at, \
-                     finished_at = excluded.finished_at",
-                )
-                .bind(&step.run_id)
-                .bind(&step.path)
-                .bind(&step.step_id)
-                .bind(step.status.as_str())
-                .bind(step.attempts)
-                .bind(&step.output)
-                .bind(&step.error_class)
-                .bind(&step.error_message)
-                .bind(step.started_at)
-                .bind(step.finished_at)
-                .execute(&mut *tx)
-                .await?;
+                $crate::flows::upsert_steps!(tx, steps, $db);
                 sqlx::query("UPDATE runs SET status = $2, updated_at = $3 WHERE id = $1")
-                    .bind(&step.run_id)
+                    .bind(&run_id)
                     .bind(run_status.as_str())
                     .bind(switchyard_core::time::now_micros())
                     .execute(&mut *tx)
@@ -441,6 +543,7 @@ macro_rules! impl_flow_store {
                 run_id: &str,
                 due_at: i64,
                 status: switchyard_core::flow::RunStatus,
+                steps: &[$crate::StepRow],
             ) -> $crate::StoreResult<bool> {
                 self.check_writable()?;
                 let mut tx = self.write.begin().await?;
@@ -459,6 +562,7 @@ macro_rules! impl_flow_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
+                $crate::flows::upsert_steps!(tx, steps, $db);
                 sqlx::query("UPDATE runs SET status = $2, updated_at = $3 WHERE id = $1")
                     .bind(run_id)
                     .bind(status.as_str())
@@ -469,41 +573,47 @@ macro_rules! impl_flow_store {
                 Ok(true)
             }
 
-            async fn finish_run(
+            async fn finish_runs(
                 &self,
                 owner: &str,
-                job: i64,
-                run_id: &str,
-                end: &$crate::RunEnd,
-            ) -> $crate::StoreResult<bool> {
+                runs: &[$crate::FinishRun],
+            ) -> $crate::StoreResult<Vec<bool>> {
                 self.check_writable()?;
                 let mut tx = self.write.begin().await?;
-                let held = sqlx::query("DELETE FROM jobs WHERE seq = $1 AND lease_owner = $2 AND kind = $3 AND subject_id = $4")
-                    .bind(job)
+                let mut done = Vec::with_capacity(runs.len());
+                for run in runs {
+                    let held = sqlx::query(
+                        "DELETE FROM jobs WHERE seq = $1 AND lease_owner = $2 AND kind = $3 AND subject_id = $4",
+                    )
+                    .bind(run.job)
                     .bind(owner)
                     .bind($crate::JobKind::Run.as_str())
-                    .bind(run_id)
+                    .bind(&run.run_id)
                     .execute(&mut *tx)
                     .await?;
-                if held.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    return Ok(false);
+                    if held.rows_affected() != 1 {
+                        done.push(false);
+                        continue;
+                    }
+                    $crate::flows::upsert_steps!(tx, run.steps, $db);
+                    let end = &run.end;
+                    sqlx::query(
+                        "UPDATE runs SET status = $2, failed_step = $3, error_class = $4, error_message = $5, \
+                         finished_at = $6, updated_at = $6 WHERE id = $1",
+                    )
+                    .bind(&run.run_id)
+                    .bind(end.status.as_str())
+                    .bind(&end.failed_step)
+                    .bind(&end.error_class)
+                    .bind(&end.error_message)
+                    .bind(end.finished_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    done.push(true);
                 }
-                sqlx::query(
-                    "UPDATE runs SET status = $2, failed_step = $3, error_class = $4, error_message = $5, \
-                     finished_at = $6, updated_at = $6 WHERE id = $1",
-                )
-                .bind(run_id)
-                .bind(end.status.as_str())
-                .bind(&end.failed_step)
-                .bind(&end.error_class)
-                .bind(&end.error_message)
-                .bind(end.finished_at)
-                .execute(&mut *tx)
-                .await?;
                 tx.commit().await?;
-                self.after_jobs_ended(1);
-                Ok(true)
+                self.after_jobs_ended(done.iter().filter(|d| **d).count() as u64);
+                Ok(done)
             }
 
             async fn retry_run(&self, run_id: &str, now: i64) -> $crate::StoreResult<Option<$crate::RunRow>> {
@@ -524,7 +634,7 @@ macro_rules! impl_flow_store {
                 };
                 sqlx::query(
                     "UPDATE run_steps SET status = 'pending', attempts = 0, error_class = NULL, error_message = NULL, \
-                     finished_at = NULL WHERE run_id = $1 AND status <> 'succeeded'",
+                     started_at = NULL, finished_at = NULL WHERE run_id = $1 AND status <> 'succeeded'",
                 )
                 .bind(run_id)
                 .execute(&mut *tx)

@@ -26,7 +26,9 @@ pub use delivery::{
 };
 pub use destinations::{DestinationRow, DestinationStore};
 pub use error::{StoreError, StoreResult};
-pub use flows::{ClaimedRun, FlowRow, FlowStore, FlowVersionRow, NewRun, RunEnd, RunFilter, RunRow, StepRow};
+pub use flows::{
+    ClaimedRun, FinishRun, FlowRow, FlowStore, FlowVersionRow, NewRun, RunEnd, RunFilter, RunRow, StepRow,
+};
 pub use jobs::JobKind;
 pub use model::*;
 pub use postgres::{DELIVERY_CHANNEL, PostgresStore};

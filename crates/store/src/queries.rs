@@ -177,8 +177,7 @@ macro_rules! impl_store {
 
             async fn get_event(&self, id: &str) -> $crate::StoreResult<Option<$crate::EventRecord>> {
                 Ok(sqlx::query_as::<_, $crate::EventRecord>(
-                    "SELECT seq, id, source_id, source_name, event_type, status, received_at, content_type, \
-                     headers, payload, request_id, validation_errors FROM events WHERE id = $1",
+                    &format!("SELECT seq, {} FROM events WHERE id = $1", $crate::queries::EVENT_COLUMNS),
                 )
                 .bind(id)
                 .fetch_optional(&self.read)

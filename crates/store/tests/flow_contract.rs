@@ -391,19 +391,19 @@ async fn a_rescheduled_run_is_claimable_at_its_due_time(store: Arc<dyn Store>) {
     let claimed = claim_one(&store, "a", 100, 200).await;
     assert!(
         !store
-            .reschedule_run("b", claimed.job, "run_1", 1_000, RunStatus::Waiting)
+            .reschedule_run("b", claimed.job, "run_1", 1_000, RunStatus::Waiting, &[])
             .await
             .unwrap()
     );
     assert!(
         !store
-            .reschedule_run("a", claimed.job, "run_x", 1_000, RunStatus::Waiting)
+            .reschedule_run("a", claimed.job, "run_x", 1_000, RunStatus::Waiting, &[])
             .await
             .unwrap()
     );
     assert!(
         store
-            .reschedule_run("a", claimed.job, "run_1", 1_000, RunStatus::Waiting)
+            .reschedule_run("a", claimed.job, "run_1", 1_000, RunStatus::Waiting, &[])
             .await
             .unwrap()
     );
@@ -417,7 +417,7 @@ async fn a_rescheduled_run_is_claimable_at_its_due_time(store: Arc<dyn Store>) {
     // The old holder can no longer move it.
     assert!(
         !store
-            .reschedule_run("a", claimed.job, "run_1", 300, RunStatus::Pending)
+            .reschedule_run("a", claimed.job, "run_1", 300, RunStatus::Pending, &[])
             .await
             .unwrap()
     );
@@ -435,13 +435,26 @@ async fn a_finished_run_leaves_the_queue(store: Arc<dyn Store>) {
         error_message: None,
         finished_at: 180,
     };
-    assert!(!store.finish_run("b", claimed.job, "run_1", &end).await.unwrap());
+    let last = [
+        step("run_1", "shape", StepStatus::Succeeded, 1, Some(160)),
+        step("run_1", "send", StepStatus::Succeeded, 1, Some(170)),
+    ];
+    assert!(!store.finish_run("b", claimed.job, "run_1", &end, &last).await.unwrap());
     assert_eq!(
         store.get_run("run_1").await.unwrap().unwrap().status,
         RunStatus::Running
     );
-    assert!(store.finish_run("a", claimed.job, "run_1", &end).await.unwrap());
-    assert!(!store.finish_run("a", claimed.job, "run_1", &end).await.unwrap());
+    assert!(
+        store.run_steps("run_1").await.unwrap().is_empty(),
+        "a lost lease writes no step"
+    );
+    assert!(store.finish_run("a", claimed.job, "run_1", &end, &last).await.unwrap());
+    assert_eq!(
+        store.run_steps("run_1").await.unwrap(),
+        last,
+        "the last records ride with the end"
+    );
+    assert!(!store.finish_run("a", claimed.job, "run_1", &end, &[]).await.unwrap());
     let ended = store.get_run("run_1").await.unwrap().unwrap();
     assert_eq!(
         (ended.status, ended.finished_at, ended.updated_at, ended.started_at),
@@ -460,7 +473,7 @@ async fn a_finished_run_leaves_the_queue(store: Arc<dyn Store>) {
     );
     assert!(
         !store
-            .reschedule_run("a", claimed.job, "run_1", 500, RunStatus::Pending)
+            .reschedule_run("a", claimed.job, "run_1", 500, RunStatus::Pending, &[])
             .await
             .unwrap()
     );
@@ -504,7 +517,7 @@ async fn only_failed_or_dead_runs_are_retried_from_the_failed_step(store: Arc<dy
         error_message: Some("400 from slack".into()),
         finished_at: 150,
     };
-    assert!(store.finish_run("a", job1, "run_1", &failed).await.unwrap());
+    assert!(store.finish_run("a", job1, "run_1", &failed, &[]).await.unwrap());
     let ended = store.get_run("run_1").await.unwrap().unwrap();
     assert_eq!(
         (
@@ -536,10 +549,15 @@ async fn only_failed_or_dead_runs_are_retried_from_the_failed_step(store: Arc<dy
         attempts: 0,
         error_class: None,
         error_message: None,
+        started_at: None,
         finished_at: None,
         ..s.clone()
     };
-    assert_eq!(steps[1..], [reset(&bad), reset(&skipped)]);
+    assert_eq!(
+        steps[1..],
+        [reset(&bad), reset(&skipped)],
+        "not started: max age counts anew"
+    );
     // A new job, due at the retry.
     assert_eq!(store.next_run_due().await.unwrap(), Some(5_000));
     assert!(store.claim_runs("b", 4_999, 100_000, 10).await.unwrap().is_empty());
@@ -557,7 +575,7 @@ async fn only_failed_or_dead_runs_are_retried_from_the_failed_step(store: Arc<dy
         error_message: None,
         finished_at: 200,
     };
-    assert!(store.finish_run("a", job2, "run_2", &dead).await.unwrap());
+    assert!(store.finish_run("a", job2, "run_2", &dead, &[]).await.unwrap());
     assert_eq!(store.get_run("run_2").await.unwrap().unwrap().status, RunStatus::Dead);
     assert!(store.retry_run("run_2", 7_000).await.unwrap().is_some());
     assert!(store.retry_run("run_2", 7_001).await.unwrap().is_none());
@@ -628,7 +646,7 @@ async fn runs_are_listed_newest_first_with_filters(store: Arc<dyn Store>) {
     let job3 = claimed.iter().find(|c| c.run.id == "run_3").unwrap().job;
     assert!(
         store
-            .reschedule_run("a", job3, "run_3", 5_000, RunStatus::Waiting)
+            .reschedule_run("a", job3, "run_3", 5_000, RunStatus::Waiting, &[])
             .await
             .unwrap()
     );
@@ -674,7 +692,7 @@ async fn next_run_due_counts_leases(store: Arc<dyn Store>) {
     assert_eq!(store.next_run_due().await.unwrap(), Some(200));
     assert!(
         store
-            .reschedule_run("a", claimed.job, "run_1", 150, RunStatus::Pending)
+            .reschedule_run("a", claimed.job, "run_1", 150, RunStatus::Pending, &[])
             .await
             .unwrap()
     );
@@ -701,7 +719,7 @@ async fn retention_keeps_events_of_unfinished_runs_and_takes_finished_ones_along
         error_message: None,
         finished_at: 220,
     };
-    assert!(store.finish_run("a", job, "run_done", &end).await.unwrap());
+    assert!(store.finish_run("a", job, "run_done", &end, &[]).await.unwrap());
 
     let seqs: Vec<i64> = store
         .retained_window(Retained::Events, 0, 10)

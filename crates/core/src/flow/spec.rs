@@ -164,6 +164,12 @@ impl Action {
             Action::Delay { .. } => "delay",
         }
     }
+
+    /// True for steps that act on the world (a call, a publication). The others compute from the
+    /// run's recorded state alone, so repeating one after a crash changes nothing anyone saw.
+    pub fn acts_outside(&self) -> bool {
+        matches!(self, Action::Http(_) | Action::Deliver { .. } | Action::Emit { .. })
+    }
 }
 
 /// One way of a `branch`: the first arm whose `when` yields `true` runs; `else: true` always

@@ -1,9 +1,14 @@
 //! How one claimed run walks its steps. Each step's result is recorded (by run and path) by the
-//! lease holder before the next step starts, so a run resumed after a crash, on another node or
-//! by `retry` skips every step that already succeeded and starts at the first that did not:
-//! completed steps are never executed again. Side effects that could still repeat (a crash
-//! between a call and its record) are made harmless: `http` steps send the same
-//! `Idempotency-Key` every time, `emit` and `deliver` publish with a dedup key.
+//! lease holder, so a run resumed after a crash, on another node or by `retry` skips every step
+//! whose record is stored and starts at the first that has none: a step that acted on the world
+//! (`http`, `deliver`, `emit`) is stored before the next such step starts, and is never executed
+//! again once stored. Records of steps that only compute (filter, map, validate, branch and
+//! foreach bookkeeping, delay) wait for the next write — the next acting step's turn, or the
+//! run's end or rescheduling, in the same transaction — because repeating them after a crash
+//! changes nothing: this is what lets a filter → map → http run cost one commit. Side effects
+//! that could still repeat (a crash between a call and its record) are made harmless: `http`
+//! steps send the same `Idempotency-Key` every time, `emit` and `deliver` publish with a dedup
+//! key.
 //!
 //! A step that fails retryably leaves the run `pending` in the queue until its next attempt
 //! (no worker waits); a `delay` leaves it `waiting` the same way.
@@ -65,6 +70,25 @@ pub(crate) struct Walk {
     pub records: Mutex<HashMap<String, StepRow>>,
     /// Credential values opened for this run's calls: scrubbed from every output and error.
     pub secrets: Mutex<Vec<String>>,
+    /// Records not stored yet (see the module doc); the lock also keeps writes in order.
+    pub pending: tokio::sync::Mutex<Pending>,
+}
+
+/// Step records waiting for the next write, at most one per path.
+#[derive(Default)]
+pub(crate) struct Pending {
+    rows: Vec<StepRow>,
+    /// One of them is an acting step's: it must be stored before the next acting step starts.
+    acted: bool,
+    run_status: Option<RunStatus>,
+}
+
+impl Pending {
+    /// The records for the write that moves the run on (its end or its rescheduling).
+    pub(crate) fn take(&mut self) -> Vec<StepRow> {
+        self.acted = false;
+        std::mem::take(&mut self.rows)
+    }
 }
 
 impl Walk {
@@ -119,6 +143,9 @@ impl Walk {
         let now = now_micros();
         let attempts = record.as_ref().map_or(0, |r| r.attempts);
         let started_at = record.as_ref().and_then(|r| r.started_at).unwrap_or(now);
+        if step.action.acts_outside() {
+            self.store_acted().await?;
+        }
         let outcome = steps::run(self, step, &scope, path, record.as_ref()).await;
         match outcome {
             Outcome::Done(output) => {
@@ -510,19 +537,35 @@ impl Walk {
             started_at: Some(started_at),
             finished_at,
         };
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(row.path.clone(), row.clone());
+        let mut pending = self.pending.lock().await;
+        pending.rows.retain(|r| r.path != row.path);
+        pending.rows.push(row);
+        pending.acted |= step.action.acts_outside();
+        pending.run_status = Some(run_status);
+        Ok(())
+    }
+
+    /// Stores the pending records if an acting step's is among them (and extends the lease).
+    async fn store_acted(&self) -> Result<(), Halt> {
+        let mut pending = self.pending.lock().await;
+        if !pending.acted {
+            return Ok(());
+        }
+        let status = pending.run_status.unwrap_or(RunStatus::Running);
         let lease_until = now_micros() + self.deps.config.lease.as_micros() as i64;
         if !self
             .deps
             .store
-            .save_step(&self.owner, self.job, lease_until, &row, run_status)
+            .save_steps(&self.owner, self.job, lease_until, &pending.rows, status)
             .await?
         {
             return Err(Halt::LeaseLost);
         }
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(row.path.clone(), row);
+        pending.take();
         Ok(())
     }
 }

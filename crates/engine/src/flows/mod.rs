@@ -1,11 +1,12 @@
 //! Flows (SPEC §7): the catalog of definitions (`catalog.rs`), the runner that claims runs from
 //! the job queue and advances them (`runner.rs`), how one run walks its steps with durable
-//! records (`execute.rs`), what a jq expression sees (`context.rs`) and the step kinds that
+//! records (`execute.rs`), the group commit of run endings (`finisher.rs`), what a jq expression sees (`context.rs`) and the step kinds that
 //! call out (`steps/`).
 
 mod catalog;
 mod context;
 mod execute;
+mod finisher;
 mod runner;
 mod steps;
 

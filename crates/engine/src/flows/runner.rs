@@ -7,7 +7,6 @@
 //! Invariant: only the lease holder writes a run's steps or moves it on; a worker that finds
 //! its lease gone stops without writing.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,12 +16,13 @@ use switchyard_core::flow::RunStatus;
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::time::now_micros;
 use switchyard_jq::Jq;
-use switchyard_store::{ClaimedRun, RunEnd, Store};
+use switchyard_store::{ClaimedRun, FinishRun, RunEnd, StepRow, Store};
 use tokio::sync::{Notify, watch};
 
 use super::FlowCatalog;
 use super::context;
 use super::execute::{Halt, Walk};
+use super::finisher::Finisher;
 use crate::delivery::Publisher;
 use crate::delivery::guard::Guards;
 use crate::destinations::DestinationCatalog;
@@ -95,6 +95,7 @@ impl FlowRunner {
 
 async fn claim_loop(deps: Arc<RunnerDeps>, handle: RunnerHandle, mut shutdown: watch::Receiver<bool>) {
     let owner = format!("runner-{}", new_id(IdKind::Request));
+    let finisher = Finisher::start(deps.store.clone(), owner.clone());
     let in_flight = Arc::new(AtomicUsize::new(0));
     let freed = Arc::new(Notify::new());
     loop {
@@ -115,10 +116,15 @@ async fn claim_loop(deps: Arc<RunnerDeps>, handle: RunnerHandle, mut shutdown: w
                     claimed_all = claimed.len() as i64 == want;
                     for c in claimed {
                         in_flight.fetch_add(1, Ordering::AcqRel);
-                        let (deps, owner, in_flight, freed) =
-                            (deps.clone(), owner.clone(), in_flight.clone(), freed.clone());
+                        let (deps, owner, in_flight, freed, finisher) = (
+                            deps.clone(),
+                            owner.clone(),
+                            in_flight.clone(),
+                            freed.clone(),
+                            finisher.clone(),
+                        );
                         tokio::spawn(async move {
-                            advance(&deps, &owner, c).await;
+                            advance(&deps, &owner, &finisher, c).await;
                             in_flight.fetch_sub(1, Ordering::AcqRel);
                             freed.notify_one();
                         });
@@ -154,15 +160,26 @@ async fn claim_loop(deps: Arc<RunnerDeps>, handle: RunnerHandle, mut shutdown: w
 }
 
 /// Advances one claimed run and moves it on.
-async fn advance(deps: &Arc<RunnerDeps>, owner: &str, claimed: ClaimedRun) {
-    let ClaimedRun { job, run } = claimed;
+async fn advance(deps: &Arc<RunnerDeps>, owner: &str, finisher: &Finisher, claimed: ClaimedRun) {
+    let ClaimedRun { job, run, event, steps } = claimed;
     let run_id = run.id.clone();
-    let halt = walk(deps, owner, job, run).await.err();
-    let now = now_micros();
+    let (halt, steps) = walk(deps, owner, job, run, event, steps).await;
+    let halt = halt.err();
+    let end = |status, failure| Ending {
+        job,
+        run_id: run_id.clone(),
+        status,
+        failure,
+        steps: steps.clone(),
+    };
     let result = match halt {
-        None => finish(deps, owner, job, &run_id, RunStatus::Succeeded, None, now).await,
-        Some(Halt::Filtered) => finish(deps, owner, job, &run_id, RunStatus::Filtered, None, now).await,
-        Some(Halt::Wait { due, status }) => deps.store.reschedule_run(owner, job, &run_id, due, status).await,
+        None => finish(deps, finisher, end(RunStatus::Succeeded, None)).await,
+        Some(Halt::Filtered) => finish(deps, finisher, end(RunStatus::Filtered, None)).await,
+        Some(Halt::Wait { due, status }) => {
+            deps.store
+                .reschedule_run(owner, job, &run_id, due, status, &steps)
+                .await
+        }
         Some(Halt::Fail {
             path,
             class,
@@ -170,7 +187,7 @@ async fn advance(deps: &Arc<RunnerDeps>, owner: &str, claimed: ClaimedRun) {
             dead,
         }) => {
             let status = if dead { RunStatus::Dead } else { RunStatus::Failed };
-            finish(deps, owner, job, &run_id, status, Some((path, class, message)), now).await
+            finish(deps, finisher, end(status, Some((path, class, message)))).await
         }
         Some(Halt::LeaseLost) => Ok(false),
         Some(Halt::Store(e)) => {
@@ -187,8 +204,16 @@ async fn advance(deps: &Arc<RunnerDeps>, owner: &str, claimed: ClaimedRun) {
     }
 }
 
-/// Loads what the run needs and walks its steps.
-async fn walk(deps: &Arc<RunnerDeps>, owner: &str, job: i64, run: switchyard_store::RunRow) -> Result<(), Halt> {
+/// Loads what the run needs and walks its steps; also returns the step records not stored yet,
+/// which the write that moves the run on carries.
+async fn walk(
+    deps: &Arc<RunnerDeps>,
+    owner: &str,
+    job: i64,
+    run: switchyard_store::RunRow,
+    event: Option<switchyard_store::EventRecord>,
+    records: Vec<StepRow>,
+) -> (Result<(), Halt>, Vec<StepRow>) {
     let fail = |class: &str, message: String| Halt::Fail {
         path: String::new(),
         class: class.to_string(),
@@ -197,47 +222,61 @@ async fn walk(deps: &Arc<RunnerDeps>, owner: &str, job: i64, run: switchyard_sto
     };
     let spec = match deps.flows.version(&run.flow_id, run.flow_version).await {
         Ok(s) => s,
-        Err(super::FlowError::Store(e)) => return Err(Halt::Store(e)),
-        Err(e) => return Err(fail("flow_missing", format!("flow version {}: {e}", run.flow_version))),
+        Err(super::FlowError::Store(e)) => return (Err(Halt::Store(e)), Vec::new()),
+        Err(e) => {
+            let message = format!("flow version {}: {e}", run.flow_version);
+            return (Err(fail("flow_missing", message)), Vec::new());
+        }
     };
-    let Some(event) = deps.store.get_event(&run.event_id).await? else {
-        return Err(fail(
-            "event_missing",
-            "the trigger event no longer exists (retention)".into(),
-        ));
+    let Some(event) = event else {
+        let message = "the trigger event no longer exists (retention)".into();
+        return (Err(fail("event_missing", message)), Vec::new());
     };
-    let records: HashMap<_, _> = deps
-        .store
-        .run_steps(&run.id)
-        .await?
-        .into_iter()
-        .map(|r| (r.path.clone(), r))
-        .collect();
     let walk = Walk {
         deps: deps.clone(),
         run,
         job,
         owner: owner.to_string(),
         spec: spec.clone(),
-        records: Mutex::new(records),
+        records: Mutex::new(records.into_iter().map(|r| (r.path.clone(), r)).collect()),
         secrets: Mutex::new(Vec::new()),
+        pending: Default::default(),
     };
-    walk.steps(&spec.steps, context::initial(&event), String::new())
+    let result = walk
+        .steps(&spec.steps, context::initial(&event), String::new())
         .await
-        .map(|_| ())
+        .map(|_| ());
+    let steps = walk.pending.lock().await.take();
+    (result, steps)
 }
 
 /// Ends a run; a dead or failed one first publishes its `on_failure` event (once per failure:
 /// the publication's dedup key names the run, the step and when it failed).
+/// How a walk ended, for [`finish`].
+struct Ending {
+    job: i64,
+    run_id: String,
+    status: RunStatus,
+    /// The failing step's path, error class and message.
+    failure: Option<(String, String, String)>,
+    /// Step records not stored yet.
+    steps: Vec<StepRow>,
+}
+
 async fn finish(
     deps: &Arc<RunnerDeps>,
-    owner: &str,
-    job: i64,
-    run_id: &str,
-    status: RunStatus,
-    failure: Option<(String, String, String)>,
-    now: i64,
+    finisher: &Finisher,
+    ending: Ending,
 ) -> Result<bool, switchyard_store::StoreError> {
+    let Ending {
+        job,
+        run_id,
+        status,
+        failure,
+        steps,
+    } = ending;
+    let run_id = run_id.as_str();
+    let now = now_micros();
     if let Some((path, class, message)) = &failure
         && let Some(run) = deps.store.get_run(run_id).await?
         && let Ok(spec) = deps.flows.version(&run.flow_id, run.flow_version).await
@@ -274,18 +313,18 @@ async fn finish(
     if let (Some(class), Some(message)) = (&error_class, &error_message) {
         tracing::info!(run_id, status = %status, error_class = %class, error = %message, "flow run ended");
     }
-    deps.store
-        .finish_run(
-            owner,
+    finisher
+        .finish(FinishRun {
             job,
-            run_id,
-            &RunEnd {
+            run_id: run_id.to_string(),
+            end: RunEnd {
                 status,
                 failed_step,
                 error_class,
                 error_message,
                 finished_at: now,
             },
-        )
+            steps,
+        })
         .await
 }

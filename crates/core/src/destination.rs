@@ -75,7 +75,8 @@ pub struct DestinationSpec {
     pub max_concurrency: Option<u32>,
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
-    /// Delays before each attempt of a step (seconds); `null`: the Standard Webhooks schedule.
+    /// Delays before each attempt of a step (seconds); `null`: the steps' default schedule
+    /// (`flow::spec::DEFAULT_STEP_SCHEDULE`).
     #[serde(default)]
     pub retry_schedule_seconds: Option<Vec<u64>>,
 }

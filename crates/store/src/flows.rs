@@ -167,6 +167,9 @@ pub trait FlowStore: Send + Sync {
         self.save_steps(owner, job, lease_until, std::slice::from_ref(step), run_status)
             .await
     }
+    /// Moves the end of `owner`'s lease on `job` to `lease_until` (before a call that may outlast
+    /// it); false when `owner` no longer holds it.
+    async fn extend_run_lease(&self, owner: &str, job: i64, run_id: &str, lease_until: i64) -> StoreResult<bool>;
     /// Gives the run back to the queue, due at `due_at`, with this status (`pending` for a
     /// retry, `waiting` for a delay), writing `steps` in the same transaction; false when
     /// `owner` no longer holds the lease.
@@ -571,6 +574,32 @@ macro_rules! impl_flow_store {
                     .await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn extend_run_lease(
+                &self,
+                owner: &str,
+                job: i64,
+                run_id: &str,
+                lease_until: i64,
+            ) -> $crate::StoreResult<bool> {
+                self.check_writable()?;
+                // Like a claim, an extension need not survive a power cut (the lease only matters
+                // while its holder lives), so it commits without waiting for the disk.
+                let mut conn = self.write.acquire().await?;
+                self.relax_durability(&mut conn).await?;
+                let held = sqlx::query(
+                    "UPDATE jobs SET lease_until = $1 WHERE seq = $2 AND lease_owner = $3 AND kind = $4 AND subject_id = $5",
+                )
+                .bind(lease_until)
+                .bind(job)
+                .bind(owner)
+                .bind($crate::JobKind::Run.as_str())
+                .bind(run_id)
+                .execute(&mut *conn)
+                .await;
+                self.restore_durability(&mut conn).await?;
+                Ok(held?.rows_affected() == 1)
             }
 
             async fn finish_runs(

@@ -435,6 +435,16 @@ async fn a_finished_run_leaves_the_queue(store: Arc<dyn Store>) {
         error_message: None,
         finished_at: 180,
     };
+    assert!(
+        !store.extend_run_lease("b", claimed.job, "run_1", 900).await.unwrap(),
+        "not b's lease"
+    );
+    assert!(store.extend_run_lease("a", claimed.job, "run_1", 900).await.unwrap());
+    assert_eq!(
+        store.next_run_due().await.unwrap(),
+        Some(900),
+        "leased until the extension"
+    );
     let last = [
         step("run_1", "shape", StepStatus::Succeeded, 1, Some(160)),
         step("run_1", "send", StepStatus::Succeeded, 1, Some(170)),

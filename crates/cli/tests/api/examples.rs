@@ -108,8 +108,14 @@ async fn form_to_crm_example_runs_against_the_fake_providers() {
         requests[2].headers["authorization"]
     );
 
-    // A repeated submission runs nothing; a lead HubSpot already has fails at `contact`.
-    let dup = submit(&http, &base, "submission_id=s-2&email=bob%40example.com&first_name=Bob").await;
+    // A repeated submission (its submission_id, whatever else changed) runs nothing; a lead
+    // HubSpot already has fails at `contact`.
+    let dup = submit(
+        &http,
+        &base,
+        "submission_id=s-2&email=bob%40example.com&first_name=Robert",
+    )
+    .await;
     assert_eq!(dup["status"], "duplicate");
     let third = submit(&http, &base, "submission_id=s-3&email=ada%40example.com").await;
     let failed = run_of(&http, &base, third["id"].as_str().unwrap()).await;

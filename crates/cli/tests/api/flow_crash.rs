@@ -167,3 +167,58 @@ async fn two_postgres_nodes_share_runs_and_take_over_a_dead_nodes_runs() {
     drop(a);
     drop_postgres_database(&pg, &db).await;
 }
+
+/// A call longer than the run lease (`--delivery-lease 3`, the destination allows 10 s, the API
+/// answers in 5 s): the worker extends its lease before calling, so the run is not claimed
+/// again mid-call and the API sees one call, never two at once.
+async fn a_call_longer_than_the_lease_keeps_its_run(db_url: &str) {
+    switchyard::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate_base64();
+    let rx = Receiver::start().await;
+    rx.script("/slow", vec![Reply::Slow(5_000)]);
+    let cfg = format!(
+        r#"
+sources:
+  - name: orders
+    verify: {{scheme: none}}
+destinations:
+  - name: api
+    base_url: {base}
+    timeout_seconds: 10
+flows:
+  - name: slow
+    trigger: {{source: orders}}
+    steps:
+      - id: call
+        http: {{destination: api, path: /slow, body: '.payload'}}
+"#,
+        base = rx.url("")
+    );
+    let server = start_config_env(db_url, dir.path(), &key, &ARGS, &cfg, &[]);
+    let http = reqwest::Client::new();
+    let event = post_order(&http, &server.base, 1).await;
+    let base = server.base.clone();
+    eventually("the run succeeds", || {
+        let (http, base, event) = (http.clone(), base.clone(), event.clone());
+        async move { run_of(&http, &base, &event).await["status"] == "succeeded" }
+    })
+    .await;
+    assert_eq!(rx.received("/slow").len(), 1, "one call");
+    assert_eq!(rx.concurrent_duplicates(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_call_longer_than_the_lease_keeps_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("lease.db").display());
+    a_call_longer_than_the_lease_keeps_its_run(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_call_longer_than_the_lease_keeps_its_run() {
+    let Some(base) = postgres_base_url() else { return };
+    let db = fresh_postgres_database(&base).await.unwrap();
+    a_call_longer_than_the_lease_keeps_its_run(&db).await;
+    drop_postgres_database(&base, &db).await;
+}

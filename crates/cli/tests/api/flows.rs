@@ -173,7 +173,7 @@ async fn an_inbound_event_runs_its_flow_to_the_destination(app: TestApp) {
                "headers": {"X-Tenant": "t1"}}),
     )
     .await;
-    app.create_source(json!({"name": "forms", "accept": "json_or_form", "dedup": {"key": ".payload.id"}}))
+    app.create_source(json!({"name": "forms", "accept": "json_or_form", "dedup": {"key": ".body.id"}}))
         .await;
     flow(
         &app,
@@ -226,11 +226,12 @@ async fn an_inbound_event_runs_its_flow_to_the_destination(app: TestApp) {
     assert_eq!(ev["runs"][0]["id"], run["id"]);
     assert!(!run.to_string().contains(TOKEN) && !ev.to_string().contains(TOKEN));
 
-    // A duplicate creates no run; the trigger filter and a filter step stop what they should.
+    // A duplicate (same id by the source's dedup key, other bytes) creates no run; the trigger
+    // filter and a filter step stop what they should.
     let dup = app
         .send(
             "forms",
-            &json!({"id": "f1", "type": "form.submitted", "email": "ada@example.com", "name": "Ada"}),
+            &json!({"id": "f1", "type": "form.submitted", "email": "ada@example.com", "name": "Ada L."}),
         )
         .await;
     assert_eq!(dup.json::<Value>().await.unwrap()["status"], "duplicate");

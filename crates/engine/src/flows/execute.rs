@@ -14,7 +14,9 @@
 //! (no worker waits); a `delay` leaves it `waiting` the same way.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -72,6 +74,8 @@ pub(crate) struct Walk {
     pub secrets: Mutex<Vec<String>>,
     /// Records not stored yet (see the module doc); the lock also keeps writes in order.
     pub pending: tokio::sync::Mutex<Pending>,
+    /// When this worker's lease on the run ends, as far as it extended it.
+    pub lease_until: AtomicI64,
 }
 
 /// Step records waiting for the next write, at most one per path.
@@ -566,7 +570,33 @@ impl Walk {
             return Err(Halt::LeaseLost);
         }
         pending.take();
+        self.lease_until.fetch_max(lease_until, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Makes the lease last at least `span` from now (a call can outlast the claim's lease:
+    /// destination timeouts reach 300 s), so no other worker takes the run over mid-call; false
+    /// when the lease is gone (the caller must not act).
+    pub(crate) async fn hold_lease(&self, span: Duration) -> bool {
+        let wanted = now_micros() + span.as_micros() as i64;
+        if wanted <= self.lease_until.load(Ordering::Acquire) {
+            return true;
+        }
+        match self
+            .deps
+            .store
+            .extend_run_lease(&self.owner, self.job, &self.run.id, wanted)
+            .await
+        {
+            Ok(held) => {
+                self.lease_until.fetch_max(wanted, Ordering::AcqRel);
+                held
+            }
+            Err(e) => {
+                tracing::warn!(run_id = %self.run.id, error = %e, "the run's lease could not be extended");
+                false
+            }
+        }
     }
 }
 

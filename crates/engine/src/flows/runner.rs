@@ -124,7 +124,7 @@ async fn claim_loop(deps: Arc<RunnerDeps>, handle: RunnerHandle, mut shutdown: w
                             finisher.clone(),
                         );
                         tokio::spawn(async move {
-                            advance(&deps, &owner, &finisher, c).await;
+                            advance(&deps, &owner, &finisher, c, lease_until).await;
                             in_flight.fetch_sub(1, Ordering::AcqRel);
                             freed.notify_one();
                         });
@@ -160,10 +160,10 @@ async fn claim_loop(deps: Arc<RunnerDeps>, handle: RunnerHandle, mut shutdown: w
 }
 
 /// Advances one claimed run and moves it on.
-async fn advance(deps: &Arc<RunnerDeps>, owner: &str, finisher: &Finisher, claimed: ClaimedRun) {
+async fn advance(deps: &Arc<RunnerDeps>, owner: &str, finisher: &Finisher, claimed: ClaimedRun, lease_until: i64) {
     let ClaimedRun { job, run, event, steps } = claimed;
     let run_id = run.id.clone();
-    let (halt, steps) = walk(deps, owner, job, run, event, steps).await;
+    let (halt, steps) = walk(deps, owner, job, run, event, steps, lease_until).await;
     let halt = halt.err();
     let end = |status, failure| Ending {
         job,
@@ -213,6 +213,7 @@ async fn walk(
     run: switchyard_store::RunRow,
     event: Option<switchyard_store::EventRecord>,
     records: Vec<StepRow>,
+    lease_until: i64,
 ) -> (Result<(), Halt>, Vec<StepRow>) {
     let fail = |class: &str, message: String| Halt::Fail {
         path: String::new(),
@@ -241,6 +242,7 @@ async fn walk(
         records: Mutex::new(records.into_iter().map(|r| (r.path.clone(), r)).collect()),
         secrets: Mutex::new(Vec::new()),
         pending: Default::default(),
+        lease_until: lease_until.into(),
     };
     let result = walk
         .steps(&spec.steps, context::initial(&event), String::new())

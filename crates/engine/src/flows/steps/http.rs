@@ -66,6 +66,19 @@ pub(crate) async fn call(walk: &Walk, step: &Step, call: &HttpCall, scope: &Valu
         max_concurrency: dst.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
         rate_per_second: dst.rate_limit_per_second,
     };
+    // The worst case before the answer is recorded: a token fetch, the call, a refresh after a
+    // 401 and the retry — each within the destination's timeout — and time to record it (the
+    // claim's lease usually covers all this; only long timeouts extend it).
+    let calls = if credentials(&dst).is_some() { 4 } else { 1 };
+    let to_record = walk.deps.config.lease.min(Duration::from_secs(5));
+    if !walk.hold_lease(request.timeout * calls + to_record).await {
+        return Outcome::Retry {
+            class: "lease_lost".into(),
+            message: format!("step {}: another worker holds the run now", step.id),
+            retry_after_seconds: None,
+            schedule: None,
+        };
+    }
     if !acquire(walk, &dst_id, limits).await {
         return Outcome::Retry {
             class: "destination_busy".into(),

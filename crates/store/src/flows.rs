@@ -227,32 +227,35 @@ pub(crate) const RUN_COLUMNS: &str = "seq, id, flow_id, flow_name, flow_version,
 pub(crate) const STEP_COLUMNS: &str =
     "run_id, path, step_id, status, attempts, output, error_class, error_message, started_at, finished_at";
 
-/// Upserts step records by `(run_id, path)` inside the caller's transaction: one fixed
-/// statement per record, so it is prepared once per connection and reused (a multi-row statement
-/// would differ by row count and be parsed again on every write).
+/// Upserts step records by `(run_id, path)` inside the caller's transaction, many rows per
+/// statement: on SQLite every statement is a round trip to the connection's thread, which costs
+/// more than parsing a statement again.
 macro_rules! upsert_steps {
     ($conn:expr, $steps:expr, $db:ty) => {
-        for step in $steps.iter() {
-            sqlx::query(
+        for chunk in $steps.chunks(100) {
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
                 "INSERT INTO run_steps (run_id, path, step_id, status, attempts, output, error_class, error_message, \
-                 started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (run_id, path) DO UPDATE SET step_id = excluded.step_id, status = excluded.status, \
+                 started_at, finished_at) ",
+            );
+            qb.push_values(chunk, |mut b, step: &$crate::StepRow| {
+                b.push_bind(step.run_id.clone())
+                    .push_bind(step.path.clone())
+                    .push_bind(step.step_id.clone())
+                    .push_bind(step.status.as_str())
+                    .push_bind(step.attempts)
+                    .push_bind(step.output.clone())
+                    .push_bind(step.error_class.clone())
+                    .push_bind(step.error_message.clone())
+                    .push_bind(step.started_at)
+                    .push_bind(step.finished_at);
+            });
+            qb.push(
+                " ON CONFLICT (run_id, path) DO UPDATE SET step_id = excluded.step_id, status = excluded.status, \
                  attempts = excluded.attempts, output = excluded.output, error_class = excluded.error_class, \
                  error_message = excluded.error_message, started_at = excluded.started_at, \
                  finished_at = excluded.finished_at",
-            )
-            .bind(&step.run_id)
-            .bind(&step.path)
-            .bind(&step.step_id)
-            .bind(step.status.as_str())
-            .bind(step.attempts)
-            .bind(&step.output)
-            .bind(&step.error_class)
-            .bind(&step.error_message)
-            .bind(step.started_at)
-            .bind(step.finished_at)
-            .execute(&mut *$conn)
-            .await?;
+            );
+            qb.build().persistent(false).execute(&mut *$conn).await?;
         }
     };
 }
@@ -608,40 +611,57 @@ macro_rules! impl_flow_store {
                 runs: &[$crate::FinishRun],
             ) -> $crate::StoreResult<Vec<bool>> {
                 self.check_writable()?;
+                if runs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // A handful of statements for the whole batch: the jobs still held go, then the
+                // held runs' step records and ends are written.
                 let mut tx = self.write.begin().await?;
-                let mut done = Vec::with_capacity(runs.len());
+                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM jobs WHERE kind = ");
+                qb.push_bind($crate::JobKind::Run.as_str());
+                qb.push(" AND lease_owner = ").push_bind(owner.to_string()).push(" AND seq IN (");
+                let mut seqs = qb.separated(", ");
                 for run in runs {
-                    let held = sqlx::query(
-                        "DELETE FROM jobs WHERE seq = $1 AND lease_owner = $2 AND kind = $3 AND subject_id = $4",
-                    )
-                    .bind(run.job)
-                    .bind(owner)
-                    .bind($crate::JobKind::Run.as_str())
-                    .bind(&run.run_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    if held.rows_affected() != 1 {
-                        done.push(false);
-                        continue;
-                    }
-                    $crate::flows::upsert_steps!(tx, run.steps, $db);
-                    let end = &run.end;
-                    sqlx::query(
-                        "UPDATE runs SET status = $2, failed_step = $3, error_class = $4, error_message = $5, \
-                         finished_at = $6, updated_at = $6 WHERE id = $1",
-                    )
-                    .bind(&run.run_id)
-                    .bind(end.status.as_str())
-                    .bind(&end.failed_step)
-                    .bind(&end.error_class)
-                    .bind(&end.error_message)
-                    .bind(end.finished_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    done.push(true);
+                    seqs.push_bind(run.job);
+                }
+                qb.push(") RETURNING seq, subject_id");
+                let held: std::collections::HashSet<(i64, String)> = qb
+                    .build_query_as::<(i64, String)>()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect();
+                let done: Vec<bool> = runs
+                    .iter()
+                    .map(|r| held.contains(&(r.job, r.run_id.clone())))
+                    .collect();
+                let ended: Vec<&$crate::FinishRun> =
+                    runs.iter().zip(&done).filter(|(_, d)| **d).map(|(r, _)| r).collect();
+                let steps: Vec<$crate::StepRow> = ended.iter().flat_map(|r| r.steps.iter().cloned()).collect();
+                $crate::flows::upsert_steps!(tx, steps, $db);
+                for chunk in ended.chunks(100) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "WITH ended (id, status, failed_step, error_class, error_message, finished_at) AS (",
+                    );
+                    qb.push_values(chunk, |mut b, r: &&$crate::FinishRun| {
+                        b.push_bind(r.run_id.clone())
+                            .push_bind(r.end.status.as_str())
+                            .push_bind(r.end.failed_step.clone())
+                            .push_bind(r.end.error_class.clone())
+                            .push_bind(r.end.error_message.clone())
+                            .push_bind(r.end.finished_at);
+                    });
+                    qb.push(
+                        ") UPDATE runs SET status = ended.status, failed_step = ended.failed_step, \
+                         error_class = ended.error_class, error_message = ended.error_message, \
+                         finished_at = ended.finished_at, updated_at = ended.finished_at \
+                         FROM ended WHERE runs.id = ended.id",
+                    );
+                    qb.build().persistent(false).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
-                self.after_jobs_ended(done.iter().filter(|d| **d).count() as u64);
+                self.after_jobs_ended(ended.len() as u64);
                 Ok(done)
             }
 

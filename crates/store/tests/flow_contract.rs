@@ -20,6 +20,7 @@ contract!(
     only_the_lease_holder_saves_steps_and_saving_upserts,
     a_rescheduled_run_is_claimable_at_its_due_time,
     a_finished_run_leaves_the_queue,
+    runs_end_together_each_fenced_by_its_own_lease,
     only_failed_or_dead_runs_are_retried_from_the_failed_step,
     runs_are_listed_newest_first_with_filters,
     next_run_due_counts_leases,
@@ -747,4 +748,85 @@ async fn retention_keeps_events_of_unfinished_runs_and_takes_finished_ones_along
         store.get_run("run_open").await.unwrap().unwrap().status,
         RunStatus::Running
     );
+}
+
+async fn runs_end_together_each_fenced_by_its_own_lease(store: Arc<dyn Store>) {
+    commit(
+        &store,
+        vec![triggering(
+            "evt_1",
+            100,
+            &[("run_1", "onboard"), ("run_2", "onboard"), ("run_3", "notify")],
+        )],
+    )
+    .await;
+    let claimed = store.claim_runs("a", 100, 200, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    assert!(
+        claimed
+            .iter()
+            .all(|c| c.event.as_ref().is_some_and(|e| e.id == "evt_1") && c.steps.is_empty())
+    );
+    // The leases expire and b takes the runs: a's endings no longer count.
+    let taken = store.claim_runs("b", 300, 900, 10).await.unwrap();
+    assert_eq!(taken.len(), 3, "every lease expired at 200");
+    let mine = |id: &str| taken.iter().find(|c| c.run.id == id).unwrap().job;
+    let end = |status: RunStatus, error: Option<&str>, at: i64| RunEnd {
+        status,
+        failed_step: error.map(|_| "send".to_string()),
+        error_class: error.map(str::to_string),
+        error_message: error.map(|e| format!("{e} happened")),
+        finished_at: at,
+    };
+    let ending = |id: &str, job: i64, end: RunEnd| FinishRun {
+        job,
+        run_id: id.into(),
+        end,
+        steps: vec![step(id, "send", StepStatus::Succeeded, 1, Some(310))],
+    };
+    let batch = [
+        ending("run_1", mine("run_1"), end(RunStatus::Succeeded, None, 400)),
+        ending("run_2", mine("run_2"), end(RunStatus::Failed, Some("http_4xx"), 410)),
+        ending("run_3", mine("run_3") + 10_000, end(RunStatus::Succeeded, None, 420)),
+    ];
+    let stale = ending("run_1", mine("run_1"), end(RunStatus::Succeeded, None, 390));
+    assert_eq!(
+        store.finish_runs("a", &[stale]).await.unwrap(),
+        [false],
+        "a lost its lease"
+    );
+    assert_eq!(
+        store.finish_runs("b", &batch).await.unwrap(),
+        [true, true, false],
+        "not run_3's job"
+    );
+    let one = store.get_run("run_1").await.unwrap().unwrap();
+    assert_eq!(
+        (one.status, one.finished_at, one.updated_at),
+        (RunStatus::Succeeded, Some(400), 400)
+    );
+    let two = store.get_run("run_2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            two.status,
+            two.failed_step.as_deref(),
+            two.error_class.as_deref(),
+            two.error_message.as_deref()
+        ),
+        (
+            RunStatus::Failed,
+            Some("send"),
+            Some("http_4xx"),
+            Some("http_4xx happened")
+        )
+    );
+    assert_eq!(store.run_steps("run_2").await.unwrap(), batch[1].steps);
+    let three = store.get_run("run_3").await.unwrap().unwrap();
+    assert_eq!(
+        three.status,
+        RunStatus::Running,
+        "an ending without the lease changes nothing"
+    );
+    assert!(store.run_steps("run_3").await.unwrap().is_empty());
+    assert!(store.finish_runs("b", &[]).await.unwrap().is_empty());
 }

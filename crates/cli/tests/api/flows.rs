@@ -403,6 +403,22 @@ async fn http_steps_retry_with_one_idempotency_key_and_runs_retry_from_the_faile
     );
     let again = app.api_post(&format!("/v1/runs/{run_id}/retry"), &json!({})).await;
     assert_envelope(again, 409, "run_not_retryable").await;
+
+    // A destination changed on this node is called with its new definition at once (the
+    // opened-destination cache is cleared by the change).
+    let patched = app
+        .api_patch("/v1/destinations/api", &json!({"headers": {"X-Version": "2"}}))
+        .await;
+    assert_eq!(patched.status(), 200);
+    let resp = app
+        .api_post("/v1/flows/calls/runs", &json!({"payload": {"n": 2}}))
+        .await;
+    let second = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    run_ends(&app, &second, "succeeded").await;
+    let calls = rx.received("/first");
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[1].headers.get("x-version").map(String::as_str), Some("2"));
+    assert!(!calls[0].headers.contains_key("x-version"));
 }
 
 async fn branch_foreach_delay_and_validate_steps(app: TestApp) {

@@ -3,7 +3,9 @@
 //! API shows is the masked definition. A write that sends a masked value back keeps the current
 //! one, so a client can round-trip a view without knowing the secrets.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use switchyard_core::destination::{Credentials, DestinationSpec, MASK};
 use switchyard_core::ids::{IdKind, new_id};
@@ -35,14 +37,34 @@ pub enum DestinationError {
     Sealed(#[from] SecretError),
 }
 
+/// How long an opened destination is reused for calls: the same staleness other nodes' changes
+/// have in the other catalogs (refreshed every 2 s); a change on this node clears it at once.
+const OPENED_FOR: Duration = Duration::from_secs(2);
+/// More cached entries than this (destinations are few) and the cache starts over.
+const MAX_OPENED: usize = 1024;
+
+type Opened = HashMap<String, (Instant, String, DestinationSpec)>;
+
 pub struct DestinationCatalog {
     store: Arc<dyn Store>,
     key: MasterKey,
+    /// Destinations opened for calls, by the id or name a step used: a run's call then costs no
+    /// read and no decryption.
+    opened: Mutex<Opened>,
 }
 
 impl DestinationCatalog {
     pub fn new(store: Arc<dyn Store>, key: MasterKey) -> Arc<Self> {
-        Arc::new(DestinationCatalog { store, key })
+        Arc::new(DestinationCatalog {
+            store,
+            key,
+            opened: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, Opened> {
+        // The map holds whole entries only; a panic elsewhere cannot leave one half-written.
+        self.opened.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub async fn create(&self, spec: DestinationSpec) -> Result<Destination, DestinationError> {
@@ -62,9 +84,20 @@ impl DestinationCatalog {
     }
 
     /// The definition with its credentials in the clear, for making a call. Never shown.
+    /// The destination with its credentials, for a call (cached for [`OPENED_FOR`]).
     pub async fn open(&self, id_or_name: &str) -> Result<(String, DestinationSpec), DestinationError> {
+        if let Some((at, id, spec)) = self.cached().get(id_or_name)
+            && at.elapsed() < OPENED_FOR
+        {
+            return Ok((id.clone(), spec.clone()));
+        }
         let row = self.row(id_or_name).await?;
         let spec = self.opened(&row)?;
+        let mut cache = self.cached();
+        if cache.len() >= MAX_OPENED {
+            cache.clear();
+        }
+        cache.insert(id_or_name.to_string(), (Instant::now(), row.id.clone(), spec.clone()));
         Ok((row.id, spec))
     }
 
@@ -104,6 +137,7 @@ impl DestinationCatalog {
             .map_err(DestinationError::Invalid)?;
         let updated_at = now_micros().max(row.updated_at + 1);
         let new = self.seal(&row.id, spec, row.created_at, updated_at);
+        self.cached().clear();
         if !self
             .store
             .update_destination(&new)
@@ -112,12 +146,17 @@ impl DestinationCatalog {
         {
             return Err(DestinationError::NotFound);
         }
+        // Again after the write: a call may have cached the old definition meanwhile.
+        self.cached().clear();
         self.view(new)
     }
 
     pub async fn delete(&self, id_or_name: &str) -> Result<(), DestinationError> {
         let row = self.row(id_or_name).await?;
-        if !self.store.delete_destination(&row.id).await? {
+        self.cached().clear();
+        let deleted = self.store.delete_destination(&row.id).await?;
+        self.cached().clear();
+        if !deleted {
             return Err(DestinationError::NotFound);
         }
         Ok(())

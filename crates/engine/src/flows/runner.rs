@@ -44,8 +44,8 @@ pub struct RunnerConfig {
 impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
-            max_in_flight: 256,
-            claim_batch: 64,
+            max_in_flight: 512,
+            claim_batch: 128,
             lease: Duration::from_secs(60),
             idle_poll: Duration::from_millis(200),
         }

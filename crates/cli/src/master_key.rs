@@ -17,8 +17,10 @@ pub const PREVIOUS_KEYS_ENV: &str = "SWITCHYARD_MASTER_KEY_PREVIOUS";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterKeyError {
-    #[error("{MASTER_KEY_ENV} or {PREVIOUS_KEYS_ENV} is invalid: {0}")]
+    #[error("{MASTER_KEY_ENV} is invalid: {0}")]
     Invalid(SecretError),
+    #[error("{PREVIOUS_KEYS_ENV} is invalid (base64 of 32 bytes each, comma-separated): {0}")]
+    InvalidPrevious(SecretError),
     #[error("the key file {path} is invalid: {source}")]
     InvalidFile { path: String, source: SecretError },
     #[error(
@@ -80,7 +82,8 @@ pub fn resolve_with_origin(
     env: EnvKeys,
 ) -> Result<(MasterKey, KeyOrigin), MasterKeyError> {
     if let Some(current) = &env.current {
-        let key = MasterKey::from_ring(current, &env.previous_keys()).map_err(MasterKeyError::Invalid)?;
+        MasterKey::from_base64(current).map_err(MasterKeyError::Invalid)?;
+        let key = MasterKey::from_ring(current, &env.previous_keys()).map_err(MasterKeyError::InvalidPrevious)?;
         return Ok((key, KeyOrigin::Env));
     }
     let Some(db_path) = sqlite_path.filter(|_| database_url.starts_with("sqlite:")) else {
@@ -213,7 +216,7 @@ mod tests {
         assert_eq!(ring.unwrap().open(&sealed).unwrap(), b"v");
         assert!(matches!(
             resolve("postgres://h/db", None, env(Some(&new), Some("nope"))),
-            Err(MasterKeyError::Invalid(_))
+            Err(MasterKeyError::InvalidPrevious(_))
         ));
     }
 

@@ -89,7 +89,29 @@ impl FlowRunner {
         handle: RunnerHandle,
         shutdown: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(claim_loop(Arc::new(deps), handle, shutdown))
+        let relay = tokio::spawn(relay_wakeups(deps.store.clone(), handle.clone()));
+        tokio::spawn(async move {
+            claim_loop(Arc::new(deps), handle, shutdown).await;
+            relay.abort();
+        })
+    }
+}
+
+/// Runs created or retried on other nodes (PostgreSQL `NOTIFY` at their commit) wake this
+/// runner at once instead of at its next poll.
+async fn relay_wakeups(store: Arc<dyn Store>, handle: RunnerHandle) {
+    let mut rx = match store.subscribe_deliveries().await {
+        Ok(Some(rx)) => rx,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot subscribe to run notifications; polling only");
+            return;
+        }
+    };
+    while let Some(signal) = rx.recv().await {
+        if matches!(signal, switchyard_store::Signal::Deliveries) {
+            handle.wake();
+        }
     }
 }
 

@@ -175,8 +175,8 @@ pub trait DeliveryStore: Send + Sync {
     /// Makes the covered deliveries pending and due at `now`; returns how many.
     async fn replay(&self, scope: &ReplayScope, now: i64) -> StoreResult<u64>;
 
-    /// Signals from every node: deliveries were created or replayed (idle dispatchers claim at
-    /// once instead of at their next poll), or endpoints changed (views refresh at once instead
+    /// Signals from every node: deliveries or flow runs were created or replayed (idle
+    /// dispatchers and flow runners claim at once instead of at their next poll), or endpoints changed (views refresh at once instead
     /// of at their next periodic refresh). `None` where one process owns the database.
     async fn subscribe_deliveries(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<Signal>>> {
         Ok(None)

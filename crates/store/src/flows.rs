@@ -227,6 +227,20 @@ pub(crate) const RUN_COLUMNS: &str = "seq, id, flow_id, flow_name, flow_version,
 pub(crate) const STEP_COLUMNS: &str =
     "run_id, path, step_id, status, attempts, output, error_class, error_message, started_at, finished_at";
 
+/// Rows of `$head` (a query ending in `… IN (`) for a list of bound values, on `$pool`.
+macro_rules! select_where_in {
+    ($db:ty, $pool:expr, $head:expr, $values:expr) => {{
+        let mut qb = sqlx::QueryBuilder::<$db>::new($head);
+        let mut list = qb.separated(", ");
+        for v in $values {
+            list.push_bind(v);
+        }
+        qb.push(")");
+        qb.build_query_as().persistent(false).fetch_all($pool).await?
+    }};
+}
+pub(crate) use select_where_in;
+
 /// Upserts step records by `(run_id, path)` inside the caller's transaction, many rows per
 /// statement: on SQLite every statement is a round trip to the connection's thread, which costs
 /// more than parsing a statement again.
@@ -474,24 +488,14 @@ macro_rules! impl_flow_store {
                 if claimed.is_empty() {
                     return Ok(claimed);
                 }
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT seq, ");
-                qb.push($crate::queries::EVENT_COLUMNS).push(" FROM events WHERE id IN (");
-                let mut ids = qb.separated(", ");
-                for c in &claimed {
-                    ids.push_bind(c.run.event_id.clone());
-                }
-                qb.push(")");
-                let events: Vec<$crate::EventRecord> = qb.build_query_as().persistent(false).fetch_all(&self.read).await?;
+                let sql = format!("SELECT seq, {} FROM events WHERE id IN (", $crate::queries::EVENT_COLUMNS);
+                let events: Vec<$crate::EventRecord> =
+                    $crate::flows::select_where_in!($db, &self.read, sql, claimed.iter().map(|c| c.run.event_id.clone()));
                 let events: std::collections::HashMap<String, $crate::EventRecord> =
                     events.into_iter().map(|e| (e.id.clone(), e)).collect();
-                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT ");
-                qb.push($crate::flows::STEP_COLUMNS).push(" FROM run_steps WHERE run_id IN (");
-                let mut ids = qb.separated(", ");
-                for c in &claimed {
-                    ids.push_bind(c.run.id.clone());
-                }
-                qb.push(")");
-                let steps: Vec<$crate::StepRow> = qb.build_query_as().persistent(false).fetch_all(&self.read).await?;
+                let sql = format!("SELECT {} FROM run_steps WHERE run_id IN (", $crate::flows::STEP_COLUMNS);
+                let steps: Vec<$crate::StepRow> =
+                    $crate::flows::select_where_in!($db, &self.read, sql, claimed.iter().map(|c| c.run.id.clone()));
                 let mut by_run: std::collections::HashMap<String, Vec<$crate::StepRow>> = std::collections::HashMap::new();
                 for s in steps {
                     by_run.entry(s.run_id.clone()).or_default().push(s);

@@ -588,10 +588,11 @@ impl Walk {
             .extend_run_lease(&self.owner, self.job, &self.run.id, wanted)
             .await
         {
-            Ok(held) => {
+            Ok(true) => {
                 self.lease_until.fetch_max(wanted, Ordering::AcqRel);
-                held
+                true
             }
+            Ok(false) => false,
             Err(e) => {
                 tracing::warn!(run_id = %self.run.id, error = %e, "the run's lease could not be extended");
                 false

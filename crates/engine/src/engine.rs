@@ -220,6 +220,8 @@ impl Engine {
             default_days: cfg.retention_days,
         }
         .spawn(cfg.housekeeping_every);
+        // Counters recorded from here on show on `/metrics`.
+        crate::metrics::install();
         Ok(Engine {
             store: cfg.store,
             master_key: cfg.master_key,

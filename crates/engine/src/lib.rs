@@ -11,6 +11,7 @@ pub mod fanout;
 pub mod flows;
 pub mod housekeeping;
 pub mod intake;
+pub mod metrics;
 pub mod outbound;
 mod refresh;
 pub mod reseal;

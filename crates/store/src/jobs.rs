@@ -20,6 +20,8 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    pub const ALL: [JobKind; 2] = [JobKind::Delivery, JobKind::Run];
+
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Delivery => "delivery",
@@ -27,6 +29,48 @@ impl JobKind {
         }
     }
 }
+
+/// The queue as a whole, per kind: what the metrics show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueStat {
+    pub kind: JobKind,
+    /// Jobs waiting or running.
+    pub jobs: i64,
+    /// The earliest due time among them (µs); how long the oldest has waited once it is past.
+    pub oldest_due_at: Option<i64>,
+}
+
+#[async_trait::async_trait]
+pub trait QueueStore: Send + Sync {
+    /// One row per kind, kinds without jobs included (zero, no due time).
+    async fn queue_stats(&self) -> crate::StoreResult<Vec<QueueStat>>;
+}
+
+macro_rules! impl_queue_store {
+    ($ty:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::QueueStore for $ty {
+            async fn queue_stats(&self) -> $crate::StoreResult<Vec<$crate::QueueStat>> {
+                let rows: Vec<(String, i64, Option<i64>)> =
+                    sqlx::query_as("SELECT kind, COUNT(*), MIN(due_at) FROM jobs GROUP BY kind")
+                        .fetch_all(&self.read)
+                        .await?;
+                Ok($crate::JobKind::ALL
+                    .iter()
+                    .map(|kind| {
+                        let row = rows.iter().find(|(k, _, _)| k == kind.as_str());
+                        $crate::QueueStat {
+                            kind: *kind,
+                            jobs: row.map_or(0, |r| r.1),
+                            oldest_due_at: row.and_then(|r| r.2),
+                        }
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+pub(crate) use impl_queue_store;
 
 /// Ended jobs after which PostgreSQL's queue is vacuumed.
 const VACUUM_AFTER: u64 = 10_000;

@@ -29,7 +29,7 @@ pub use error::{StoreError, StoreResult};
 pub use flows::{
     ClaimedRun, FinishRun, FlowRow, FlowStore, FlowVersionRow, NewRun, RunEnd, RunFilter, RunRow, StepRow,
 };
-pub use jobs::JobKind;
+pub use jobs::{JobKind, QueueStat, QueueStore};
 pub use model::*;
 pub use postgres::{DELIVERY_CHANNEL, PostgresStore};
 pub use retention::{Retained, RetainedRow, RetentionStore, TombstoneRow};
@@ -82,7 +82,16 @@ impl Default for StoreOptions {
 /// - errors that mean "cannot write now" are `StoreError::Unavailable`.
 #[async_trait::async_trait]
 pub trait Store:
-    DeliveryStore + BreakerStore + RetentionStore + DestinationStore + FlowStore + SealedStore + Send + Sync + 'static
+    DeliveryStore
+    + BreakerStore
+    + RetentionStore
+    + DestinationStore
+    + FlowStore
+    + SealedStore
+    + QueueStore
+    + Send
+    + Sync
+    + 'static
 {
     fn kind(&self) -> StoreKind;
     async fn migrate(&self) -> StoreResult<()>;

@@ -21,6 +21,7 @@ contract!(
     a_rescheduled_run_is_claimable_at_its_due_time,
     a_finished_run_leaves_the_queue,
     runs_end_together_each_fenced_by_its_own_lease,
+    queue_stats_count_jobs_per_kind_with_the_oldest_due,
     only_failed_or_dead_runs_are_retried_from_the_failed_step,
     runs_are_listed_newest_first_with_filters,
     next_run_due_counts_leases,
@@ -829,4 +830,21 @@ async fn runs_end_together_each_fenced_by_its_own_lease(store: Arc<dyn Store>) {
     );
     assert!(store.run_steps("run_3").await.unwrap().is_empty());
     assert!(store.finish_runs("b", &[]).await.unwrap().is_empty());
+}
+
+async fn queue_stats_count_jobs_per_kind_with_the_oldest_due(store: Arc<dyn Store>) {
+    let empty = store.queue_stats().await.unwrap();
+    assert_eq!(empty.len(), 2, "every kind, even without jobs");
+    assert!(empty.iter().all(|q| q.jobs == 0 && q.oldest_due_at.is_none()));
+    commit(&store, vec![triggering("evt_1", 100, &[("run_1", "onboard")])]).await;
+    commit(
+        &store,
+        vec![triggering("evt_2", 250, &[("run_2", "onboard"), ("run_3", "notify")])],
+    )
+    .await;
+    let stats = store.queue_stats().await.unwrap();
+    let runs = stats.iter().find(|q| q.kind == JobKind::Run).unwrap();
+    assert_eq!((runs.jobs, runs.oldest_due_at), (3, Some(100)));
+    let deliveries = stats.iter().find(|q| q.kind == JobKind::Delivery).unwrap();
+    assert_eq!((deliveries.jobs, deliveries.oldest_due_at), (0, None));
 }

@@ -14,6 +14,7 @@ mod flows;
 mod forwarding;
 mod intake;
 mod management;
+mod metrics;
 mod outage;
 mod process;
 mod quarantine;

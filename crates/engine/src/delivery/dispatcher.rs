@@ -234,6 +234,12 @@ pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
         super::shared::publish(&inner, &ep.id, change);
     }
     let result = decide(&ep, &c, tried, began, now, &inner.node);
+    let outcome = match result.status {
+        DeliveryStatus::Pending => "retrying",
+        other => other.as_str(),
+    };
+    let label = ep.spec.name.as_deref().unwrap_or(&ep.id);
+    crate::metrics::delivery_attempt(label, outcome, (now - began).max(0) as f64 / 1e6);
     // The receiver lives as long as the dispatcher; after shutdown the lease recovers it.
     let _ = inner.results.send(result);
     inner.in_flight.fetch_sub(1, Ordering::AcqRel);

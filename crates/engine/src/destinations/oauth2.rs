@@ -115,7 +115,14 @@ impl TokenCache {
         {
             return Ok(c.token.clone());
         }
-        let (token, lifetime) = self.fetch(creds).await?;
+        let fetched = self.fetch(creds).await;
+        crate::metrics::token_request(match &fetched {
+            Ok(_) if rejected.is_some() => "refreshed",
+            Ok(_) => "issued",
+            Err(TokenError::Refused { .. }) => "refused",
+            Err(_) => "failed",
+        });
+        let (token, lifetime) = fetched?;
         let ahead = REFRESH_AHEAD.min(lifetime / 10);
         let token: Arc<str> = token.into();
         *cached = Some(Cached {

@@ -125,6 +125,11 @@ impl EndpointCatalog {
         self.by_id.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Every endpoint in memory (the metrics page lists their breakers).
+    pub fn all(&self) -> Vec<Arc<Endpoint>> {
+        self.snapshot().values().cloned().collect()
+    }
+
     /// The current definition from memory (the dispatch hot path).
     pub fn lookup(&self, id: &str) -> Option<Arc<Endpoint>> {
         self.snapshot().get(id).cloned()

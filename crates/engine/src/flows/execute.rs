@@ -151,6 +151,17 @@ impl Walk {
             self.store_acted().await?;
         }
         let outcome = steps::run(self, step, &scope, path, record.as_ref()).await;
+        crate::metrics::flow_step(
+            &self.run.flow_name,
+            step.action.kind(),
+            match &outcome {
+                Outcome::Done(_) => "succeeded",
+                Outcome::Filtered(_) => "filtered",
+                Outcome::Wait { .. } => "waiting",
+                Outcome::Fail { .. } => "failed",
+                Outcome::Retry { .. } => "retrying",
+            },
+        );
         match outcome {
             Outcome::Done(output) => {
                 self.save(

@@ -185,11 +185,13 @@ async fn claim_loop(deps: Arc<RunnerDeps>, handle: RunnerHandle, mut shutdown: w
 async fn advance(deps: &Arc<RunnerDeps>, owner: &str, finisher: &Finisher, claimed: ClaimedRun, lease_until: i64) {
     let ClaimedRun { job, run, event, steps } = claimed;
     let run_id = run.id.clone();
+    let flow = run.flow_name.clone();
     let (halt, steps) = walk(deps, owner, job, run, event, steps, lease_until).await;
     let halt = halt.err();
     let end = |status, failure| Ending {
         job,
         run_id: run_id.clone(),
+        flow: flow.clone(),
         status,
         failure,
         steps: steps.clone(),
@@ -280,6 +282,7 @@ async fn walk(
 struct Ending {
     job: i64,
     run_id: String,
+    flow: String,
     status: RunStatus,
     /// The failing step's path, error class and message.
     failure: Option<(String, String, String)>,
@@ -295,6 +298,7 @@ async fn finish(
     let Ending {
         job,
         run_id,
+        flow,
         status,
         failure,
         steps,
@@ -337,7 +341,7 @@ async fn finish(
     if let (Some(class), Some(message)) = (&error_class, &error_message) {
         tracing::info!(run_id, status = %status, error_class = %class, error = %message, "flow run ended");
     }
-    finisher
+    let ended = finisher
         .finish(FinishRun {
             job,
             run_id: run_id.to_string(),
@@ -350,5 +354,9 @@ async fn finish(
             },
             steps,
         })
-        .await
+        .await;
+    if matches!(ended, Ok(true)) {
+        crate::metrics::flow_run(&flow, status.as_str());
+    }
+    ended
 }

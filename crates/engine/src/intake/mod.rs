@@ -307,6 +307,7 @@ impl Intake {
         match self.writer.commit(IntakeWrite::Event(event)).await {
             Ok(IntakeOutcome::Duplicate { first_event_id }) => {
                 tracing::info!(request_id, first_event_id = %first_event_id, source = %spec.name, "duplicate delivery");
+                crate::metrics::intake(&spec.name, "duplicate");
                 Ok(Answer::Event {
                     id: first_event_id,
                     status: "duplicate",
@@ -315,6 +316,7 @@ impl Intake {
             Ok(_) => {
                 self.fanout.committed(&woken);
                 tracing::debug!(request_id, event_id = %event_id, source = %spec.name, status, "event stored");
+                crate::metrics::intake(&spec.name, status);
                 Ok(Answer::Event { id: event_id, status })
             }
             Err(e) => Err(self.reject(&spec.name, Some(source), &request_id, e.into())),

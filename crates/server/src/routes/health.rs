@@ -1,4 +1,4 @@
-//! Liveness and readiness. Readiness probes the store with a short deadline, so a hung database
+//! Liveness, readiness and metrics. Readiness probes the store with a short deadline, so a hung database
 //! reads as not ready instead of hanging the probe.
 
 use std::time::Duration;
@@ -25,4 +25,19 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiErr
         }
         Err(_) => Err(ApiError::unavailable("storage did not answer within 2 s")),
     }
+}
+
+/// `GET /metrics` (SPEC §5): Prometheus text format, unauthenticated like the probes (it holds
+/// names and counts, never payloads or secrets).
+pub async fn metrics(State(state): State<AppState>) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let text = switchyard_engine::metrics::render(state.store.as_ref(), &state.endpoints, &state.dispatcher).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }

@@ -83,6 +83,7 @@ pub fn router(state: AppState, https: bool) -> Router {
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route("/in/{source}", post(intake::receive).get(intake::handshake))
         .merge(api)
         .layer(CatchPanicLayer::new())

@@ -266,6 +266,7 @@ crate::delivery::queries::impl_delivery_store!(SqliteStore, Sqlite, " WHERE seq 
 crate::delivery::breakers::impl_breaker_store!(SqliteStore);
 crate::destinations::impl_destination_store!(SqliteStore, Sqlite);
 crate::sealed::impl_sealed_store!(SqliteStore);
+crate::jobs::impl_queue_store!(SqliteStore);
 crate::flows::impl_flow_store!(SqliteStore, Sqlite, " WHERE seq IN (", ")");
 
 impl SqliteStore {

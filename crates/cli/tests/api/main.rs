@@ -13,6 +13,7 @@ mod flow_crash;
 mod flows;
 mod forwarding;
 mod intake;
+mod logs;
 mod management;
 mod metrics;
 mod outage;

@@ -21,7 +21,7 @@ use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database,
 use crate::process::{BIN, Server};
 use switchyard_testkit::app::eventually;
 
-const BOOT: &str = "boot_SECRET_admin_0123456789abcdefgh";
+pub(crate) const BOOT: &str = "boot_SECRET_admin_0123456789abcdefgh";
 const DB_PASSWORD: &str = "DbPw_SECRET_7731";
 const STRIPE: &str = "whsec_STRIPE_SECRET_aaaa";
 const TOKEN: &str = "TOKEN_SECRET_bbbb";
@@ -60,7 +60,8 @@ fn echo_server() -> u16 {
     port
 }
 
-fn start(db_url: &str, dir: &Path, master: &str, logs: Arc<Mutex<Vec<String>>>) -> Server {
+/// The built binary at debug logging, every stdout and stderr line collected in `logs`.
+pub(crate) fn start(db_url: &str, dir: &Path, master: &str, logs: Arc<Mutex<Vec<String>>>) -> Server {
     let mut child = Command::new(BIN)
         .args([
             "serve",

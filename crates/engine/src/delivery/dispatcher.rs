@@ -231,6 +231,7 @@ pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
         Verdict::Retry { .. } => Ended::Failure,
     };
     if let Some(change) = inner.guards.end(&ep.id, now, limits(&ep), ended) {
+        tracing::info!(endpoint_id = %ep.id, breaker = ?change, "endpoint breaker changed state");
         super::shared::publish(&inner, &ep.id, change);
     }
     let result = decide(&ep, &c, tried, began, now, &inner.node);
@@ -240,10 +241,31 @@ pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
     };
     let label = ep.spec.name.as_deref().unwrap_or(&ep.id);
     crate::metrics::delivery_attempt(label, outcome, (now - began).max(0) as f64 / 1e6);
+    log_attempt(&c, &result, outcome);
     // The receiver lives as long as the dispatcher; after shutdown the lease recovers it.
     let _ = inner.results.send(result);
     inner.in_flight.fetch_sub(1, Ordering::AcqRel);
     inner.freed.notify_one();
+}
+
+/// One line per attempt: DEBUG when delivered, WARN when a retry is scheduled, ERROR when the
+/// delivery ended undelivered (it needs a human: a fix, then a replay).
+fn log_attempt(c: &Claimed, r: &AttemptResult, outcome: &str) {
+    let (delivery_id, event_id, endpoint_id) = (&c.delivery.id, &c.delivery.event_id, &r.endpoint_id);
+    let (attempt, status_code, error_class) = (c.delivery.attempts + 1, r.attempt.status_code, &r.attempt.error_class);
+    let duration_ms = r.attempt.duration_ms;
+    match r.status {
+        DeliveryStatus::Succeeded => {
+            tracing::debug!(delivery_id = %delivery_id, event_id = %event_id, endpoint_id = %endpoint_id,
+            attempt, status_code, duration_ms, outcome, "delivery attempt succeeded")
+        }
+        DeliveryStatus::Pending => {
+            tracing::warn!(delivery_id = %delivery_id, event_id = %event_id, endpoint_id = %endpoint_id,
+            attempt, status_code, error_class, duration_ms, next_attempt_at = r.next_attempt_at, outcome, "delivery attempt failed; retry scheduled")
+        }
+        _ => tracing::error!(delivery_id = %delivery_id, event_id = %event_id, endpoint_id = %endpoint_id,
+            attempt, status_code, error_class, duration_ms, outcome, "delivery ended undelivered; replay it once the endpoint is fixed"),
+    }
 }
 
 /// Where an attempt leaves its delivery and endpoint.
@@ -253,7 +275,7 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
         let window = ep.spec.disable_after_seconds.unwrap_or(DEFAULT_DISABLE_AFTER_SECONDS) as i64 * 1_000_000;
         match ep.failing_since {
             Some(since) if now - since > window => {
-                tracing::warn!(alert = "endpoint_disabled", endpoint_id = %ep.id, failing_since = since,
+                tracing::info!(alert = "endpoint_disabled", endpoint_id = %ep.id, failing_since = since,
                     "endpoint failed continuously for longer than its disable window; disabling it");
                 EndpointHealth::Disable(format!("failing continuously for more than {} s", window / 1_000_000))
             }
@@ -267,7 +289,7 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
         Verdict::Success if ep.failing_since.is_none() => (DeliveryStatus::Succeeded, None, EndpointHealth::Unchanged),
         Verdict::Success => (DeliveryStatus::Succeeded, None, EndpointHealth::Healthy),
         Verdict::Gone => {
-            tracing::warn!(alert = "endpoint_disabled", endpoint_id = %ep.id, "endpoint answered 410 Gone; disabling it");
+            tracing::info!(alert = "endpoint_disabled", endpoint_id = %ep.id, "endpoint answered 410 Gone; disabling it");
             (
                 DeliveryStatus::Failed,
                 None,
@@ -279,10 +301,8 @@ fn decide(ep: &Endpoint, c: &Claimed, tried: Tried, at: i64, now: i64, node: &st
             let unit: f64 = rand::thread_rng().r#gen();
             match next_attempt(ep.spec.schedule(), attempts_made, unit, retry_after_seconds) {
                 Next::RetryInMillis(ms) => (DeliveryStatus::Pending, Some(now + ms as i64 * 1000), failing()),
-                Next::Dead => {
-                    tracing::warn!(delivery_id = %c.delivery.id, endpoint_id = %ep.id, "delivery dead-lettered after its last attempt");
-                    (DeliveryStatus::Dead, None, failing())
-                }
+                // Logged with the attempt (`log_attempt`).
+                Next::Dead => (DeliveryStatus::Dead, None, failing()),
             }
         }
     };

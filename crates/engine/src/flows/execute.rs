@@ -243,6 +243,9 @@ impl Walk {
                 match next {
                     Next::RetryInMillis(ms) if now + ms as i64 * 1000 - started_at <= max_age => {
                         let due = now + ms as i64 * 1000;
+                        tracing::warn!(run_id = %self.run.id, event_id = %self.run.event_id, flow = %self.run.flow_name,
+                            step = %path, attempt = made, error_class = %class, error = %message, retry_in_ms = ms,
+                            "flow step failed; retry scheduled");
                         self.save_open(
                             step,
                             path,

@@ -186,11 +186,13 @@ async fn advance(deps: &Arc<RunnerDeps>, owner: &str, finisher: &Finisher, claim
     let ClaimedRun { job, run, event, steps } = claimed;
     let run_id = run.id.clone();
     let flow = run.flow_name.clone();
+    let event_id = run.event_id.clone();
     let (halt, steps) = walk(deps, owner, job, run, event, steps, lease_until).await;
     let halt = halt.err();
     let end = |status, failure| Ending {
         job,
         run_id: run_id.clone(),
+        event_id: event_id.clone(),
         flow: flow.clone(),
         status,
         failure,
@@ -282,6 +284,7 @@ async fn walk(
 struct Ending {
     job: i64,
     run_id: String,
+    event_id: String,
     flow: String,
     status: RunStatus,
     /// The failing step's path, error class and message.
@@ -298,6 +301,7 @@ async fn finish(
     let Ending {
         job,
         run_id,
+        event_id,
         flow,
         status,
         failure,
@@ -338,8 +342,11 @@ async fn finish(
         Some((path, class, message)) => (Some(path).filter(|p| !p.is_empty()), Some(class), Some(message)),
         None => (None, None, None),
     };
-    if let (Some(class), Some(message)) = (&error_class, &error_message) {
-        tracing::info!(run_id, status = %status, error_class = %class, error = %message, "flow run ended");
+    // A run that failed or died needs a human (a fix, then a retry): ERROR; the rest DEBUG.
+    match (&error_class, &error_message) {
+        (Some(class), Some(message)) => tracing::error!(run_id, event_id = %event_id, flow = %flow, status = %status,
+            failed_step = failed_step.as_deref().unwrap_or(""), error_class = %class, error = %message, "flow run ended"),
+        _ => tracing::debug!(run_id, event_id = %event_id, flow = %flow, status = %status, "flow run ended"),
     }
     let ended = finisher
         .finish(FinishRun {

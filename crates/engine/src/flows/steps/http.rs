@@ -287,7 +287,7 @@ async fn send(walk: &Walk, step: &Step, dst: &DestinationSpec, p: &Prepared) -> 
                         Ok(t) => token = Some(t),
                         Err(e) => return Sent::Token(e),
                     }
-                    tracing::info!(step = %step.id, destination = %dst.name, "401 answered; token refreshed, retrying once");
+                    tracing::info!(run_id = %walk.run.id, step = %step.id, destination = %dst.name, "401 answered; token refreshed, retrying once");
                     continue;
                 }
                 let verdict = classify_status(

@@ -18,6 +18,7 @@ pub enum IdKind {
     Destination,
     Flow,
     Run,
+    Audit,
 }
 
 impl IdKind {
@@ -35,6 +36,7 @@ impl IdKind {
             IdKind::Destination => "dst_",
             IdKind::Flow => "flw_",
             IdKind::Run => "run_",
+            IdKind::Audit => "aud_",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! rule in it can be unit-tested without a server or a database.
 
 pub mod apikey;
+pub mod audit;
 pub mod delivery;
 pub mod destination;
 pub mod endpoint;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_core::apikey::{Scope, hash_key, key_hint};
+use switchyard_core::audit::{AuditAction, AuditResource};
 use switchyard_core::endpoint::EndpointSpec;
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::secrets::MasterKey;
@@ -111,16 +112,27 @@ struct Tasks {
     runner: tokio::task::JoinHandle<()>,
 }
 
+/// An audit entry for a definition the config file created or changed (no key made it; the
+/// resource is named as the file names it).
+async fn config_applied(store: &dyn Store, resource: AuditResource, name: &str) {
+    let applied = serde_json::json!({"applied_from": "config file"});
+    crate::audit::record(store, None, AuditAction::Update, resource, name, None, Some(&applied)).await;
+}
+
 impl Engine {
     pub async fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
         cfg.store.migrate().await?;
         let catalog = SourceCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
         for spec in cfg.sources {
             let name = spec.name.clone();
-            catalog
+            let before = catalog.get(&name).await.ok().map(|s| s.updated_at);
+            let applied = catalog
                 .upsert(spec)
                 .await
                 .map_err(|source| EngineError::ConfigSource { name, source })?;
+            if before != Some(applied.updated_at) {
+                config_applied(cfg.store.as_ref(), AuditResource::Source, &applied.id).await;
+            }
         }
         if let Some(key) = &cfg.bootstrap_key {
             ensure_admin_key(cfg.store.as_ref(), key).await?;
@@ -132,7 +144,10 @@ impl Engine {
         for (spec, secret) in cfg.endpoints {
             let name = spec.name.clone().unwrap_or_default();
             match endpoints.apply_declared(spec, secret).await {
-                Ok(true) => tracing::info!(endpoint = %name, "endpoint applied from the config file"),
+                Ok(true) => {
+                    tracing::info!(endpoint = %name, "endpoint applied from the config file");
+                    config_applied(cfg.store.as_ref(), AuditResource::Endpoint, &name).await;
+                }
                 Ok(false) => {}
                 Err(source) => return Err(EngineError::ConfigEndpoint { name, source }),
             }
@@ -142,7 +157,10 @@ impl Engine {
         for spec in cfg.destinations {
             let name = spec.name.clone();
             match destinations.apply_declared(spec).await {
-                Ok(true) => tracing::info!(destination = %name, "destination applied from the config file"),
+                Ok(true) => {
+                    tracing::info!(destination = %name, "destination applied from the config file");
+                    config_applied(cfg.store.as_ref(), AuditResource::Destination, &name).await;
+                }
                 Ok(false) => {}
                 Err(source) => return Err(EngineError::ConfigDestination { name, source }),
             }
@@ -151,7 +169,10 @@ impl Engine {
         for spec in cfg.flows {
             let name = spec.name.clone();
             match flows.apply_declared(spec).await {
-                Ok(true) => tracing::info!(flow = %name, "flow applied from the config file"),
+                Ok(true) => {
+                    tracing::info!(flow = %name, "flow applied from the config file");
+                    config_applied(cfg.store.as_ref(), AuditResource::Flow, &name).await;
+                }
                 Ok(false) => {}
                 Err(source) => return Err(EngineError::ConfigFlow { name, source }),
             }

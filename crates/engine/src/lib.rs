@@ -3,6 +3,7 @@
 //! fan-out, the dispatcher and housekeeping. It knows nothing of HTTP beyond the status code a
 //! receipt records.
 
+pub mod audit;
 pub mod delivery;
 pub mod destinations;
 pub mod endpoints;

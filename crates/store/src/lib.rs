@@ -3,6 +3,7 @@
 //! queries (see `queries.rs`) and differ only where the databases do: how intake batches keep
 //! commit order, how readiness is probed, and migrations.
 
+mod audit;
 mod dedup;
 pub(crate) mod delivery;
 mod destinations;
@@ -20,6 +21,7 @@ pub mod testing;
 
 use std::sync::Arc;
 
+pub use audit::{AuditFilter, AuditRow, AuditStore};
 pub use delivery::{
     AttemptResult, AttemptRow, BreakerRow, BreakerStore, Claimed, DeliveryFilter, DeliveryRow, DeliveryStore,
     EndpointHealth, EndpointRow, NewDelivery, ReplayScope, Signal,
@@ -89,6 +91,7 @@ pub trait Store:
     + FlowStore
     + SealedStore
     + QueueStore
+    + AuditStore
     + Send
     + Sync
     + 'static

@@ -134,6 +134,7 @@ crate::delivery::breakers::impl_breaker_store!(PostgresStore);
 crate::destinations::impl_destination_store!(PostgresStore, Postgres);
 crate::sealed::impl_sealed_store!(PostgresStore);
 crate::jobs::impl_queue_store!(PostgresStore);
+crate::audit::impl_audit_store!(PostgresStore, Postgres);
 // Run claims pick their jobs as delivery claims do (see below).
 crate::flows::impl_flow_store!(
     PostgresStore,

@@ -10,7 +10,8 @@ mod common;
 
 contract!(
     destinations_are_found_by_id_or_name_and_names_are_unique,
-    sealed_values_are_listed_and_replaced_only_when_unchanged
+    sealed_values_are_listed_and_replaced_only_when_unchanged,
+    the_audit_log_is_appended_and_listed_newest_first
 );
 
 fn row(id: &str, name: &str) -> DestinationRow {
@@ -100,4 +101,52 @@ async fn sealed_values_are_listed_and_replaced_only_when_unchanged(store: Arc<dy
             .unwrap()
             .is_empty()
     );
+}
+
+async fn the_audit_log_is_appended_and_listed_newest_first(store: Arc<dyn Store>) {
+    for (n, resource_id) in ["dst_a", "ep_b", "dst_a"].iter().enumerate() {
+        let row = AuditRow {
+            seq: 0,
+            id: format!("aud_{n}"),
+            at: n as i64,
+            key_id: (n > 0).then(|| "key_1".to_string()),
+            action: "update".into(),
+            resource: "destination".into(),
+            resource_id: resource_id.to_string(),
+            changes: "{}".into(),
+        };
+        store.insert_audit(&row).await.unwrap();
+    }
+    let page = store
+        .list_audit(&AuditFilter {
+            limit: 2,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["aud_2", "aud_1"]
+    );
+    assert!(page.has_more);
+    let rest = AuditFilter {
+        limit: 2,
+        before_seq: Some(page.items[1].seq),
+        ..AuditFilter::default()
+    };
+    let rest = store.list_audit(&rest).await.unwrap();
+    assert_eq!(
+        (
+            rest.items[0].id.as_str(),
+            rest.items[0].key_id.as_deref(),
+            rest.has_more
+        ),
+        ("aud_0", None, false)
+    );
+    let one = AuditFilter {
+        limit: 10,
+        resource_id: Some("dst_a".into()),
+        ..AuditFilter::default()
+    };
+    assert_eq!(store.list_audit(&one).await.unwrap().items.len(), 2);
 }

@@ -11,12 +11,15 @@ use switchyard_core::delivery::DeliveryStatus;
 use switchyard_core::time::{now_micros, to_rfc3339};
 use switchyard_store::{AttemptRow, DeliveryFilter, DeliveryRow, ReplayScope};
 
+use switchyard_core::audit::{AuditAction, AuditResource};
+
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params, page_response};
 use crate::idempotency;
 use crate::request_id::current_request_id;
+use crate::routes::audit::note;
 
 fn view(d: &DeliveryRow) -> Value {
     json!({
@@ -115,13 +118,25 @@ pub async fn replay(
         .get_delivery(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    match replay_scope(&state, ReplayScope::Delivery(id)).await? {
+    match replay_scope(&state, ReplayScope::Delivery(id.clone())).await? {
         (0, _) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "delivery_in_flight",
             "the delivery is being attempted right now; replay it once the attempt is recorded",
         )),
-        (_, answer) => Ok(answer),
+        (_, answer) => {
+            note(
+                &state,
+                &principal,
+                AuditAction::Replay,
+                AuditResource::Delivery,
+                &id,
+                None,
+                None,
+            )
+            .await;
+            Ok(answer)
+        }
     }
 }
 
@@ -137,7 +152,19 @@ pub async fn replay_event(
         .get_event(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
-    Ok(replay_scope(&state, ReplayScope::Event(id)).await?.1)
+    let (replayed, answer) = replay_scope(&state, ReplayScope::Event(id.clone())).await?;
+    let count = serde_json::json!({"replayed": replayed});
+    note(
+        &state,
+        &principal,
+        AuditAction::Replay,
+        AuditResource::Event,
+        &id,
+        None,
+        Some(&count),
+    )
+    .await;
+    Ok(answer)
 }
 
 /// `POST /v1/events {"type", "payload"}`: publish an event to every matching endpoint.

@@ -12,11 +12,14 @@ use switchyard_core::ids::IdKind;
 use switchyard_core::time::to_rfc3339;
 use switchyard_engine::destinations::Destination;
 
+use switchyard_core::audit::{AuditAction, AuditResource};
+
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params, page_response};
 use crate::idempotency;
+use crate::routes::audit::note;
 
 /// The API view: the masked definition with its id and times.
 fn view(d: &Destination) -> Value {
@@ -42,7 +45,18 @@ pub async fn create(
         let spec: DestinationSpec = serde_json::from_value(body.clone()).map_err(|e| unprocessable(e.to_string()))?;
         let created = state.destinations.create(spec).await?;
         tracing::info!(destination_id = %created.id, name = %created.spec.name, "destination created");
-        Ok((StatusCode::CREATED, view(&created)))
+        let after = view(&created);
+        note(
+            &state,
+            &principal,
+            AuditAction::Create,
+            AuditResource::Destination,
+            &created.id,
+            None,
+            Some(&after),
+        )
+        .await;
+        Ok((StatusCode::CREATED, after))
     })
     .await
 }
@@ -80,9 +94,21 @@ pub async fn update(
     for read_only in ["id", "created_at", "updated_at"] {
         fields.remove(read_only);
     }
+    let before = view(&state.destinations.get(&id).await?);
     let d = state.destinations.update(&id, &patch).await?;
     tracing::info!(destination_id = %d.id, "destination updated");
-    Ok(axum::Json(view(&d)).into_response())
+    let after = view(&d);
+    note(
+        &state,
+        &principal,
+        AuditAction::Update,
+        AuditResource::Destination,
+        &d.id,
+        Some(&before),
+        Some(&after),
+    )
+    .await;
+    Ok(axum::Json(after).into_response())
 }
 
 pub async fn delete(
@@ -91,7 +117,19 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
+    let gone = state.destinations.get(&id).await?;
     state.destinations.delete(&id).await?;
     tracing::info!(destination = %id, "destination deleted");
+    let before = view(&gone);
+    note(
+        &state,
+        &principal,
+        AuditAction::Delete,
+        AuditResource::Destination,
+        &gone.id,
+        Some(&before),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -13,11 +13,14 @@ use switchyard_core::time::{now_micros, parse_rfc3339, to_rfc3339};
 use switchyard_engine::endpoints::Endpoint;
 use switchyard_store::ReplayScope;
 
+use switchyard_core::audit::{AuditAction, AuditResource};
+
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params, page_response};
 use crate::idempotency;
+use crate::routes::audit::note;
 
 /// The API view; `secret` is included only where it was just set.
 fn view(state: &AppState, e: &Endpoint, secret: Option<&str>) -> Value {
@@ -68,6 +71,8 @@ pub async fn create(
         let spec: EndpointSpec = serde_json::from_value(body).map_err(|e| unprocessable(e.to_string()))?;
         let created = state.endpoints.create(spec, secret).await?;
         tracing::info!(endpoint_id = %created.id, url = %switchyard_core::redact::redact_url(&created.spec.url), "endpoint created");
+        let after = view(&state, &created, None);
+        note(&state, &principal, AuditAction::Create, AuditResource::Endpoint, &created.id, None, Some(&after)).await;
         let secret = created.secrets.first().map(|s| s.secret.clone());
         Ok((StatusCode::CREATED, view(&state, &created, secret.as_deref())))
     })
@@ -108,9 +113,21 @@ pub async fn update(
             "the body must be a JSON object of endpoint fields; change the secret with POST /v1/endpoints/{id}/secret/rotate",
         ));
     }
+    let before = view(&state, &state.endpoints.get(&id).await?, None);
     let e = state.endpoints.update(&id, &patch).await?;
     tracing::info!(endpoint_id = %e.id, "endpoint updated");
-    Ok(axum::Json(view(&state, &e, None)).into_response())
+    let after = view(&state, &e, None);
+    note(
+        &state,
+        &principal,
+        AuditAction::Update,
+        AuditResource::Endpoint,
+        &e.id,
+        Some(&before),
+        Some(&after),
+    )
+    .await;
+    Ok(axum::Json(after).into_response())
 }
 
 pub async fn enable(state: State<AppState>, principal: Principal, id: Path<String>) -> Result<Response, ApiError> {
@@ -128,9 +145,26 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
+    let before = view(&state, &state.endpoints.get(&id).await?, None);
     let e = state.endpoints.update(&id, &json!({ "enabled": enabled })).await?;
     tracing::info!(endpoint_id = %e.id, enabled, "endpoint enabled state changed");
-    Ok(axum::Json(view(&state, &e, None)).into_response())
+    let after = view(&state, &e, None);
+    let action = if enabled {
+        AuditAction::Enable
+    } else {
+        AuditAction::Disable
+    };
+    note(
+        &state,
+        &principal,
+        action,
+        AuditResource::Endpoint,
+        &e.id,
+        Some(&before),
+        Some(&after),
+    )
+    .await;
+    Ok(axum::Json(after).into_response())
 }
 
 pub async fn delete(
@@ -139,8 +173,20 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
+    let gone = state.endpoints.get(&id).await?;
     state.endpoints.delete(&id).await?;
     tracing::info!(endpoint_id = %id, "endpoint deleted");
+    let before = view(&state, &gone, None);
+    note(
+        &state,
+        &principal,
+        AuditAction::Delete,
+        AuditResource::Endpoint,
+        &gone.id,
+        Some(&before),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -174,6 +220,18 @@ pub async fn rotate_secret(
     };
     let e = state.endpoints.rotate_secret(&id, secret, grace).await?;
     tracing::info!(endpoint_id = %e.id, "endpoint secret rotated");
+    // The secret itself is masked in the entry: it records that a rotation happened.
+    let rotated = json!({"secret": "rotated", "grace_seconds": grace});
+    note(
+        &state,
+        &principal,
+        AuditAction::Rotate,
+        AuditResource::Endpoint,
+        &e.id,
+        None,
+        Some(&rotated),
+    )
+    .await;
     let current = e.secrets.first().map(|s| s.secret.clone());
     Ok(axum::Json(view(&state, &e, current.as_deref())).into_response())
 }
@@ -194,8 +252,20 @@ pub async fn replay(
         .ok_or_else(|| unprocessable("since must be an RFC 3339 timestamp"))?;
     let e = state.endpoints.get(&id).await?;
     let scope = ReplayScope::EndpointFailedSince {
-        endpoint_id: e.id,
+        endpoint_id: e.id.clone(),
         since,
     };
-    Ok(super::deliveries::replay_scope(&state, scope).await?.1)
+    let answer = super::deliveries::replay_scope(&state, scope).await?.1;
+    let asked = json!({"since": to_rfc3339(since)});
+    note(
+        &state,
+        &principal,
+        AuditAction::Replay,
+        AuditResource::Endpoint,
+        &e.id,
+        None,
+        Some(&asked),
+    )
+    .await;
+    Ok(answer)
 }

@@ -13,12 +13,15 @@ use switchyard_engine::delivery::Publication;
 use switchyard_engine::fanout::Origin;
 use switchyard_engine::flows::Flow;
 
+use switchyard_core::audit::{AuditAction, AuditResource};
+
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params, page_response};
 use crate::idempotency;
 use crate::request_id::current_request_id;
+use crate::routes::audit::note;
 
 /// The event type of a manual run's trigger event.
 const MANUAL_EVENT_TYPE: &str = "switchyard.manual";
@@ -56,7 +59,18 @@ pub async fn create(
     idempotency::once(&state, &principal, &headers, "POST /v1/flows", &body, || async {
         let created = state.flows.create(spec_of(body.clone())?).await?;
         tracing::info!(flow_id = %created.id, flow = %created.spec.name, "flow created");
-        Ok((StatusCode::CREATED, view(&created)))
+        let after = view(&created);
+        note(
+            &state,
+            &principal,
+            AuditAction::Create,
+            AuditResource::Flow,
+            &created.id,
+            None,
+            Some(&after),
+        )
+        .await;
+        Ok((StatusCode::CREATED, after))
     })
     .await
 }
@@ -87,9 +101,21 @@ pub async fn replace(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
+    let before = view(&state.flows.get(&id).await?);
     let f = state.flows.replace(&id, spec_of(body)?).await?;
     tracing::info!(flow_id = %f.id, version = f.version, "flow replaced");
-    Ok(axum::Json(view(&f)).into_response())
+    let after = view(&f);
+    note(
+        &state,
+        &principal,
+        AuditAction::Update,
+        AuditResource::Flow,
+        &f.id,
+        Some(&before),
+        Some(&after),
+    )
+    .await;
+    Ok(axum::Json(after).into_response())
 }
 
 /// `PATCH`: top-level keys replace; a new version unless nothing changed.
@@ -106,9 +132,21 @@ pub async fn update(
     for read_only in ["id", "version", "created_at", "updated_at"] {
         fields.remove(read_only);
     }
+    let before = view(&state.flows.get(&id).await?);
     let f = state.flows.update(&id, &patch).await?;
     tracing::info!(flow_id = %f.id, version = f.version, "flow updated");
-    Ok(axum::Json(view(&f)).into_response())
+    let after = view(&f);
+    note(
+        &state,
+        &principal,
+        AuditAction::Update,
+        AuditResource::Flow,
+        &f.id,
+        Some(&before),
+        Some(&after),
+    )
+    .await;
+    Ok(axum::Json(after).into_response())
 }
 
 pub async fn delete(
@@ -117,8 +155,20 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
+    let gone = state.flows.get(&id).await?;
     state.flows.delete(&id).await?;
     tracing::info!(flow = %id, "flow deleted");
+    let before = view(&gone);
+    note(
+        &state,
+        &principal,
+        AuditAction::Delete,
+        AuditResource::Flow,
+        &gone.id,
+        Some(&before),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -187,6 +237,17 @@ pub async fn start_run(
             )
         })?;
         tracing::info!(flow = %flow.spec.name, run_id = %run, "manual run started");
+        let started = json!({"run_id": run, "event_id": published.event_id});
+        note(
+            &state,
+            &principal,
+            AuditAction::Start,
+            AuditResource::Flow,
+            &flow.id,
+            None,
+            Some(&started),
+        )
+        .await;
         Ok((
             StatusCode::ACCEPTED,
             json!({ "id": run, "event_id": published.event_id, "flow": flow.spec.name }),

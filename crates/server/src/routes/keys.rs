@@ -11,11 +11,14 @@ use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::time::{now_micros, to_rfc3339};
 use switchyard_store::ApiKeyRow;
 
+use switchyard_core::audit::{AuditAction, AuditResource};
+
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params, page_response};
 use crate::idempotency;
+use crate::routes::audit::note;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +68,17 @@ pub async fn create(
         };
         state.store.insert_api_key(&row).await?;
         tracing::info!(key_id = %row.id, scope = %row.scope, by = %principal.key_id, "API key created");
+        let after = key_view(&row);
+        note(
+            &state,
+            &principal,
+            AuditAction::Create,
+            AuditResource::Key,
+            &row.id,
+            None,
+            Some(&after),
+        )
+        .await;
         let mut v = key_view(&row);
         v["key"] = json!(key);
         Ok((StatusCode::CREATED, v))
@@ -90,5 +104,15 @@ pub async fn revoke(
         return Err(ApiError::not_found("active API key"));
     }
     tracing::info!(key_id = %id, by = %principal.key_id, "API key revoked");
+    note(
+        &state,
+        &principal,
+        AuditAction::Revoke,
+        AuditResource::Key,
+        &id,
+        None,
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,5 +1,6 @@
 //! The route table: `/in` for providers, `/v1` for the management API, health for operators.
 
+mod audit;
 mod deliveries;
 mod destinations;
 mod endpoints;
@@ -78,6 +79,7 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/v1/events/{id}/release", post(release::one))
         .route("/v1/receipts", get(receipts::list))
         .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/audit", get(audit::list))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .layer(axum::middleware::from_fn(crate::body_limit::middleware));
     let router = Router::new()

@@ -11,10 +11,13 @@ use serde_json::{Value, json};
 use switchyard_core::apikey::Scope;
 use switchyard_store::EventFilter;
 
+use switchyard_core::audit::{AuditAction, AuditResource};
+
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::routes::audit::note;
 
 enum Released {
     Received,
@@ -79,7 +82,20 @@ pub async fn one(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     match release_one(&state, &id).await? {
-        Released::Received => Ok(axum::Json(json!({"id": id, "status": "received"})).into_response()),
+        Released::Received => {
+            let change = (json!({"status": "quarantined"}), json!({"status": "received"}));
+            note(
+                &state,
+                &principal,
+                AuditAction::Release,
+                AuditResource::Event,
+                &id,
+                Some(&change.0),
+                Some(&change.1),
+            )
+            .await;
+            Ok(axum::Json(json!({"id": id, "status": "received"})).into_response())
+        }
         Released::StillInvalid(violations) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "still_invalid",
@@ -145,6 +161,19 @@ pub async fn bulk(
         if !page.has_more {
             break;
         }
+    }
+    let change = (json!({"status": "quarantined"}), json!({"status": "received"}));
+    for id in &released {
+        note(
+            &state,
+            &principal,
+            AuditAction::Release,
+            AuditResource::Event,
+            id,
+            Some(&change.0),
+            Some(&change.1),
+        )
+        .await;
     }
     Ok(axum::Json(json!({"released": released, "still_invalid": still_invalid})).into_response())
 }

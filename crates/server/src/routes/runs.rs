@@ -13,10 +13,13 @@ use switchyard_core::redact::redact_paths;
 use switchyard_core::time::{now_micros, to_rfc3339};
 use switchyard_store::{RunFilter, RunRow, StepRow};
 
+use switchyard_core::audit::{AuditAction, AuditResource};
+
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{Params, page_response};
+use crate::routes::audit::note;
 
 pub(crate) fn summary(r: &RunRow) -> Value {
     json!({
@@ -194,5 +197,17 @@ pub async fn retry(
     };
     state.runner.wake();
     tracing::info!(run_id = %resumed.id, "run retried from its failed step");
+    let change = json!({"status": resumed.status.as_str()});
+    let was = json!({"status": run.status.as_str()});
+    note(
+        &state,
+        &principal,
+        AuditAction::Retry,
+        AuditResource::Run,
+        &resumed.id,
+        Some(&was),
+        Some(&change),
+    )
+    .await;
     Ok((StatusCode::ACCEPTED, axum::Json(full(&state, &resumed).await?)).into_response())
 }

@@ -10,11 +10,14 @@ use switchyard_core::source::SourceSpec;
 use switchyard_core::time::to_rfc3339;
 use switchyard_engine::sources::Source;
 
+use switchyard_core::audit::{AuditAction, AuditResource};
+
 use crate::AppState;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, Params, page_response};
 use crate::idempotency;
+use crate::routes::audit::note;
 
 /// The API view of a source; `reveal` shows the secrets (creation only).
 fn view(s: &Source, reveal: bool) -> Value {
@@ -43,6 +46,17 @@ pub async fn create(
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", e.to_string()))?;
         let created = state.catalog.create(spec).await?;
         tracing::info!(source = %created.spec.name, id = %created.id, "source created");
+        let after = view(&created, false);
+        note(
+            &state,
+            &principal,
+            AuditAction::Create,
+            AuditResource::Source,
+            &created.id,
+            None,
+            Some(&after),
+        )
+        .await;
         Ok((StatusCode::CREATED, view(&created, true)))
     })
     .await
@@ -80,9 +94,21 @@ pub async fn update(
             "the body must be a JSON object",
         ));
     }
+    let before = view(&state.catalog.get(&id).await?, false);
     let s = state.catalog.update(&id, &patch).await?;
     tracing::info!(source = %s.spec.name, id = %s.id, "source updated");
-    Ok(axum::Json(view(&s, false)).into_response())
+    let after = view(&s, false);
+    note(
+        &state,
+        &principal,
+        AuditAction::Update,
+        AuditResource::Source,
+        &s.id,
+        Some(&before),
+        Some(&after),
+    )
+    .await;
+    Ok(axum::Json(after).into_response())
 }
 
 pub async fn disable(state: State<AppState>, principal: Principal, id: Path<String>) -> Result<Response, ApiError> {
@@ -100,9 +126,26 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
+    let before = view(&state.catalog.get(&id).await?, false);
     let s = state.catalog.update(&id, &json!({ "enabled": enabled })).await?;
     tracing::info!(source = %s.spec.name, enabled, "source enabled state changed");
-    Ok(axum::Json(view(&s, false)).into_response())
+    let after = view(&s, false);
+    let action = if enabled {
+        AuditAction::Enable
+    } else {
+        AuditAction::Disable
+    };
+    note(
+        &state,
+        &principal,
+        action,
+        AuditResource::Source,
+        &s.id,
+        Some(&before),
+        Some(&after),
+    )
+    .await;
+    Ok(axum::Json(after).into_response())
 }
 
 pub async fn delete(
@@ -111,7 +154,19 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
+    let gone = state.catalog.get(&id).await?;
     state.catalog.delete(&id).await?;
     tracing::info!(source = %id, "source deleted");
+    let before = view(&gone, false);
+    note(
+        &state,
+        &principal,
+        AuditAction::Delete,
+        AuditResource::Source,
+        &gone.id,
+        Some(&before),
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -267,6 +267,7 @@ crate::delivery::breakers::impl_breaker_store!(SqliteStore);
 crate::destinations::impl_destination_store!(SqliteStore, Sqlite);
 crate::sealed::impl_sealed_store!(SqliteStore);
 crate::jobs::impl_queue_store!(SqliteStore);
+crate::audit::impl_audit_store!(SqliteStore, Sqlite);
 crate::flows::impl_flow_store!(SqliteStore, Sqlite, " WHERE seq IN (", ")");
 
 impl SqliteStore {

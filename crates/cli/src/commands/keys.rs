@@ -3,8 +3,10 @@
 
 use serde_json::json;
 use switchyard_core::apikey::{generate_key, hash_key, key_hint};
+use switchyard_core::audit::{AuditAction, AuditResource};
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::time::{now_micros, to_rfc3339};
+use switchyard_engine::audit::record;
 use switchyard_store::ApiKeyRow;
 
 use super::{CmdError, open_store};
@@ -31,6 +33,18 @@ pub async fn run(cmd: KeysCommand) -> Result<(), CmdError> {
                 revoked_at: None,
             };
             store.insert_api_key(&row).await?;
+            // Made on the database directly, by no API key: the entry's key_id is null.
+            let view = json!({"name": row.name, "scope": row.scope, "hint": row.hint});
+            record(
+                store.as_ref(),
+                None,
+                AuditAction::Create,
+                AuditResource::Key,
+                &row.id,
+                None,
+                Some(&view),
+            )
+            .await;
             if json {
                 println!(
                     "{}",
@@ -84,6 +98,16 @@ pub async fn run(cmd: KeysCommand) -> Result<(), CmdError> {
         KeysCommand::Revoke { id, database } => {
             let store = open_store(&database).await?;
             if store.revoke_api_key(&id, now_micros()).await? {
+                record(
+                    store.as_ref(),
+                    None,
+                    AuditAction::Revoke,
+                    AuditResource::Key,
+                    &id,
+                    None,
+                    None,
+                )
+                .await;
                 eprintln!("revoked {id}");
                 Ok(())
             } else {

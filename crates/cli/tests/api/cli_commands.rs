@@ -100,6 +100,22 @@ async fn cli_keys_and_events_work_against_a_running_server() {
         dir.path(),
     );
     assert!(!out.status.success(), "a revoked key stops working at once");
+    // Keys made and revoked on the database directly are audited, by no key.
+    let store = switchyard_store::connect(&db, &switchyard_store::StoreOptions::default())
+        .await
+        .unwrap();
+    let filter = switchyard_store::AuditFilter {
+        resource_id: Some(ci_id.clone()),
+        limit: 10,
+        ..Default::default()
+    };
+    let entries = store.list_audit(&filter).await.unwrap().items;
+    let actions: Vec<(&str, Option<&str>)> = entries
+        .iter()
+        .map(|e| (e.action.as_str(), e.key_id.as_deref()))
+        .collect();
+    assert_eq!(actions, [("revoke", None), ("create", None)]);
+    assert!(!entries.iter().any(|e| e.changes.contains(&read_key)));
     assert!(terminate(&mut server).success());
 }
 

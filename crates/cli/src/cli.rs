@@ -257,6 +257,21 @@ pub enum EventsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Follow new events and run outcomes live (server-sent events) until interrupted; one line
+    /// each, or one JSON object per line with --json.
+    Tail {
+        /// Only this source's events (name or src_ id).
+        #[arg(long)]
+        source: Option<String>,
+        /// Only events of this exact type.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Leave run outcomes out.
+        #[arg(long)]
+        no_runs: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
     /// Release quarantined events: one by id, or a source's backlog with --source.
     Release {
         /// The quarantined event to release.

@@ -55,6 +55,60 @@ impl ApiClient {
         self.send(self.http.post(&url).json(body), url).await
     }
 
+    /// Follows a server-sent-events `path`, calling `each(event, data)` per message until the
+    /// server ends the stream (or `each` returns false).
+    pub async fn follow(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        mut each: impl FnMut(&str, &str) -> bool,
+    ) -> Result<(), ClientError> {
+        let url = format!("{}{path}", self.base);
+        // No overall timeout: the stream lasts as long as the user wants it to.
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("switchyard-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| ClientError::Unreachable {
+                url: url.clone(),
+                source,
+            })?;
+        let unreachable = |source| ClientError::Unreachable {
+            url: url.clone(),
+            source,
+        };
+        let mut resp = http
+            .get(&url)
+            .query(query)
+            .bearer_auth(&self.key)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(api_error(status, resp.json().await.unwrap_or(Value::Null)));
+        }
+        let mut buf = String::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buf.find("\n\n") {
+                let frame: String = buf.drain(..end + 2).collect();
+                let (mut event, mut data) = ("message".to_string(), String::new());
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if !data.is_empty() && !each(&event, &data) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder, url: String) -> Result<Value, ClientError> {
         let resp = req
             .bearer_auth(&self.key)
@@ -69,17 +123,22 @@ impl ApiClient {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        let err = &body["error"];
-        let text = |k: &str| err[k].as_str().unwrap_or("").to_string();
-        if err.is_object() {
-            Err(ClientError::Api {
-                status,
-                code: text("code"),
-                message: text("message"),
-                request_id: text("request_id"),
-            })
-        } else {
-            Err(ClientError::Unexpected { status })
+        Err(api_error(status, body))
+    }
+}
+
+/// The API's error envelope as a [`ClientError`].
+fn api_error(status: u16, body: Value) -> ClientError {
+    let err = &body["error"];
+    let text = |k: &str| err[k].as_str().unwrap_or("").to_string();
+    if err.is_object() {
+        ClientError::Api {
+            status,
+            code: text("code"),
+            message: text("message"),
+            request_id: text("request_id"),
         }
+    } else {
+        ClientError::Unexpected { status }
     }
 }

@@ -120,6 +120,9 @@ pub struct RunFilter {
     pub event_id: Option<String>,
     /// Newest first: continue strictly before this `seq`.
     pub before_seq: Option<i64>,
+    /// Only runs that ended at or after this time (µs), in the order they ended (how `events
+    /// tail` follows run outcomes).
+    pub ended_since: Option<i64>,
     pub limit: i64,
 }
 
@@ -729,7 +732,12 @@ macro_rules! impl_flow_store {
                 if let Some(seq) = f.before_seq {
                     qb.push(" AND seq < ").push_bind(seq);
                 }
-                qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit + 1);
+                if let Some(t) = f.ended_since {
+                    qb.push(" AND finished_at >= ").push_bind(t);
+                    qb.push(" ORDER BY finished_at, seq LIMIT ").push_bind(f.limit + 1);
+                } else {
+                    qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit + 1);
+                }
                 let rows = qb.build_query_as().fetch_all(&self.read).await?;
                 Ok($crate::queries::into_page(rows, f.limit))
             }

@@ -116,6 +116,9 @@ pub struct EventFilter {
     /// Exclusive upper bound on `received_at`.
     pub until: Option<i64>,
     pub before_seq: Option<i64>,
+    /// Oldest first, strictly after this `seq` (how `events tail` follows new events); the
+    /// page is then in commit order instead of newest first.
+    pub after_seq: Option<i64>,
     pub limit: i64,
 }
 

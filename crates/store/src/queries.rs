@@ -137,6 +137,9 @@ macro_rules! impl_store {
                 if let Some(seq) = f.before_seq {
                     qb.push(" AND seq < ").push_bind(seq);
                 }
+                if let Some(seq) = f.after_seq {
+                    qb.push(" AND seq > ").push_bind(seq);
+                }
                 if let Some(src) = &f.source {
                     let column = if src.starts_with("src_") {
                         " AND source_id = "
@@ -167,7 +170,8 @@ macro_rules! impl_store {
                 if let Some(t) = f.until {
                     qb.push(" AND received_at < ").push_bind(t);
                 }
-                qb.push(" ORDER BY seq DESC LIMIT ").push_bind(f.limit + 1);
+                let order = if f.after_seq.is_some() { "ASC" } else { "DESC" };
+                qb.push(" ORDER BY seq ").push(order).push(" LIMIT ").push_bind(f.limit + 1);
                 let rows = qb
                     .build_query_as::<$crate::EventSummary>()
                     .fetch_all(&self.read)

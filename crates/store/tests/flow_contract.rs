@@ -22,6 +22,7 @@ contract!(
     a_finished_run_leaves_the_queue,
     runs_end_together_each_fenced_by_its_own_lease,
     queue_stats_count_jobs_per_kind_with_the_oldest_due,
+    new_events_and_ended_runs_are_followed_in_order,
     only_failed_or_dead_runs_are_retried_from_the_failed_step,
     runs_are_listed_newest_first_with_filters,
     next_run_due_counts_leases,
@@ -847,4 +848,79 @@ async fn queue_stats_count_jobs_per_kind_with_the_oldest_due(store: Arc<dyn Stor
     assert_eq!((runs.jobs, runs.oldest_due_at), (3, Some(100)));
     let deliveries = stats.iter().find(|q| q.kind == JobKind::Delivery).unwrap();
     assert_eq!((deliveries.jobs, deliveries.oldest_due_at), (0, None));
+}
+
+async fn new_events_and_ended_runs_are_followed_in_order(store: Arc<dyn Store>) {
+    for (i, id) in ["evt_1", "evt_2", "evt_3"].iter().enumerate() {
+        let run_id = format!("run_{}", i + 1);
+        commit(
+            &store,
+            vec![triggering(id, 100 + i as i64, &[(run_id.as_str(), "onboard")])],
+        )
+        .await;
+    }
+    let all = store
+        .list_events(&EventFilter {
+            limit: 10,
+            ..EventFilter::default()
+        })
+        .await
+        .unwrap();
+    let first_seq = all.items.iter().find(|e| e.id == "evt_1").unwrap().seq;
+    let after = EventFilter {
+        after_seq: Some(first_seq),
+        limit: 1,
+        ..EventFilter::default()
+    };
+    let page = store.list_events(&after).await.unwrap();
+    assert_eq!(
+        (page.items[0].id.as_str(), page.has_more),
+        ("evt_2", true),
+        "oldest first after the cursor"
+    );
+    let claimed = store.claim_runs("a", 200, 1_000, 10).await.unwrap();
+    let job = |id: &str| claimed.iter().find(|c| c.run.id == id).unwrap().job;
+    let end = |at: i64| RunEnd {
+        status: RunStatus::Succeeded,
+        failed_step: None,
+        error_class: None,
+        error_message: None,
+        finished_at: at,
+    };
+    assert!(
+        store
+            .finish_run("a", job("run_3"), "run_3", &end(300), &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_run("a", job("run_1"), "run_1", &end(400), &[])
+            .await
+            .unwrap()
+    );
+    let ended = RunFilter {
+        ended_since: Some(300),
+        limit: 10,
+        ..RunFilter::default()
+    };
+    let ids: Vec<String> = store
+        .list_runs(&ended)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        ids,
+        ["run_3", "run_1"],
+        "in the order they ended; unfinished runs left out"
+    );
+    let later = RunFilter {
+        ended_since: Some(301),
+        limit: 10,
+        ..RunFilter::default()
+    };
+    assert_eq!(store.list_runs(&later).await.unwrap().items.len(), 1);
 }

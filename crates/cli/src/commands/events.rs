@@ -86,6 +86,53 @@ pub async fn run(cmd: EventsCommand) -> Result<(), CmdError> {
             }
             Ok(())
         }
+        EventsCommand::Tail {
+            source,
+            event_type,
+            no_runs,
+            server,
+        } => {
+            let client = ApiClient::new(&server)?;
+            let mut query: Vec<(&str, String)> = [("source", source), ("type", event_type)]
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                .collect();
+            if no_runs {
+                query.push(("runs", "false".into()));
+            }
+            use std::io::Write;
+            client
+                .follow("/v1/events/stream", &query, |kind, data| {
+                    let line = if server.json {
+                        format!(r#"{{"kind":{},"data":{data}}}"#, Value::from(kind))
+                    } else {
+                        let v: Value = serde_json::from_str(data).unwrap_or(Value::Null);
+                        match kind {
+                            "run" => format!(
+                                "{}  run    {:<30}  {:<16}  {:<10}  {}",
+                                text(&v["finished_at"]),
+                                text(&v["id"]),
+                                text(&v["flow"]),
+                                text(&v["status"]),
+                                text(&v["failed_step"])
+                            ),
+                            _ => format!(
+                                "{}  event  {:<30}  {:<16}  {:<24}  {}",
+                                text(&v["received_at"]),
+                                text(&v["id"]),
+                                text(&v["source"]),
+                                text(&v["type"]),
+                                text(&v["status"])
+                            ),
+                        }
+                    };
+                    // A closed pipe (`| head`) ends the tail.
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{line}").and_then(|()| out.flush()).is_ok()
+                })
+                .await?;
+            Ok(())
+        }
         EventsCommand::Show { id, server } => {
             let client = ApiClient::new(&server)?;
             let e = client.get(&format!("/v1/events/{id}"), &[]).await?;

@@ -24,3 +24,4 @@ mod retention;
 mod rotate_master;
 mod secrets;
 mod signatures;
+mod tail;

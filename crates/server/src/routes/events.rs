@@ -21,7 +21,7 @@ use crate::extract::{Params, page_response};
 
 const STATUSES: &[&str] = &["received", "processed", "failed", "quarantined"];
 
-fn summary(e: &EventSummary) -> Value {
+pub(crate) fn summary(e: &EventSummary) -> Value {
     json!({
         "id": e.id,
         "source": e.source_name,
@@ -56,6 +56,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
         since: time_param(&params, "since")?,
         until: time_param(&params, "until")?,
         before_seq,
+        after_seq: None,
         limit: params.limit()?,
     };
     let page = state.store.list_events(&filter).await?;

@@ -13,6 +13,7 @@ mod receipts;
 mod release;
 mod runs;
 mod sources;
+mod tail;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -40,6 +41,7 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/v1/sources/{id}/disable", post(sources::disable))
         .route("/v1/sources/{id}/enable", post(sources::enable))
         .route("/v1/events", get(events::list).post(deliveries::publish))
+        .route("/v1/events/stream", get(tail::stream))
         .route("/v1/events/{id}", get(events::show))
         .route("/v1/events/{id}/replay", post(deliveries::replay_event))
         .route("/v1/endpoints", get(endpoints::list).post(endpoints::create))

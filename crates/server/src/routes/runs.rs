@@ -156,6 +156,7 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
         status,
         event_id: params.get("event").map(str::to_string),
         before_seq: params.seq_cursor()?,
+        ended_since: None,
         limit: params.limit()?,
     };
     let page = state.store.list_runs(&filter).await?;

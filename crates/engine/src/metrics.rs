@@ -36,6 +36,11 @@ pub const TOKEN_REQUESTS: &str = "switchyard_oauth2_token_requests_total";
 pub const QUEUE_JOBS: &str = "switchyard_queue_jobs";
 /// How long the oldest due job of a kind has been due (0 when none is).
 pub const QUEUE_OLDEST_SECONDS: &str = "switchyard_queue_oldest_age_seconds";
+/// Sends held back by a rate limit, a 429 pause or a concurrency cap: by endpoint (a claimed
+/// delivery given back) or by destination (a flow step that had to wait for a slot).
+pub const RATE_LIMIT_WAITS: &str = "switchyard_rate_limit_waits_total";
+/// 1 while an endpoint is paused after a 429 on this node.
+pub const ENDPOINT_PAUSED: &str = "switchyard_endpoint_paused";
 /// 1 for the state each endpoint's circuit breaker is in on this node (`closed`, `open`,
 /// `half_open`), 0 for the others.
 pub const CIRCUIT_STATE: &str = "switchyard_endpoint_circuit_state";
@@ -86,6 +91,10 @@ pub fn token_request(outcome: &'static str) {
     counter!(TOKEN_REQUESTS, "outcome" => outcome).increment(1);
 }
 
+pub fn rate_limit_wait(lane: &'static str, name: &str) {
+    counter!(RATE_LIMIT_WAITS, "lane" => lane, "name" => name.to_string()).increment(1);
+}
+
 pub fn queue(kind: &'static str, jobs: i64, oldest_age_seconds: f64) {
     gauge!(QUEUE_JOBS, "kind" => kind).set(jobs as f64);
     gauge!(QUEUE_OLDEST_SECONDS, "kind" => kind).set(oldest_age_seconds);
@@ -116,7 +125,10 @@ pub async fn render(
             BreakerState::Open { .. } => "open",
             BreakerState::HalfOpen => "half_open",
         };
-        circuit(ep.spec.name.as_deref().unwrap_or(&ep.id), state);
+        let label = ep.spec.name.as_deref().unwrap_or(&ep.id);
+        circuit(label, state);
+        let paused = dispatcher.paused_until(&ep.id) > now;
+        gauge!(ENDPOINT_PAUSED, "endpoint" => label.to_string()).set(if paused { 1.0 } else { 0.0 });
     }
     handle.run_upkeep();
     Ok(handle.render())

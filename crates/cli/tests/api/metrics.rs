@@ -1,14 +1,15 @@
 //! `/metrics` (SPEC §5) on SQLite and PostgreSQL, read with a Prometheus text-format parser:
 //! intake by source and outcome (unknown names as `unknown`), delivery attempts by endpoint and
 //! outcome with their latency histogram, flow steps by kind and outcome and runs by status, the
-//! queue per job kind and each endpoint's breaker state. Labels never carry an event id. The
+//! queue per job kind, each endpoint's breaker and 429 pause, and a step waiting for a
+//! destination's slot. Labels never carry an event id. The
 //! recorder is process-wide, so each run names its own source, endpoint and flow.
 
 use serde_json::{Value, json};
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_testkit::app::{TestApp, eventually};
 use switchyard_testkit::backend_tests;
-use switchyard_testkit::receiver::Receiver;
+use switchyard_testkit::receiver::{Receiver, Reply};
 
 use crate::delivery::endpoint;
 use crate::flows::{destination, flow, run_ends};
@@ -74,6 +75,31 @@ async fn metrics_count_intake_deliveries_and_flow_steps_with_bounded_labels(app:
         .unwrap()
         .to_string();
     run_ends(&app, &run_id, "succeeded").await;
+    // Two items at once against a destination that takes one call at a time: one waits.
+    rx.script("/slow", vec![Reply::Slow(300), Reply::Slow(300)]);
+    let narrow = destination(
+        &app,
+        json!({"name": unique("dst"), "base_url": rx.url(""), "max_concurrency": 1}),
+    )
+    .await;
+    let fan = unique("flow");
+    flow(
+        &app,
+        json!({"name": fan, "trigger": {"manual": true}, "steps": [
+            {"id": "each", "foreach": {"items": "[1, 2]", "concurrency": 2, "steps": [
+                {"id": "call", "http": {"destination": narrow["name"], "path": "/slow", "body": "{i: .item}"}}
+            ]}}
+        ]}),
+    )
+    .await;
+    let fanned = app
+        .api_post(&format!("/v1/flows/{fan}/runs"), &json!({"payload": {}}))
+        .await;
+    let fanned = fanned.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run_ends(&app, &fanned, "succeeded").await;
     eventually("both deliveries are attempted", || async {
         let (_, s) = scrape(&app).await;
         value(
@@ -143,6 +169,14 @@ async fn metrics_count_intake_deliveries_and_flow_steps_with_bounded_labels(app:
         ),
         Some(0.0)
     );
+    let narrow_name = narrow["name"].as_str().unwrap();
+    let waits = value(
+        &s,
+        "switchyard_rate_limit_waits_total",
+        &[("lane", "destination"), ("name", narrow_name)],
+    );
+    assert_eq!(waits, Some(1.0), "the second item waited for the slot");
+    assert_eq!(value(&s, "switchyard_endpoint_paused", &[("endpoint", &ep)]), Some(0.0));
     for id in event_ids.iter().chain([&run_id]) {
         assert!(!text.contains(id.as_str()), "no event or run id in a label");
     }

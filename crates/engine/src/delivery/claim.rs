@@ -177,6 +177,7 @@ async fn start(
             continue;
         }
         if !inner.guards.try_begin(&ep.id, now, limits(&ep)) {
+            crate::metrics::rate_limit_wait("endpoint", ep.spec.name.as_deref().unwrap_or(&ep.id));
             give_back.push(c.job);
             continue;
         }

@@ -79,7 +79,7 @@ pub(crate) async fn call(walk: &Walk, step: &Step, call: &HttpCall, scope: &Valu
             schedule: None,
         };
     }
-    if !acquire(walk, &dst_id, limits).await {
+    if !acquire(walk, &dst_id, &dst.name, limits).await {
         return Outcome::Retry {
             class: "destination_busy".into(),
             message: format!("step {}: {} is at its concurrency or rate limit", step.id, dst.name),
@@ -110,11 +110,15 @@ fn secret_values(dst: &DestinationSpec) -> Vec<String> {
     creds.auth.into_iter().chain(creds.headers).collect()
 }
 
-async fn acquire(walk: &Walk, dst_id: &str, limits: Limits) -> bool {
+async fn acquire(walk: &Walk, dst_id: &str, dst_name: &str, limits: Limits) -> bool {
     let waited = std::time::Instant::now();
+    let mut counted = false;
     loop {
         if walk.deps.guards.try_begin(dst_id, now_micros(), limits) {
             return true;
+        }
+        if !std::mem::replace(&mut counted, true) {
+            crate::metrics::rate_limit_wait("destination", dst_name);
         }
         if waited.elapsed() >= SLOT_WAIT {
             return false;

@@ -113,14 +113,25 @@ pub async fn update(
             "the body must be a JSON object of endpoint fields; change the secret with POST /v1/endpoints/{id}/secret/rotate",
         ));
     }
-    let before = view(&state, &state.endpoints.get(&id).await?, None);
-    let e = state.endpoints.update(&id, &patch).await?;
-    tracing::info!(endpoint_id = %e.id, "endpoint updated");
-    let after = view(&state, &e, None);
+    patched(&state, &principal, &id, &patch, AuditAction::Update).await
+}
+
+/// Applies `patch` and audits it as `action` with the views before and after.
+async fn patched(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    patch: &Value,
+    action: AuditAction,
+) -> Result<Response, ApiError> {
+    let before = view(state, &state.endpoints.get(id).await?, None);
+    let e = state.endpoints.update(id, patch).await?;
+    tracing::info!(endpoint_id = %e.id, action = %action, "endpoint changed");
+    let after = view(state, &e, None);
     note(
-        &state,
-        &principal,
-        AuditAction::Update,
+        state,
+        principal,
+        action,
         AuditResource::Endpoint,
         &e.id,
         Some(&before),
@@ -145,26 +156,12 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    let before = view(&state, &state.endpoints.get(&id).await?, None);
-    let e = state.endpoints.update(&id, &json!({ "enabled": enabled })).await?;
-    tracing::info!(endpoint_id = %e.id, enabled, "endpoint enabled state changed");
-    let after = view(&state, &e, None);
     let action = if enabled {
         AuditAction::Enable
     } else {
         AuditAction::Disable
     };
-    note(
-        &state,
-        &principal,
-        action,
-        AuditResource::Endpoint,
-        &e.id,
-        Some(&before),
-        Some(&after),
-    )
-    .await;
-    Ok(axum::Json(after).into_response())
+    patched(&state, &principal, &id, &json!({ "enabled": enabled }), action).await
 }
 
 pub async fn delete(

@@ -94,14 +94,25 @@ pub async fn update(
             "the body must be a JSON object",
         ));
     }
-    let before = view(&state.catalog.get(&id).await?, false);
-    let s = state.catalog.update(&id, &patch).await?;
-    tracing::info!(source = %s.spec.name, id = %s.id, "source updated");
+    patched(&state, &principal, &id, &patch, AuditAction::Update).await
+}
+
+/// Applies `patch` and audits it as `action` with the views before and after.
+async fn patched(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    patch: &Value,
+    action: AuditAction,
+) -> Result<Response, ApiError> {
+    let before = view(&state.catalog.get(id).await?, false);
+    let s = state.catalog.update(id, patch).await?;
+    tracing::info!(source = %s.spec.name, id = %s.id, action = %action, "source changed");
     let after = view(&s, false);
     note(
-        &state,
-        &principal,
-        AuditAction::Update,
+        state,
+        principal,
+        action,
         AuditResource::Source,
         &s.id,
         Some(&before),
@@ -126,26 +137,12 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
-    let before = view(&state.catalog.get(&id).await?, false);
-    let s = state.catalog.update(&id, &json!({ "enabled": enabled })).await?;
-    tracing::info!(source = %s.spec.name, enabled, "source enabled state changed");
-    let after = view(&s, false);
     let action = if enabled {
         AuditAction::Enable
     } else {
         AuditAction::Disable
     };
-    note(
-        &state,
-        &principal,
-        action,
-        AuditResource::Source,
-        &s.id,
-        Some(&before),
-        Some(&after),
-    )
-    .await;
-    Ok(axum::Json(after).into_response())
+    patched(&state, &principal, &id, &json!({ "enabled": enabled }), action).await
 }
 
 pub async fn delete(

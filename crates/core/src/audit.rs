@@ -75,7 +75,11 @@ const SECRET_FIELDS: &[&str] = &[
     "value",
 ];
 
-/// `value` with every secret-named field's value, and every `headers` value, masked.
+/// Fields holding URLs, which may carry credentials in their userinfo or query.
+const URL_FIELDS: &[&str] = &["url", "base_url", "token_url"];
+
+/// `value` with every secret-named field's value, every `headers` value and the credentials in
+/// URL fields masked.
 pub fn masked(value: &Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
@@ -83,6 +87,11 @@ pub fn masked(value: &Value) -> Value {
                 .map(|(k, v)| {
                     let v = if SECRET_FIELDS.contains(&k.as_str()) && !v.is_null() {
                         Value::String(MASK.into())
+                    } else if URL_FIELDS.contains(&k.as_str())
+                        && let Some(url) = v.as_str()
+                    {
+                        // Credentials in a URL's userinfo or query, as log lines show them.
+                        Value::String(crate::redact::redact_url(url))
                     } else if k == "headers" && v.is_object() {
                         Value::Object(
                             v.as_object()
@@ -156,6 +165,12 @@ mod tests {
         for secret in ["whsec_1", "whsec_2", "t1", "t2", "v1", "v2"] {
             assert!(!text.contains(&format!("\"{secret}\"")), "{secret} in {text}");
         }
+        let with_url = changes(None, Some(&json!({"url": "https://u:pw1@h.example/x?token=qt1&a=1"})));
+        let text = with_url.to_string();
+        assert!(
+            !text.contains("pw1") && !text.contains("qt1") && text.contains("a=1"),
+            "{text}"
+        );
         let created = changes(None, Some(&json!({"name": "x", "secrets": ["s"]})));
         assert_eq!(created["name"], json!({"from": null, "to": "x"}));
         assert_eq!(created["secrets"]["to"], MASK);

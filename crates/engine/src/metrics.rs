@@ -25,8 +25,8 @@ pub const VERIFICATION_FAILURES: &str = "switchyard_verification_failures_total"
 pub const DELIVERY_ATTEMPTS: &str = "switchyard_delivery_attempts_total";
 /// How long attempts took, by endpoint.
 pub const ATTEMPT_SECONDS: &str = "switchyard_delivery_attempt_duration_seconds";
-/// Flow steps executed, by flow, step kind and outcome (`succeeded`, `filtered`, `retrying`,
-/// `failed`, `dead`, `waiting`).
+/// Flow step attempts, by flow, step kind and outcome (`succeeded`, `filtered`, `retrying` — a
+/// retryable failure, the last one included: the run's end says `dead` — `failed`, `waiting`).
 pub const FLOW_STEPS: &str = "switchyard_flow_steps_total";
 /// Flow runs ended, by flow and final status.
 pub const FLOW_RUNS: &str = "switchyard_flow_runs_total";

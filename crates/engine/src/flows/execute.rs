@@ -574,7 +574,9 @@ impl Walk {
             return Ok(());
         }
         let status = pending.run_status.unwrap_or(RunStatus::Running);
-        let lease_until = now_micros() + self.deps.config.lease.as_micros() as i64;
+        // Never shorter than a lease already extended for a long call (`hold_lease`).
+        let lease_until =
+            (now_micros() + self.deps.config.lease.as_micros() as i64).max(self.lease_until.load(Ordering::Acquire));
         if !self
             .deps
             .store

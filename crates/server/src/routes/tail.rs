@@ -55,7 +55,8 @@ pub async fn stream(State(state): State<AppState>, principal: Principal, params:
 
 /// Polls until the client goes away (a send fails).
 async fn follow(state: AppState, base: EventFilter, with_runs: bool, mut after_seq: i64, tx: mpsc::Sender<Event>) {
-    let mut runs_since = now_micros();
+    let connected = now_micros();
+    let mut runs_since = connected;
     let mut seen_runs: HashMap<String, i64> = HashMap::new();
     loop {
         let filter = EventFilter {
@@ -96,7 +97,12 @@ async fn follow(state: AppState, base: EventFilter, with_runs: bool, mut after_s
                 let last = page.items.last().and_then(|r| r.finished_at);
                 for r in page.items {
                     let ended = r.finished_at.unwrap_or(runs_since);
-                    runs_since = runs_since.max(ended);
+                    // Capped at this node's clock: a node whose clock runs fast must not hide
+                    // the others' run ends.
+                    runs_since = runs_since.max(ended.min(now_micros()));
+                    if ended < connected {
+                        continue; // ended before the client connected
+                    }
                     if seen_runs.insert(r.id.clone(), ended).is_some() {
                         continue;
                     }

@@ -14,9 +14,8 @@
 //! (no worker waits); a `delay` leaves it `waiting` the same way.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -29,6 +28,7 @@ use switchyard_core::time::now_micros;
 use switchyard_store::{RunRow, StepRow, StoreError};
 
 use super::context;
+use super::records::Pending;
 use super::runner::RunnerDeps;
 use super::steps::{self, Outcome};
 
@@ -76,23 +76,6 @@ pub(crate) struct Walk {
     pub pending: tokio::sync::Mutex<Pending>,
     /// When this worker's lease on the run ends, as far as it extended it.
     pub lease_until: AtomicI64,
-}
-
-/// Step records waiting for the next write, at most one per path.
-#[derive(Default)]
-pub(crate) struct Pending {
-    rows: Vec<StepRow>,
-    /// One of them is an acting step's: it must be stored before the next acting step starts.
-    acted: bool,
-    run_status: Option<RunStatus>,
-}
-
-impl Pending {
-    /// The records for the write that moves the run on (its end or its rescheduling).
-    pub(crate) fn take(&mut self) -> Vec<StepRow> {
-        self.acted = false;
-        std::mem::take(&mut self.rows)
-    }
 }
 
 impl Walk {
@@ -480,138 +463,6 @@ impl Walk {
         for v in values {
             if !v.is_empty() && !secrets.contains(&v) {
                 secrets.push(v);
-            }
-        }
-    }
-
-    /// Records a finished step (succeeded or failed).
-    #[allow(clippy::too_many_arguments)]
-    async fn save(
-        &self,
-        step: &Step,
-        path: &str,
-        status: StepStatus,
-        attempts: i64,
-        output: Option<&Value>,
-        error: Option<(&str, &str)>,
-        started_at: i64,
-        run_status: RunStatus,
-    ) -> Result<(), Halt> {
-        self.write(
-            step,
-            path,
-            status,
-            attempts,
-            output,
-            error,
-            started_at,
-            Some(now_micros()),
-            run_status,
-        )
-        .await
-    }
-
-    /// Records a step that has not finished (waiting, retrying, or a compound step under way).
-    #[allow(clippy::too_many_arguments)]
-    async fn save_open(
-        &self,
-        step: &Step,
-        path: &str,
-        status: StepStatus,
-        attempts: i64,
-        output: Option<&Value>,
-        error: Option<(&str, &str)>,
-        started_at: i64,
-        run_status: RunStatus,
-    ) -> Result<(), Halt> {
-        self.write(
-            step, path, status, attempts, output, error, started_at, None, run_status,
-        )
-        .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn write(
-        &self,
-        step: &Step,
-        path: &str,
-        status: StepStatus,
-        attempts: i64,
-        output: Option<&Value>,
-        error: Option<(&str, &str)>,
-        started_at: i64,
-        finished_at: Option<i64>,
-        run_status: RunStatus,
-    ) -> Result<(), Halt> {
-        let row = StepRow {
-            run_id: self.run.id.clone(),
-            path: path.to_string(),
-            step_id: step.id.clone(),
-            status,
-            attempts,
-            output: output.map(|o| self.scrub(&o.to_string())),
-            error_class: error.map(|(c, _)| c.to_string()),
-            error_message: error.map(|(_, m)| m.to_string()),
-            started_at: Some(started_at),
-            finished_at,
-        };
-        self.records
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(row.path.clone(), row.clone());
-        let mut pending = self.pending.lock().await;
-        pending.rows.retain(|r| r.path != row.path);
-        pending.rows.push(row);
-        pending.acted |= step.action.acts_outside();
-        pending.run_status = Some(run_status);
-        Ok(())
-    }
-
-    /// Stores the pending records if an acting step's is among them (and extends the lease).
-    async fn store_acted(&self) -> Result<(), Halt> {
-        let mut pending = self.pending.lock().await;
-        if !pending.acted {
-            return Ok(());
-        }
-        let status = pending.run_status.unwrap_or(RunStatus::Running);
-        // Never shorter than a lease already extended for a long call (`hold_lease`).
-        let lease_until =
-            (now_micros() + self.deps.config.lease.as_micros() as i64).max(self.lease_until.load(Ordering::Acquire));
-        if !self
-            .deps
-            .store
-            .save_steps(&self.owner, self.job, lease_until, &pending.rows, status)
-            .await?
-        {
-            return Err(Halt::LeaseLost);
-        }
-        pending.take();
-        self.lease_until.fetch_max(lease_until, Ordering::AcqRel);
-        Ok(())
-    }
-
-    /// Makes the lease last at least `span` from now (a call can outlast the claim's lease:
-    /// destination timeouts reach 300 s), so no other worker takes the run over mid-call; false
-    /// when the lease is gone (the caller must not act).
-    pub(crate) async fn hold_lease(&self, span: Duration) -> bool {
-        let wanted = now_micros() + span.as_micros() as i64;
-        if wanted <= self.lease_until.load(Ordering::Acquire) {
-            return true;
-        }
-        match self
-            .deps
-            .store
-            .extend_run_lease(&self.owner, self.job, &self.run.id, wanted)
-            .await
-        {
-            Ok(true) => {
-                self.lease_until.fetch_max(wanted, Ordering::AcqRel);
-                true
-            }
-            Ok(false) => false,
-            Err(e) => {
-                tracing::warn!(run_id = %self.run.id, error = %e, "the run's lease could not be extended");
-                false
             }
         }
     }

@@ -7,6 +7,7 @@ mod catalog;
 mod context;
 mod execute;
 mod finisher;
+mod records;
 mod runner;
 mod steps;
 

@@ -104,18 +104,7 @@ pub async fn replace(
     let before = view(&state.flows.get(&id).await?);
     let f = state.flows.replace(&id, spec_of(body)?).await?;
     tracing::info!(flow_id = %f.id, version = f.version, "flow replaced");
-    let after = view(&f);
-    note(
-        &state,
-        &principal,
-        AuditAction::Update,
-        AuditResource::Flow,
-        &f.id,
-        Some(&before),
-        Some(&after),
-    )
-    .await;
-    Ok(axum::Json(after).into_response())
+    changed(&state, &principal, &before, &f).await
 }
 
 /// `PATCH`: top-level keys replace; a new version unless nothing changed.
@@ -135,14 +124,19 @@ pub async fn update(
     let before = view(&state.flows.get(&id).await?);
     let f = state.flows.update(&id, &patch).await?;
     tracing::info!(flow_id = %f.id, version = f.version, "flow updated");
-    let after = view(&f);
+    changed(&state, &principal, &before, &f).await
+}
+
+/// Audits a new definition against the view before it and answers with the new view.
+async fn changed(state: &AppState, principal: &Principal, before: &Value, f: &Flow) -> Result<Response, ApiError> {
+    let after = view(f);
     note(
-        &state,
-        &principal,
+        state,
+        principal,
         AuditAction::Update,
         AuditResource::Flow,
         &f.id,
-        Some(&before),
+        Some(before),
         Some(&after),
     )
     .await;

@@ -1,7 +1,7 @@
 //! The program, assembled once from its configuration and started once: storage prepared
 //! (migrations, the config file's sources and endpoints, the bootstrap key), the intake writer,
-//! the catalogs, the jq pool, the one fan-out every producer of events goes through, the job
-//! runner (the dispatcher), and housekeeping. The HTTP server only routes to what this holds.
+//! the catalogs, the jq pool, the one fan-out every producer of events goes through, the one
+//! leased-job runner with its kinds (deliveries, flow runs), and housekeeping. The HTTP server only routes to what this holds.
 //!
 //! Invariant: everything that holds work in memory is owned here, so [`Engine::shutdown`] is the
 //! one place that commits what intake acknowledged and lets sends in flight finish.
@@ -17,7 +17,7 @@ use switchyard_core::secrets::MasterKey;
 use switchyard_core::source::SourceSpec;
 use switchyard_core::time::Clock;
 use switchyard_jq::Jq;
-use switchyard_store::{ApiKeyRow, Store, StoreError};
+use switchyard_store::{ApiKeyRow, JobKind, Store, StoreError};
 
 use switchyard_core::destination::DestinationSpec;
 use switchyard_core::flow::FlowSpec;
@@ -30,6 +30,7 @@ use crate::fanout::Fanout;
 use crate::flows::{FlowCatalog, FlowError, FlowRunner, RunnerConfig, RunnerDeps, RunnerHandle};
 use crate::housekeeping::Housekeeping;
 use crate::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
+use crate::jobs::JobRunner;
 use crate::outbound::{OutboundClient, OutboundConfig};
 use crate::sources::{CatalogError, SourceCatalog};
 
@@ -107,9 +108,9 @@ pub struct Engine {
 struct Tasks {
     writer: tokio::task::JoinHandle<()>,
     writer_closer: WriterCloser,
-    dispatcher: tokio::task::JoinHandle<()>,
-    stop_dispatcher: tokio::sync::watch::Sender<bool>,
-    runner: tokio::task::JoinHandle<()>,
+    /// The job runner: every lane stops claiming, lets its jobs finish and writes their results.
+    jobs: tokio::task::JoinHandle<()>,
+    stop_jobs: tokio::sync::watch::Sender<bool>,
 }
 
 /// An audit entry for a definition the config file created or changed (no key made it; the
@@ -180,19 +181,21 @@ impl Engine {
         flows.spawn_refresher(cfg.source_refresh);
         let client = OutboundClient::new(&cfg.outbound).map_err(EngineError::Outbound)?;
         let tokens = Arc::new(TokenCache::new(client.clone()));
-        let (stop_dispatcher, stopped) = tokio::sync::watch::channel(false);
+        // One leased-job runner; each job kind is a worker on its own lane of it.
+        let jobs = JobRunner::new(cfg.store.clone());
+        let run_lane = jobs.lane(JobKind::Run, cfg.runner.max_in_flight);
         let (notices, mut notices_rx) = tokio::sync::mpsc::unbounded_channel();
-        let (dispatcher, dispatcher_task) = Dispatcher::start(
+        let (dispatcher, delivery_worker) = Dispatcher::new(
+            jobs.lane(JobKind::Delivery, cfg.dispatch.max_in_flight),
             cfg.store.clone(),
             endpoints.clone(),
             client.clone(),
             cfg.dispatch,
             Some(notices),
-            stopped,
         );
         // One fan-out for every producer of events: intake, publish, manual runs, flow steps,
         // operational events.
-        let runner_handle = RunnerHandle::default();
+        let runner_handle = RunnerHandle::new(run_lane.clone());
         let fanout = Fanout::new(
             endpoints.clone(),
             flows.clone(),
@@ -209,7 +212,7 @@ impl Engine {
         ));
         spawn_refusal_flush(&intake);
         let publisher = Publisher::new(writer, fanout);
-        let runner = FlowRunner::start(
+        let flow_worker = FlowRunner::worker(
             RunnerDeps {
                 store: cfg.store.clone(),
                 flows: flows.clone(),
@@ -222,9 +225,10 @@ impl Engine {
                 guards: Default::default(),
                 config: cfg.runner,
             },
-            runner_handle.clone(),
-            stop_dispatcher.subscribe(),
+            run_lane,
         );
+        let (stop_jobs, stopped) = tokio::sync::watch::channel(false);
+        let jobs_task = jobs.start(vec![delivery_worker, flow_worker], stopped);
         // Events about the engine itself (an endpoint disabled) are published like any other.
         let operational = publisher.clone();
         tokio::spawn(async move {
@@ -258,9 +262,8 @@ impl Engine {
             tasks: Tasks {
                 writer: writer_task,
                 writer_closer,
-                dispatcher: dispatcher_task,
-                stop_dispatcher,
-                runner,
+                jobs: jobs_task,
+                stop_jobs,
             },
         })
     }
@@ -280,18 +283,12 @@ impl Engine {
         {
             tracing::error!("intake writer did not drain within 10 s");
         }
-        let _ = self.tasks.stop_dispatcher.send(true);
-        if tokio::time::timeout(Duration::from_secs(30), self.tasks.dispatcher)
+        let _ = self.tasks.stop_jobs.send(true);
+        if tokio::time::timeout(Duration::from_secs(35), self.tasks.jobs)
             .await
             .is_err()
         {
-            tracing::error!("dispatcher did not stop within 30 s; its leases will expire");
-        }
-        if tokio::time::timeout(Duration::from_secs(35), self.tasks.runner)
-            .await
-            .is_err()
-        {
-            tracing::error!("flow runner did not stop within 35 s; its leases will expire");
+            tracing::error!("the job runner did not stop within 35 s; its leases will expire");
         }
     }
 }

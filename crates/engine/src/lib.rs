@@ -1,6 +1,7 @@
 //! The engine behind the HTTP surface, assembled once in [`engine::Engine`]: the intake pipeline
 //! (check → store with group commit → acknowledge), the catalogs (sources, endpoints), the one
-//! fan-out, the dispatcher and housekeeping. It knows nothing of HTTP beyond the status code a
+//! fan-out, the one leased-job runner (`jobs/`) with its kinds (deliveries, flow runs) and
+//! housekeeping. It knows nothing of HTTP beyond the status code a
 //! receipt records.
 
 pub mod audit;
@@ -12,6 +13,7 @@ pub mod fanout;
 pub mod flows;
 pub mod housekeeping;
 pub mod intake;
+pub mod jobs;
 pub mod metrics;
 pub mod outbound;
 mod refresh;

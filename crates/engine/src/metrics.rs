@@ -12,8 +12,8 @@ use switchyard_core::time::now_micros;
 use switchyard_store::{Store, StoreError};
 
 use crate::delivery::Dispatcher;
-use crate::delivery::guard::BreakerState;
 use crate::endpoints::EndpointCatalog;
+use crate::jobs::guard::BreakerState;
 
 /// Requests to `/in/{source}` by outcome: `received`, `quarantined`, `duplicate`, `ignored`,
 /// `handshake`, or the refusal's error code (`unauthenticated`, `rate_limited`, …). `source` is

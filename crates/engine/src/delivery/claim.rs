@@ -1,4 +1,4 @@
-//! The claim loop: which endpoints have due deliveries, and how many of each to take. Claims go
+//! How the delivery kind claims: which endpoints have due deliveries, and how many of each to take. Claims go
 //! endpoint by endpoint, through that endpoint's own index range, and only for endpoints with
 //! capacity on this node — so a backlog behind a slow or broken endpoint is never even read
 //! while other endpoints are served.
@@ -12,11 +12,13 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use switchyard_core::time::now_micros;
-use switchyard_store::{Claimed, StoreError};
-use tokio::sync::watch;
+use switchyard_store::{Claimed, Signal, StoreError};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use super::dispatcher::{Inner, limits, send, settle_unsent};
 use crate::endpoints::Endpoint;
+use crate::jobs::{Lane, Round, Worker};
 
 /// How often the store is asked which endpoints have pending deliveries.
 const DISCOVERY_EVERY: Duration = Duration::from_secs(1);
@@ -24,19 +26,50 @@ const DISCOVERY_EVERY: Duration = Duration::from_secs(1);
 /// notifications costs at most ten discovery queries a second.
 const REDISCOVERY_GAP: Duration = Duration::from_millis(100);
 
-pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<bool>) {
-    let mut discovered = Instant::now();
+/// The delivery kind's [`Worker`]: claims endpoint by endpoint, and writes attempt results
+/// through the completer until the lane drains.
+pub(super) struct DeliveryWorker {
+    inner: Arc<Inner>,
+    state: tokio::sync::Mutex<Discovery>,
+    /// Tells the completer that no send is in flight any more, and waits for its last write.
+    drain: std::sync::Mutex<Option<(oneshot::Sender<()>, JoinHandle<()>)>>,
+}
+
+/// When the store was last asked for due endpoints and shared breakers.
+struct Discovery {
+    discovered: Instant,
     // Shared breakers are read once per discovery period (not at every rediscovery, which
     // notifications can ask for ten times a second), from the start, so a restarted node keeps
     // away from endpoints the cluster found broken. `breakers_read` is the store-side cursor (µs).
-    let mut breakers_checked: Option<Instant> = None;
-    let mut breakers_read = 0;
-    loop {
-        if *shutdown.borrow() {
-            return;
+    breakers_checked: Option<Instant>,
+    breakers_read: i64,
+}
+
+impl DeliveryWorker {
+    pub(super) fn new(inner: Arc<Inner>, drain: oneshot::Sender<()>, completer: JoinHandle<()>) -> Self {
+        DeliveryWorker {
+            inner,
+            state: tokio::sync::Mutex::new(Discovery {
+                discovered: Instant::now(),
+                breakers_checked: None,
+                breakers_read: 0,
+            }),
+            drain: std::sync::Mutex::new(Some((drain, completer))),
         }
-        let asked = inner.rediscover.load(Ordering::Acquire) && discovered.elapsed() >= REDISCOVERY_GAP;
-        if asked || discovered.elapsed() >= DISCOVERY_EVERY {
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for DeliveryWorker {
+    fn lane(&self) -> &Arc<Lane> {
+        &self.inner.lane
+    }
+
+    async fn claim(&self) -> Round {
+        let inner = &self.inner;
+        let mut state = self.state.lock().await;
+        let asked = inner.rediscover.load(Ordering::Acquire) && state.discovered.elapsed() >= REDISCOVERY_GAP;
+        if asked || state.discovered.elapsed() >= DISCOVERY_EVERY {
             inner.rediscover.store(false, Ordering::Release);
             match inner.store.due_endpoints().await {
                 Ok(found) => {
@@ -48,15 +81,15 @@ pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<
                 }
                 Err(e) => tracing::warn!(error = %e, "finding due deliveries failed; retrying"),
             }
-            discovered = Instant::now();
+            state.discovered = Instant::now();
         }
-        if breakers_checked.is_none_or(|t| t.elapsed() >= DISCOVERY_EVERY) {
-            if let Err(e) = super::shared::adopt_changes(&inner, &mut breakers_read, now_micros()).await {
+        if state.breakers_checked.is_none_or(|t| t.elapsed() >= DISCOVERY_EVERY) {
+            if let Err(e) = super::shared::adopt_changes(inner, &mut state.breakers_read, now_micros()).await {
                 tracing::warn!(error = %e, "reading shared breakers failed; retrying");
             }
-            breakers_checked = Some(Instant::now());
+            state.breakers_checked = Some(Instant::now());
         }
-        let started = match claim_round(&inner).await {
+        let started = match claim_round(inner).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming deliveries failed; retrying");
@@ -64,7 +97,10 @@ pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<
             }
         };
         if started > 0 {
-            continue;
+            return Round {
+                again: true,
+                wake_at: None,
+            };
         }
         // Sleep until the next known due time, a wake-up, freed capacity, or the next discovery.
         let now = now_micros();
@@ -76,17 +112,38 @@ pub(super) async fn claim_loop(inner: Arc<Inner>, mut shutdown: watch::Receiver<
             .map(|t| Duration::from_micros((t - now) as u64))
             .unwrap_or(inner.cfg.idle_poll)
             .min(inner.cfg.idle_poll)
-            .min(DISCOVERY_EVERY.saturating_sub(discovered.elapsed()))
+            .min(DISCOVERY_EVERY.saturating_sub(state.discovered.elapsed()))
             .max(if inner.rediscover.load(Ordering::Acquire) {
-                REDISCOVERY_GAP.saturating_sub(discovered.elapsed())
+                REDISCOVERY_GAP.saturating_sub(state.discovered.elapsed())
             } else {
                 Duration::ZERO
             });
-        tokio::select! {
-            _ = inner.wake.notified() => {}
-            _ = inner.freed.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
+        Round {
+            again: false,
+            wake_at: Some(now + wait.as_micros() as i64),
+        }
+    }
+
+    async fn signal(&self, signal: &Signal) {
+        match signal {
+            Signal::Deliveries => {
+                // Another node's publish or replay: find out which endpoints.
+                self.inner.rediscover.store(true, Ordering::Release);
+                self.inner.lane.wake();
+            }
+            Signal::EndpointsChanged => {
+                if let Err(e) = self.inner.endpoints.refresh().await {
+                    tracing::warn!(error = %e, "endpoint refresh on notification failed; the periodic one will retry");
+                }
+            }
+        }
+    }
+
+    async fn drained(&self) {
+        let pending = self.drain.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((drain, completer)) = pending {
+            let _ = drain.send(());
+            let _ = completer.await;
         }
     }
 }
@@ -106,10 +163,7 @@ async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
     let lease_until = now + inner.cfg.lease.as_micros() as i64;
     let mut started = 0;
     for (endpoint_id, _) in candidates {
-        let free = inner
-            .cfg
-            .max_in_flight
-            .saturating_sub(inner.in_flight.load(Ordering::Acquire));
+        let free = inner.lane.free();
         if free == 0 {
             break;
         }
@@ -142,7 +196,7 @@ async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
         }
         let claimed = inner
             .store
-            .claim_deliveries(&inner.node, now, lease_until, want, Some(&endpoint_id))
+            .claim_deliveries(inner.node(), now, lease_until, want, Some(&endpoint_id))
             .await?;
         if (claimed.len() as i64) < want {
             // Nothing more is due now; later retries are hinted when stored, and discovery
@@ -181,9 +235,8 @@ async fn start(
             give_back.push(c.job);
             continue;
         }
-        inner.in_flight.fetch_add(1, Ordering::AcqRel);
-        tokio::spawn(send(inner.clone(), ep, c));
+        tokio::spawn(send(inner.clone(), ep, c, inner.lane.slot()));
     }
-    inner.store.release_claims(&inner.node, &give_back).await?;
+    inner.store.release_claims(inner.node(), &give_back).await?;
     Ok(count - give_back.len())
 }

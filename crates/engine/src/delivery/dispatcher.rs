@@ -1,5 +1,5 @@
-//! The dispatcher: claims due deliveries (leases), sends each on its own task, and records every
-//! attempt before the delivery moves on. Invariants:
+//! The delivery kind of the job runner: sends each claimed delivery on its own task and records
+//! every attempt before the delivery moves on (how it claims is `claim.rs`). Invariants:
 //! - only endpoints with capacity on this node are claimed for, and a claim that cannot start at
 //!   once is given back, so a hanging endpoint never holds up another;
 //! - a delivery is moved on only by its lease holder; a node that dies leaves leases that expire
@@ -7,7 +7,7 @@
 //! - results are written in batches by one completer task, retried until stored.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,12 +18,13 @@ use switchyard_core::delivery::schedule::{Next, next_attempt};
 use switchyard_core::endpoint::{DEFAULT_DISABLE_AFTER_SECONDS, DEFAULT_MAX_CONCURRENCY};
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::time::now_micros;
-use switchyard_store::{AttemptResult, AttemptRow, Claimed, EndpointHealth, Signal, Store};
-use tokio::sync::{Notify, mpsc, watch};
+use switchyard_store::{AttemptResult, AttemptRow, Claimed, EndpointHealth, Store};
+use tokio::sync::mpsc;
 
 use super::attempt::{Tried, attempt};
-use super::guard::{BreakerState, Ended, Guards, Limits};
 use crate::endpoints::{Endpoint, EndpointCatalog};
+use crate::jobs::guard::{BreakerState, Ended, Guards, Limits};
+use crate::jobs::{Lane, Slot, Worker};
 use crate::outbound::OutboundClient;
 
 /// An event about the delivery engine itself, published like any other so that alerting and
@@ -65,13 +66,9 @@ pub(super) struct Inner {
     pub(super) endpoints: Arc<EndpointCatalog>,
     client: OutboundClient,
     pub(super) guards: Guards,
-    /// New work (a publish, a replay, a notification from another node).
-    pub(super) wake: Notify,
-    /// A send finished, so capacity may have come back.
-    pub(super) freed: Notify,
-    pub(super) node: String,
+    /// This kind's lane of the job runner: capacity, wake-ups and the node's lease identity.
+    pub(super) lane: Arc<Lane>,
     pub(super) cfg: DispatchConfig,
-    pub(super) in_flight: AtomicUsize,
     results: mpsc::UnboundedSender<AttemptResult>,
     /// Where events about the engine itself go (an endpoint disabled), to be published.
     operational: Option<mpsc::UnboundedSender<OperationalEvent>>,
@@ -89,12 +86,16 @@ impl Inner {
             .and_modify(|t| *t = (*t).min(at))
             .or_insert(at);
     }
+
+    pub(super) fn node(&self) -> &str {
+        self.lane.owner()
+    }
 }
 
-/// Handle to the running dispatcher.
+/// Handle to the delivery kind of the job runner.
 #[derive(Clone)]
 pub struct Dispatcher {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 pub(super) fn limits(ep: &Endpoint) -> Limits {
@@ -105,27 +106,24 @@ pub(super) fn limits(ep: &Endpoint) -> Limits {
 }
 
 impl Dispatcher {
-    /// Starts the claim loop and the completer; both stop when `shutdown` turns true (in-flight
-    /// sends finish and are recorded first).
-    pub fn start(
+    /// The delivery worker for the job runner's lane `lane` (see [`crate::jobs`]), with its
+    /// completer: attempt results are written in batches until the lane drains.
+    pub fn new(
+        lane: Arc<Lane>,
         store: Arc<dyn Store>,
         endpoints: Arc<EndpointCatalog>,
         client: OutboundClient,
         cfg: DispatchConfig,
         operational: Option<mpsc::UnboundedSender<OperationalEvent>>,
-        shutdown: watch::Receiver<bool>,
-    ) -> (Dispatcher, tokio::task::JoinHandle<()>) {
+    ) -> (Dispatcher, Arc<dyn Worker>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             store,
             endpoints,
             client,
             guards: Guards::default(),
-            wake: Notify::new(),
-            freed: Notify::new(),
-            node: new_id(IdKind::Request).replacen("req_", "node_", 1),
+            lane,
             cfg,
-            in_flight: AtomicUsize::new(0),
             results: tx,
             operational,
             due: Mutex::new(HashMap::new()),
@@ -133,19 +131,8 @@ impl Dispatcher {
         });
         let (drain, drained) = tokio::sync::oneshot::channel();
         let completer = tokio::spawn(complete_loop(inner.clone(), rx, drained));
-        tokio::spawn(relay_wakeups(Arc::downgrade(&inner)));
-        let looping = inner.clone();
-        let handle = tokio::spawn(async move {
-            super::claim::claim_loop(looping.clone(), shutdown).await;
-            while looping.in_flight.load(Ordering::Acquire) > 0 {
-                // `freed` is notified after each send; the timeout covers a notification that
-                // raced with this check.
-                let _ = tokio::time::timeout(Duration::from_millis(50), looping.freed.notified()).await;
-            }
-            let _ = drain.send(());
-            let _ = completer.await;
-        });
-        (Dispatcher { inner }, handle)
+        let worker = super::claim::DeliveryWorker::new(inner.clone(), drain, completer);
+        (Dispatcher { inner }, Arc::new(worker))
     }
 
     /// These endpoints have new deliveries due now (a publish on this node): claim at once.
@@ -154,13 +141,13 @@ impl Dispatcher {
         for ep in endpoints {
             self.inner.hint(ep, now);
         }
-        self.inner.wake.notify_one();
+        self.inner.lane.wake();
     }
 
     /// Deliveries changed in ways only the store knows (a replay): look for due work now.
     pub fn rediscover(&self) {
         self.inner.rediscover.store(true, Ordering::Release);
-        self.inner.wake.notify_one();
+        self.inner.lane.wake();
     }
 
     pub fn breaker(&self, endpoint_id: &str) -> BreakerState {
@@ -177,38 +164,8 @@ impl Dispatcher {
     }
 }
 
-/// Wake-ups from other nodes (PostgreSQL `LISTEN`), relayed to this dispatcher while it lives.
-async fn relay_wakeups(inner: std::sync::Weak<Inner>) {
-    let subscribed = match inner.upgrade() {
-        Some(i) => i.store.subscribe_deliveries().await,
-        None => return,
-    };
-    let mut rx = match subscribed {
-        Ok(Some(rx)) => rx,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot subscribe to delivery notifications; polling only");
-            return;
-        }
-    };
-    while let Some(signal) = rx.recv().await {
-        let Some(i) = inner.upgrade() else { return };
-        match signal {
-            Signal::Deliveries => {
-                // Another node's publish or replay: find out which endpoints.
-                i.rediscover.store(true, Ordering::Release);
-                i.wake.notify_one();
-            }
-            Signal::EndpointsChanged => {
-                if let Err(e) = i.endpoints.refresh().await {
-                    tracing::warn!(error = %e, "endpoint refresh on notification failed; the periodic one will retry");
-                }
-            }
-        }
-    }
-}
-
-pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
+/// Sends one claimed delivery; `slot` is its capacity in the lane, given back when it returns.
+pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed, slot: Slot) {
     let began = now_micros();
     let payload = std::mem::take(&mut c.payload);
     let tried = attempt(
@@ -234,7 +191,7 @@ pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
         tracing::info!(endpoint_id = %ep.id, breaker = ?change, "endpoint breaker changed state");
         super::shared::publish(&inner, &ep.id, change);
     }
-    let result = decide(&ep, &c, tried, began, now, &inner.node);
+    let result = decide(&ep, &c, tried, began, now, inner.node());
     let outcome = match result.status {
         DeliveryStatus::Pending => "retrying",
         other => other.as_str(),
@@ -244,8 +201,7 @@ pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed) {
     log_attempt(&c, &result, outcome);
     // The receiver lives as long as the dispatcher; after shutdown the lease recovers it.
     let _ = inner.results.send(result);
-    inner.in_flight.fetch_sub(1, Ordering::AcqRel);
-    inner.freed.notify_one();
+    drop(slot);
 }
 
 /// One line per attempt: DEBUG when delivered, WARN when a retry is scheduled, ERROR when the
@@ -343,7 +299,7 @@ pub(super) fn settle_unsent(inner: &Inner, c: Claimed, class: &str, why: &str) {
             response_excerpt: Some(why.into()),
         },
         endpoint_id: c.delivery.endpoint_id,
-        lease_owner: inner.node.clone(),
+        lease_owner: inner.node().to_string(),
         status: DeliveryStatus::Failed,
         next_attempt_at: None,
         health: EndpointHealth::Unchanged,
@@ -398,7 +354,7 @@ async fn complete_loop(
                 inner.hint(&r.endpoint_id, at);
             }
         }
-        inner.wake.notify_one();
+        inner.lane.wake();
         batch.clear();
         if !disabled.is_empty() {
             // Refreshed first, so the disabled endpoint is not sent its own notice.

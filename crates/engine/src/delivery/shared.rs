@@ -7,7 +7,7 @@ use std::sync::Arc;
 use switchyard_store::{BreakerRow, StoreResult};
 
 use super::dispatcher::{Inner, limits};
-use super::guard::{BreakerState, Shared};
+use crate::jobs::guard::{BreakerState, Shared};
 
 /// How far back each read looks beyond the previous one: a change stamped before the last read
 /// may commit after it (and another node's clock may lag).
@@ -65,5 +65,5 @@ pub(super) async fn may_send(inner: &Arc<Inner>, endpoint_id: &str, now: i64, un
     if inner.guards.breaker(endpoint_id, now) != BreakerState::HalfOpen {
         return Ok(true);
     }
-    inner.store.claim_probe(endpoint_id, &inner.node, now, until).await
+    inner.store.claim_probe(endpoint_id, inner.node(), now, until).await
 }

@@ -1,5 +1,5 @@
-//! The flow runner: claims runs from the job queue (kind `run`; leases, `SKIP LOCKED` on
-//! PostgreSQL) and advances each as far as it can go — to its end, or back to the queue until a
+//! The flow-run kind of the job runner: claims runs from the job queue (kind `run`; leases,
+//! `SKIP LOCKED` on PostgreSQL) and advances each as far as it can go — to its end, or back to the queue until a
 //! retry or a delay is due. A run whose node died is claimed again once its lease expires
 //! (lease = the longest destination timeout + 45 s by default), and every step record extends
 //! the lease, so a long run is never taken over while its worker is alive and progressing.
@@ -7,7 +7,6 @@
 //! Invariant: only the lease holder writes a run's steps or moves it on; a worker that finds
 //! its lease gone stops without writing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,18 +15,18 @@ use switchyard_core::flow::RunStatus;
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::time::now_micros;
 use switchyard_jq::Jq;
-use switchyard_store::{ClaimedRun, FinishRun, RunEnd, StepRow, Store};
-use tokio::sync::{Notify, watch};
+use switchyard_store::{ClaimedRun, FinishRun, RunEnd, Signal, StepRow, Store};
 
 use super::FlowCatalog;
 use super::context;
 use super::execute::{Halt, Walk};
 use super::finisher::Finisher;
 use crate::delivery::Publisher;
-use crate::delivery::guard::Guards;
 use crate::destinations::DestinationCatalog;
 use crate::destinations::oauth2::TokenCache;
 use crate::endpoints::EndpointCatalog;
+use crate::jobs::guard::Guards;
+use crate::jobs::{Lane, Round, Worker};
 use crate::outbound::OutboundClient;
 
 #[derive(Debug, Clone)]
@@ -52,15 +51,19 @@ impl Default for RunnerConfig {
     }
 }
 
-/// Wakes the runner when runs were committed on this node.
-#[derive(Clone, Default)]
+/// Wakes the flow lane when runs were committed on this node.
+#[derive(Clone)]
 pub struct RunnerHandle {
-    wake: Arc<Notify>,
+    lane: Arc<Lane>,
 }
 
 impl RunnerHandle {
+    pub fn new(lane: Arc<Lane>) -> Self {
+        RunnerHandle { lane }
+    }
+
     pub fn wake(&self) {
-        self.wake.notify_one();
+        self.lane.wake();
     }
 }
 
@@ -79,105 +82,78 @@ pub struct RunnerDeps {
     pub config: RunnerConfig,
 }
 
-pub struct FlowRunner;
+/// The flow-run kind of the job runner (see [`crate::jobs`]): claims runs oldest due first and
+/// advances each on its own task.
+pub struct FlowRunner {
+    deps: Arc<RunnerDeps>,
+    lane: Arc<Lane>,
+    finisher: Finisher,
+}
 
 impl FlowRunner {
-    /// Starts the claim loop; it stops claiming when `shutdown` turns true and returns once the
-    /// runs in flight finished (or their leases will expire).
-    pub fn start(
-        deps: RunnerDeps,
-        handle: RunnerHandle,
-        shutdown: watch::Receiver<bool>,
-    ) -> tokio::task::JoinHandle<()> {
-        let relay = tokio::spawn(relay_wakeups(deps.store.clone(), handle.clone()));
-        tokio::spawn(async move {
-            claim_loop(Arc::new(deps), handle, shutdown).await;
-            relay.abort();
+    /// The worker for the job runner's flow lane.
+    pub fn worker(deps: RunnerDeps, lane: Arc<Lane>) -> Arc<dyn Worker> {
+        let finisher = Finisher::start(deps.store.clone(), lane.owner().to_string());
+        Arc::new(FlowRunner {
+            deps: Arc::new(deps),
+            lane,
+            finisher,
         })
     }
 }
 
-/// Runs created or retried on other nodes (PostgreSQL `NOTIFY` at their commit) wake this
-/// runner at once instead of at its next poll.
-async fn relay_wakeups(store: Arc<dyn Store>, handle: RunnerHandle) {
-    let mut rx = match store.subscribe_deliveries().await {
-        Ok(Some(rx)) => rx,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot subscribe to run notifications; polling only");
-            return;
-        }
-    };
-    while let Some(signal) = rx.recv().await {
-        if matches!(signal, switchyard_store::Signal::Deliveries) {
-            handle.wake();
-        }
-    }
-}
+/// How soon a lane looks again when a run is due but none could be claimed (leased elsewhere).
+const LEASED_ELSEWHERE: Duration = Duration::from_millis(5);
 
-async fn claim_loop(deps: Arc<RunnerDeps>, handle: RunnerHandle, mut shutdown: watch::Receiver<bool>) {
-    let owner = format!("runner-{}", new_id(IdKind::Request));
-    let finisher = Finisher::start(deps.store.clone(), owner.clone());
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let freed = Arc::new(Notify::new());
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        let free = deps
-            .config
-            .max_in_flight
-            .saturating_sub(in_flight.load(Ordering::Acquire));
-        let want = (free as i64).min(deps.config.claim_batch);
-        let mut claimed_all = false;
-        if want > 0 {
-            let now = now_micros();
-            let lease_until = now + deps.config.lease.as_micros() as i64;
-            match deps.store.claim_runs(&owner, now, lease_until, want).await {
-                Ok(claimed) => {
-                    claimed_all = claimed.len() as i64 == want;
-                    for c in claimed {
-                        in_flight.fetch_add(1, Ordering::AcqRel);
-                        let (deps, owner, in_flight, freed, finisher) = (
-                            deps.clone(),
-                            owner.clone(),
-                            in_flight.clone(),
-                            freed.clone(),
-                            finisher.clone(),
-                        );
-                        tokio::spawn(async move {
-                            advance(&deps, &owner, &finisher, c, lease_until).await;
-                            in_flight.fetch_sub(1, Ordering::AcqRel);
-                            freed.notify_one();
-                        });
-                    }
+#[async_trait::async_trait]
+impl Worker for FlowRunner {
+    fn lane(&self) -> &Arc<Lane> {
+        &self.lane
+    }
+
+    async fn claim(&self) -> Round {
+        let deps = &self.deps;
+        let want = (self.lane.free() as i64).min(deps.config.claim_batch);
+        let now = now_micros();
+        let lease_until = now + deps.config.lease.as_micros() as i64;
+        match deps.store.claim_runs(self.lane.owner(), now, lease_until, want).await {
+            Ok(claimed) => {
+                let full = claimed.len() as i64 == want;
+                for c in claimed {
+                    let (deps, slot, finisher) = (deps.clone(), self.lane.slot(), self.finisher.clone());
+                    let owner = self.lane.owner().to_string();
+                    tokio::spawn(async move {
+                        advance(&deps, &owner, &finisher, c, lease_until).await;
+                        drop(slot);
+                    });
                 }
-                Err(e) => tracing::warn!(error = %e, "claiming flow runs failed; retrying"),
+                if full {
+                    return Round {
+                        again: true,
+                        wake_at: None,
+                    };
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "claiming flow runs failed; retrying"),
         }
-        if claimed_all {
-            continue;
-        }
-        let wait = match deps.store.next_run_due().await {
-            Ok(Some(due)) => Duration::from_micros((due - now_micros()).max(0) as u64).min(deps.config.idle_poll),
-            _ => deps.config.idle_poll,
+        let idle = now_micros() + deps.config.idle_poll.as_micros() as i64;
+        let wake_at = match deps.store.next_run_due().await {
+            // Due now but nothing claimable (leased elsewhere): look again soon, without spinning.
+            Ok(Some(due)) if due <= now_micros() => now_micros() + LEASED_ELSEWHERE.as_micros() as i64,
+            Ok(Some(due)) => due.min(idle),
+            _ => idle,
         };
-        if wait.is_zero() && free > 0 {
-            // Due now but nothing claimable (leased elsewhere): do not spin.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            continue;
-        }
-        tokio::select! {
-            _ = handle.wake.notified() => {}
-            _ = freed.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => {}
+        Round {
+            again: false,
+            wake_at: Some(wake_at),
         }
     }
-    // Let runs in flight reach their next record; the rest are taken over after their lease.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+
+    async fn signal(&self, signal: &Signal) {
+        // Runs created or retried on other nodes (their commit's `NOTIFY`): claim at once.
+        if matches!(signal, Signal::Deliveries) {
+            self.lane.wake();
+        }
     }
 }
 

@@ -18,9 +18,9 @@ use switchyard_core::flow::spec::Step;
 use switchyard_core::time::now_micros;
 
 use super::{Outcome, fail, one};
-use crate::delivery::guard::{Ended, Limits};
 use crate::destinations::oauth2::{ClientCredentials, TokenError};
 use crate::flows::execute::Walk;
+use crate::jobs::guard::{Ended, Limits};
 use crate::outbound::Request;
 
 /// Response bytes kept as the step's output.

@@ -1,11 +1,11 @@
-//! Per-endpoint protection: a concurrency cap, a token bucket for the endpoint's rate limit, a
+//! Per-destination protection (an endpoint for deliveries, a destination for flow steps): a concurrency cap, a token bucket for the endpoint's rate limit, a
 //! pause while the receiver asked us to back off (429 with `Retry-After` or
-//! `X-RateLimit-Reset`), and a circuit breaker. The claim loop asks for capacity before it claims
+//! `X-RateLimit-Reset`), and a circuit breaker. A worker asks for capacity before it claims
 //! work, so an endpoint with none is never claimed for: a slow or broken endpoint holds back only
-//! its own deliveries. Times are microseconds, passed in, so tests control the clock.
+//! its own jobs. Times are microseconds, passed in, so tests control the clock.
 //!
 //! The counters are this node's; breaker transitions and pauses are [`Shared`] with the other
-//! nodes through the store (see `shared.rs`), the newest change winning.
+//! nodes through the store (see `delivery/shared.rs`), the newest change winning.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

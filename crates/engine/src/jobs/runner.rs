@@ -1,0 +1,144 @@
+//! The claim loop every job kind runs, and what the kinds share. Invariants:
+//! - a job is started only with a [`Slot`](super::Slot) of its lane, so a lane never runs more
+//!   than its capacity, and a full lane waits for a slot instead of asking the store;
+//! - every kind's lease owner is this node's one identity, so a node's claims are recognised
+//!   across kinds (and a dead node's leases all expire together);
+//! - at shutdown a lane stops claiming, waits for its jobs up to [`DRAIN_FOR`], then lets its
+//!   worker write what it buffered; a job still running then is recovered when its lease expires.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_core::ids::{IdKind, new_id};
+use switchyard_core::time::now_micros;
+use switchyard_store::{JobKind, Signal, Store};
+use tokio::sync::watch;
+
+use super::Lane;
+
+/// The longest a lane sleeps without a wake-up; workers usually ask for sooner.
+const MAX_IDLE: Duration = Duration::from_secs(1);
+/// How long a stopping lane waits for its jobs in flight.
+const DRAIN_FOR: Duration = Duration::from_secs(30);
+
+/// What one claim told the loop.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Round {
+    /// More may be claimable at once (the batch came back full): claim again without waiting.
+    pub again: bool,
+    /// When the worker next expects work to fall due (µs); the loop sleeps until then at most.
+    pub wake_at: Option<i64>,
+}
+
+/// One job kind, as the runner drives it.
+#[async_trait::async_trait]
+pub trait Worker: Send + Sync + 'static {
+    fn lane(&self) -> &Arc<Lane>;
+
+    /// Claims due jobs for at most the lane's free capacity and starts each on its own task,
+    /// holding a slot of the lane. A failure is the worker's to log; the loop claims again at
+    /// its next wake-up.
+    async fn claim(&self) -> Round;
+
+    /// A notification from another node (PostgreSQL `LISTEN`); the worker wakes its lane when
+    /// it concerns its kind.
+    async fn signal(&self, signal: &Signal);
+
+    /// Called once the lane stopped claiming and its jobs ended: write what is buffered.
+    async fn drained(&self) {}
+}
+
+/// The runner: this node's lease identity and its lanes.
+pub struct JobRunner {
+    store: Arc<dyn Store>,
+    owner: String,
+}
+
+impl JobRunner {
+    pub fn new(store: Arc<dyn Store>) -> JobRunner {
+        JobRunner {
+            store,
+            owner: new_id(IdKind::Request).replacen("req_", "node_", 1),
+        }
+    }
+
+    /// A lane for one kind with this node's identity; its worker is handed to [`Self::start`].
+    pub fn lane(&self, kind: JobKind, max_in_flight: usize) -> Arc<Lane> {
+        Lane::new(kind, self.owner.clone(), max_in_flight)
+    }
+
+    /// Runs one claim loop per worker until `shutdown` turns true; the handle ends once every
+    /// lane drained.
+    pub fn start(self, workers: Vec<Arc<dyn Worker>>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let relay = tokio::spawn(relay_signals(self.store.clone(), workers.clone()));
+        let lanes: Vec<_> = workers
+            .into_iter()
+            .map(|w| tokio::spawn(claim_loop(w, shutdown.clone())))
+            .collect();
+        tokio::spawn(async move {
+            for lane in lanes {
+                let _ = lane.await;
+            }
+            relay.abort();
+        })
+    }
+}
+
+async fn claim_loop(worker: Arc<dyn Worker>, mut shutdown: watch::Receiver<bool>) {
+    let lane = worker.lane().clone();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        // A full lane has nothing to claim for; it waits for a slot to come back.
+        let round = if lane.free() > 0 {
+            worker.claim().await
+        } else {
+            Round::default()
+        };
+        if round.again && lane.free() > 0 {
+            continue;
+        }
+        let wait = round
+            .wake_at
+            .map(|at| Duration::from_micros((at - now_micros()).max(0) as u64))
+            .unwrap_or(MAX_IDLE)
+            .min(MAX_IDLE);
+        tokio::select! {
+            _ = lane.woken() => {}
+            _ = lane.freed() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    let deadline = tokio::time::Instant::now() + DRAIN_FOR;
+    while lane.in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        // `freed` is notified as each job ends; the timeout covers one that raced this check.
+        let _ = tokio::time::timeout(Duration::from_millis(50), lane.freed()).await;
+    }
+    if lane.in_flight() > 0 {
+        tracing::warn!(
+            kind = lane.kind().as_str(),
+            jobs = lane.in_flight(),
+            "jobs still running at shutdown; their leases will expire and another node takes them"
+        );
+    }
+    worker.drained().await;
+}
+
+/// The cluster's notifications (one subscription per node), relayed to every worker.
+async fn relay_signals(store: Arc<dyn Store>, workers: Vec<Arc<dyn Worker>>) {
+    let mut rx = match store.subscribe_deliveries().await {
+        Ok(Some(rx)) => rx,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot subscribe to job notifications; polling only");
+            return;
+        }
+    };
+    while let Some(signal) = rx.recv().await {
+        for worker in &workers {
+            worker.signal(&signal).await;
+        }
+    }
+}

@@ -136,10 +136,12 @@ impl Worker for FlowRunner {
             }
             Err(e) => tracing::warn!(error = %e, "claiming flow runs failed; retrying"),
         }
-        let idle = now_micros() + deps.config.idle_poll.as_micros() as i64;
-        let wake_at = match deps.store.next_run_due().await {
+        let next_due = deps.store.next_run_due().await;
+        let now = now_micros();
+        let idle = now + deps.config.idle_poll.as_micros() as i64;
+        let wake_at = match next_due {
             // Due now but nothing claimable (leased elsewhere): look again soon, without spinning.
-            Ok(Some(due)) if due <= now_micros() => now_micros() + LEASED_ELSEWHERE.as_micros() as i64,
+            Ok(Some(due)) if due <= now => now + LEASED_ELSEWHERE.as_micros() as i64,
             Ok(Some(due)) => due.min(idle),
             _ => idle,
         };

@@ -82,3 +82,42 @@ impl Drop for Slot {
         self.lane.freed.notify_one();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slot_holds_capacity_until_its_job_ends_even_by_panicking() {
+        let lane = Lane::new(JobKind::Delivery, "node_test".into(), 2);
+        let first = lane.slot();
+        let second = lane.slot();
+        assert_eq!(
+            (lane.in_flight(), lane.free()),
+            (2, 0),
+            "a full lane has nothing to claim for"
+        );
+        drop(first);
+        assert_eq!(lane.free(), 1);
+        let crashed = tokio::spawn(async move {
+            let _slot = second;
+            panic!("a job that panics");
+        });
+        assert!(crashed.await.is_err());
+        assert_eq!(
+            (lane.in_flight(), lane.free()),
+            (0, 2),
+            "the panicking job gave its slot back"
+        );
+        // The loop waiting for capacity is woken by the slot's release.
+        let waiting = lane.slot();
+        let freed = tokio::spawn({
+            let lane = lane.clone();
+            async move { lane.freed().await }
+        });
+        tokio::task::yield_now().await;
+        drop(waiting);
+        freed.await.unwrap();
+        assert_eq!(lane.owner(), "node_test");
+    }
+}

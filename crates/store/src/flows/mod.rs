@@ -234,4 +234,4 @@ mod queries;
 mod sql;
 
 pub(crate) use queries::impl_flow_store;
-pub(crate) use sql::{push_run_job_rows, push_run_rows, select_where_in, upsert_steps};
+pub(crate) use sql::{commit_steps_and_status, push_run_job_rows, push_run_rows, select_where_in, upsert_steps};

@@ -227,14 +227,7 @@ macro_rules! impl_flow_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                $crate::flows::upsert_steps!(tx, steps, $db);
-                sqlx::query("UPDATE runs SET status = $2, updated_at = $3 WHERE id = $1")
-                    .bind(&run_id)
-                    .bind(run_status.as_str())
-                    .bind(switchyard_core::time::now_micros())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
+                $crate::flows::commit_steps_and_status!(tx, steps, &run_id, run_status, $db);
                 Ok(true)
             }
 
@@ -264,14 +257,7 @@ macro_rules! impl_flow_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                $crate::flows::upsert_steps!(tx, steps, $db);
-                sqlx::query("UPDATE runs SET status = $2, updated_at = $3 WHERE id = $1")
-                    .bind(run_id)
-                    .bind(status.as_str())
-                    .bind(switchyard_core::time::now_micros())
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
+                $crate::flows::commit_steps_and_status!(tx, steps, run_id, status, $db);
                 Ok(true)
             }
 

@@ -49,6 +49,22 @@ macro_rules! upsert_steps {
 }
 pub(crate) use upsert_steps;
 
+/// The end of a lease-fenced step write: the step records, the run's status, the commit. Called
+/// once the caller's transaction proved the lease is still held.
+macro_rules! commit_steps_and_status {
+    ($tx:expr, $steps:expr, $run_id:expr, $status:expr, $db:ty) => {
+        $crate::flows::upsert_steps!($tx, $steps, $db);
+        sqlx::query("UPDATE runs SET status = $2, updated_at = $3 WHERE id = $1")
+            .bind($run_id)
+            .bind($status.as_str())
+            .bind(switchyard_core::time::now_micros())
+            .execute(&mut *$tx)
+            .await?;
+        $tx.commit().await?;
+    };
+}
+pub(crate) use commit_steps_and_status;
+
 /// Inserts run rows, `pending` and started at their creation (used inside the intake batch).
 macro_rules! push_run_rows {
     ($qb:expr, $chunk:expr) => {

@@ -135,6 +135,17 @@ pub struct ServeArgs {
     /// local receiver.
     #[arg(long, env = "SWITCHYARD_ALLOW_DESTINATIONS", value_delimiter = ',')]
     pub allow_destinations: Vec<String>,
+    /// The address operators reach the dashboard at, for links in alert notifications
+    /// (default: http:// and the listen address).
+    #[arg(long, env = "SWITCHYARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// SMTP server for alert mail: smtp://host:port (plain), smtp://host:587?tls=required
+    /// (STARTTLS) or smtps://host:465, with optional user:password@. Overrides the config file's.
+    #[arg(long, env = "SWITCHYARD_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender address of alert mail.
+    #[arg(long, env = "SWITCHYARD_SMTP_FROM", default_value = "switchyard@localhost")]
+    pub smtp_from: String,
     /// Seconds to wait for an outbound connection.
     #[arg(long, env = "SWITCHYARD_OUTBOUND_CONNECT_TIMEOUT", default_value_t = 5)]
     pub outbound_connect_timeout: u64,

@@ -23,6 +23,20 @@ pub struct ConfigFile {
     /// Flows, each identified by its unique `name`; a changed one becomes a new version.
     #[serde(default)]
     pub flows: Vec<switchyard_core::flow::FlowSpec>,
+    /// Alert rules, each identified by its unique `name` (SPEC §5).
+    #[serde(default)]
+    pub alerts: Vec<switchyard_core::alert::AlertSpec>,
+    /// The SMTP server alert mail goes through (`--smtp-url`/`--smtp-from` override it).
+    #[serde(default)]
+    pub smtp: Option<SmtpSection>,
+}
+
+/// `smtp: {url: "smtp://host:587?tls=required", from: "switchyard@example.com"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    pub url: String,
+    pub from: String,
 }
 
 /// An endpoint in the config file: its definition plus, optionally, its signing `secret`.

@@ -49,6 +49,7 @@ pub enum AuditResource {
     Event,
     Delivery,
     Run,
+    Alert,
 }
 
 named_enum!(AuditResource, "audit resource", [
@@ -60,6 +61,7 @@ named_enum!(AuditResource, "audit resource", [
     Event => "event",
     Delivery => "delivery",
     Run => "run",
+    Alert => "alert",
 ]);
 
 const MASK: &str = "********";

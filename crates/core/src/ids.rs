@@ -19,6 +19,8 @@ pub enum IdKind {
     Flow,
     Run,
     Audit,
+    Alert,
+    Notification,
 }
 
 impl IdKind {
@@ -37,6 +39,8 @@ impl IdKind {
             IdKind::Flow => "flw_",
             IdKind::Run => "run_",
             IdKind::Audit => "aud_",
+            IdKind::Alert => "alr_",
+            IdKind::Notification => "ntf_",
         }
     }
 }

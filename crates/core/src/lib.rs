@@ -2,6 +2,7 @@
 //! API-key scopes, header redaction and sealing of secrets at rest. Nothing here does I/O, so every
 //! rule in it can be unit-tested without a server or a database.
 
+pub mod alert;
 pub mod apikey;
 pub mod audit;
 pub mod delivery;

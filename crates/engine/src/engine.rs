@@ -22,6 +22,7 @@ use switchyard_store::{ApiKeyRow, JobKind, Store, StoreError};
 use switchyard_core::destination::DestinationSpec;
 use switchyard_core::flow::FlowSpec;
 
+use crate::alerts::{AlertBook, AlertError, AlertsConfig, HealthTally};
 use crate::delivery::{DispatchConfig, Dispatcher, Publisher};
 use crate::destinations::oauth2::TokenCache;
 use crate::destinations::{DestinationCatalog, DestinationError};
@@ -62,6 +63,8 @@ pub struct EngineConfig {
     pub housekeeping_every: Duration,
     /// "Now" for housekeeping and refusal windows; tests pass a controlled clock.
     pub clock: Arc<dyn Clock>,
+    /// Alert rules from the config file, the SMTP server, the dashboard's address.
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,8 @@ pub enum EngineError {
     Flows(#[from] FlowError),
     #[error("{0}")]
     Outbound(String),
+    #[error("alert {name:?} in the config: {source}")]
+    ConfigAlert { name: String, source: AlertError },
 }
 
 /// The running engine. Cloning the handles it exposes is cheap; the tasks stay owned here.
@@ -101,6 +106,8 @@ pub struct Engine {
     pub tokens: Arc<TokenCache>,
     pub publisher: Publisher,
     pub dispatcher: Dispatcher,
+    /// Alert rules and their state.
+    pub alerts: Arc<AlertBook>,
     tasks: Tasks,
 }
 
@@ -111,6 +118,8 @@ struct Tasks {
     /// The job runner: every lane stops claiming, lets its jobs finish and writes their results.
     jobs: tokio::task::JoinHandle<()>,
     stop_jobs: tokio::sync::watch::Sender<bool>,
+    /// The alert monitor (stops with the jobs; stores its last health counts).
+    monitor: tokio::task::JoinHandle<()>,
 }
 
 /// An audit entry for a definition the config file created or changed (no key made it; the
@@ -181,6 +190,19 @@ impl Engine {
         flows.spawn_refresher(cfg.source_refresh);
         let client = OutboundClient::new(&cfg.outbound).map_err(EngineError::Outbound)?;
         let tokens = Arc::new(TokenCache::new(client.clone()));
+        let alerts = AlertBook::new(cfg.store.clone(), cfg.master_key.clone());
+        for spec in cfg.alerts.rules.clone() {
+            let name = spec.name.clone();
+            match alerts.apply_declared(spec).await {
+                Ok(true) => {
+                    tracing::info!(alert = %name, "alert applied from the config file");
+                    config_applied(cfg.store.as_ref(), AuditResource::Alert, &name).await;
+                }
+                Ok(false) => {}
+                Err(source) => return Err(EngineError::ConfigAlert { name, source }),
+            }
+        }
+        let health = Arc::new(HealthTally::default());
         // One leased-job runner; each job kind is a worker on its own lane of it.
         let jobs = JobRunner::new(cfg.store.clone());
         let run_lane = jobs.lane(JobKind::Run, cfg.runner.max_in_flight);
@@ -192,6 +214,7 @@ impl Engine {
             client.clone(),
             cfg.dispatch,
             Some(notices),
+            health.clone(),
         );
         // One fan-out for every producer of events: intake, publish, manual runs, flow steps,
         // operational events.
@@ -209,6 +232,7 @@ impl Engine {
             jq.clone(),
             fanout.clone(),
             cfg.clock.clone(),
+            health.clone(),
         ));
         spawn_refusal_flush(&intake);
         let publisher = Publisher::new(writer, fanout);
@@ -219,16 +243,27 @@ impl Engine {
                 destinations: destinations.clone(),
                 endpoints: endpoints.clone(),
                 tokens: tokens.clone(),
-                client,
+                client: client.clone(),
                 publisher: publisher.clone(),
                 jq,
                 guards: Default::default(),
                 config: cfg.runner,
+                health: health.clone(),
             },
             run_lane,
         );
         let (stop_jobs, stopped) = tokio::sync::watch::channel(false);
-        let jobs_task = jobs.start(vec![delivery_worker, flow_worker], stopped);
+        let notification_lane = jobs.lane(JobKind::Notification, cfg.alerts.max_in_flight);
+        let (monitor, notification_worker) = crate::alerts::start(
+            cfg.alerts,
+            cfg.store.clone(),
+            alerts.clone(),
+            health,
+            notification_lane,
+            client,
+            stopped.clone(),
+        );
+        let jobs_task = jobs.start(vec![delivery_worker, flow_worker, notification_worker], stopped);
         // Events about the engine itself (an endpoint disabled) are published like any other.
         let operational = publisher.clone();
         tokio::spawn(async move {
@@ -259,11 +294,13 @@ impl Engine {
             tokens,
             publisher,
             dispatcher,
+            alerts,
             tasks: Tasks {
                 writer: writer_task,
                 writer_closer,
                 jobs: jobs_task,
                 stop_jobs,
+                monitor,
             },
         })
     }
@@ -290,6 +327,7 @@ impl Engine {
         {
             tracing::error!("the job runner did not stop within 35 s; its leases will expire");
         }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.monitor).await;
     }
 }
 

@@ -4,6 +4,7 @@
 //! housekeeping. It knows nothing of HTTP beyond the status code a
 //! receipt records.
 
+pub mod alerts;
 pub mod audit;
 pub mod delivery;
 pub mod destinations;

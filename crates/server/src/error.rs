@@ -5,6 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use switchyard_engine::alerts::AlertError;
 use switchyard_engine::delivery::PublishError;
 use switchyard_engine::destinations::DestinationError;
 use switchyard_engine::endpoints::EndpointError;
@@ -149,6 +150,34 @@ impl From<EndpointError> for ApiError {
             EndpointError::Store(s) => s.into(),
             EndpointError::Sealed(s) => {
                 tracing::error!(error = %s, "cannot open a stored endpoint secret: is SWITCHYARD_MASTER_KEY the one it was sealed with?");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<AlertError> for ApiError {
+    fn from(e: AlertError) -> Self {
+        match e {
+            AlertError::Invalid(fields) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the alert definition is invalid",
+            )
+            .with_details(json!({ "fields": fields })),
+            AlertError::NotFound => ApiError::not_found("alert"),
+            AlertError::NameTaken(n) => ApiError::new(
+                StatusCode::CONFLICT,
+                "alert_name_taken",
+                format!("an alert named {n:?} already exists"),
+            ),
+            AlertError::Store(s) => s.into(),
+            AlertError::Sealed(s) => {
+                tracing::error!(error = %s, "cannot open a stored alert channel: is SWITCHYARD_MASTER_KEY the one it was sealed with?");
+                ApiError::internal()
+            }
+            AlertError::Corrupt(e) => {
+                tracing::error!(error = %e, "a stored alert definition is unreadable");
                 ApiError::internal()
             }
         }

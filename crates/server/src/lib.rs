@@ -43,6 +43,7 @@ pub struct AppState {
     pub runner: RunnerHandle,
     pub publisher: Publisher,
     pub dispatcher: Dispatcher,
+    pub alerts: Arc<switchyard_engine::alerts::AlertBook>,
 }
 
 impl AppState {
@@ -58,6 +59,7 @@ impl AppState {
             runner: engine.runner.clone(),
             publisher: engine.publisher.clone(),
             dispatcher: engine.dispatcher.clone(),
+            alerts: engine.alerts.clone(),
         }
     }
 }

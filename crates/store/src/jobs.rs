@@ -17,15 +17,18 @@ pub enum JobKind {
     Delivery,
     /// Advance a flow run (the lane is its flow's id).
     Run,
+    /// Send an alert's notification (the lane is the alert's id).
+    Notification,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 2] = [JobKind::Delivery, JobKind::Run];
+    pub const ALL: [JobKind; 3] = [JobKind::Delivery, JobKind::Run, JobKind::Notification];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Delivery => "delivery",
             JobKind::Run => "run",
+            JobKind::Notification => "notification",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! queries (see `queries.rs`) and differ only where the databases do: how intake batches keep
 //! commit order, how readiness is probed, and migrations.
 
+mod alerts;
 mod audit;
 mod dedup;
 pub(crate) mod delivery;
@@ -21,6 +22,10 @@ pub mod testing;
 
 use std::sync::Arc;
 
+pub use alerts::{
+    AlertRow, AlertStore, AlertTransition, ClaimedNotification, HealthSample, HealthTotals, NewNotification,
+    NotificationAttemptRow, NotificationResult, NotificationRow,
+};
 pub use audit::{AuditFilter, AuditRow, AuditStore};
 pub use delivery::{
     AttemptResult, AttemptRow, BreakerRow, BreakerStore, Claimed, DeliveryFilter, DeliveryRow, DeliveryStore,
@@ -92,6 +97,7 @@ pub trait Store:
     + SealedStore
     + QueueStore
     + AuditStore
+    + AlertStore
     + Send
     + Sync
     + 'static

@@ -135,6 +135,12 @@ crate::destinations::impl_destination_store!(PostgresStore, Postgres);
 crate::sealed::impl_sealed_store!(PostgresStore);
 crate::jobs::impl_queue_store!(PostgresStore);
 crate::audit::impl_audit_store!(PostgresStore, Postgres);
+crate::alerts::queries::impl_alert_store!(
+    PostgresStore,
+    Postgres,
+    " WHERE seq = ANY(ARRAY(",
+    " FOR UPDATE SKIP LOCKED))"
+);
 // Run claims pick their jobs as delivery claims do (see below).
 crate::flows::impl_flow_store!(
     PostgresStore,

@@ -13,13 +13,16 @@ pub enum SealedKind {
     EndpointSecrets,
     /// `destinations.sealed`: a destination's credentials and header values.
     DestinationCredentials,
+    /// `alerts.sealed`: an alert's channel (its URL may carry a token).
+    AlertChannel,
 }
 
 impl SealedKind {
-    pub const ALL: [SealedKind; 3] = [
+    pub const ALL: [SealedKind; 4] = [
         SealedKind::SourceSecrets,
         SealedKind::EndpointSecrets,
         SealedKind::DestinationCredentials,
+        SealedKind::AlertChannel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -27,6 +30,7 @@ impl SealedKind {
             SealedKind::SourceSecrets => "sources",
             SealedKind::EndpointSecrets => "endpoints",
             SealedKind::DestinationCredentials => "destinations",
+            SealedKind::AlertChannel => "alerts",
         }
     }
 
@@ -36,6 +40,7 @@ impl SealedKind {
             SealedKind::SourceSecrets => ("sources", "secrets"),
             SealedKind::EndpointSecrets => ("endpoints", "sealed"),
             SealedKind::DestinationCredentials => ("destinations", "sealed"),
+            SealedKind::AlertChannel => ("alerts", "sealed"),
         }
     }
 }

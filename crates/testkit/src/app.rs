@@ -42,6 +42,8 @@ pub struct Options {
     pub clock: Option<switchyard_core::time::ManualClock>,
     /// How long a flow run's claim lasts (crash takeover tests shorten it).
     pub run_lease: Option<Duration>,
+    /// Alert rules and SMTP; judged every 200 ms, retried after 1 s, in tests.
+    pub alerts: Option<switchyard_engine::alerts::AlertsConfig>,
 }
 
 pub struct TestApp {
@@ -89,6 +91,12 @@ impl TestApp {
         };
         let store = switchyard_store::connect(&url, &store_opts).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let public_url = format!("http://{}", listener.local_addr().unwrap());
+        let alerts = opts.alerts.unwrap_or_else(|| switchyard_engine::alerts::AlertsConfig {
+            every: Duration::from_millis(200),
+            retry_schedule_seconds: vec![1, 1, 1],
+            ..Default::default()
+        });
         let app = Application::build(
             AppConfig {
                 engine: EngineConfig {
@@ -122,6 +130,7 @@ impl TestApp {
                         Some(c) => Arc::new(c),
                         None => Arc::new(switchyard_core::time::SystemClock),
                     },
+                    alerts: switchyard_engine::alerts::AlertsConfig { public_url, ..alerts },
                 },
                 shutdown_grace: Duration::from_secs(5),
                 tls: None,

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod fakes;
 pub mod receiver;
+pub mod smtp;
 
 /// Defines each listed test once per backend: `sqlite::name` and `postgres::name`. The
 /// PostgreSQL one runs when `SWITCHYARD_TEST_POSTGRES` is set (CI requires it).

@@ -40,6 +40,25 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
         .map_err(|e| CmdError::Message(format!("cannot listen on {}: {e}", args.listen)))?;
     let bootstrap_key = std::env::var("SWITCHYARD_BOOTSTRAP_KEY").ok().filter(|k| !k.is_empty());
     let kind = store.kind();
+    let public_url = match &args.public_url {
+        Some(u) => u.clone(),
+        None => format!(
+            "{}://{}",
+            if tls.is_some() { "https" } else { "http" },
+            listener.local_addr().map_err(|e| CmdError::Message(e.to_string()))?
+        ),
+    };
+    let smtp = match (&args.smtp_url, config.smtp) {
+        (Some(url), _) => Some(switchyard_engine::alerts::SmtpConfig {
+            url: url.clone(),
+            from: args.smtp_from.clone(),
+        }),
+        (None, Some(s)) => Some(switchyard_engine::alerts::SmtpConfig {
+            url: s.url,
+            from: s.from,
+        }),
+        (None, None) => None,
+    };
     let app = Application::build(
         AppConfig {
             engine: EngineConfig {
@@ -83,6 +102,12 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
                 retention_days: args.retention_days,
                 housekeeping_every: Duration::from_secs(600),
                 clock: std::sync::Arc::new(switchyard_core::time::SystemClock),
+                alerts: switchyard_engine::alerts::AlertsConfig {
+                    rules: config.alerts,
+                    public_url,
+                    smtp,
+                    ..Default::default()
+                },
             },
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             tls: tls.clone(),

@@ -1,6 +1,7 @@
 //! API tests: the real server on port 0 over a real SQLite file, and over a fresh PostgreSQL
 //! database when `SWITCHYARD_TEST_POSTGRES` is set.
 
+mod alerts;
 mod audit;
 mod auth;
 mod cli_commands;

@@ -76,6 +76,8 @@ pub(super) struct Inner {
     pub(super) due: Mutex<HashMap<String, i64>>,
     /// Ask the claim loop to rediscover due endpoints from the store (after a replay).
     pub(super) rediscover: AtomicBool,
+    /// Attempt outcomes for alerts and the dashboard.
+    health: Arc<crate::alerts::HealthTally>,
 }
 
 impl Inner {
@@ -115,6 +117,7 @@ impl Dispatcher {
         client: OutboundClient,
         cfg: DispatchConfig,
         operational: Option<mpsc::UnboundedSender<OperationalEvent>>,
+        health: Arc<crate::alerts::HealthTally>,
     ) -> (Dispatcher, Arc<dyn Worker>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
@@ -128,6 +131,7 @@ impl Dispatcher {
             operational,
             due: Mutex::new(HashMap::new()),
             rediscover: AtomicBool::new(true),
+            health,
         });
         let (drain, drained) = tokio::sync::oneshot::channel();
         let completer = tokio::spawn(complete_loop(inner.clone(), rx, drained));
@@ -198,6 +202,15 @@ pub(super) async fn send(inner: Arc<Inner>, ep: Arc<Endpoint>, mut c: Claimed, s
     };
     let label = ep.spec.name.as_deref().unwrap_or(&ep.id);
     crate::metrics::delivery_attempt(label, outcome, (now - began).max(0) as f64 / 1e6);
+    inner.health.record(
+        switchyard_core::alert::ScopeKind::Endpoint,
+        &ep.id,
+        match (&result.status, result.attempt.status_code) {
+            (DeliveryStatus::Succeeded, _) => crate::alerts::Outcome::Ok,
+            (_, Some(401 | 403)) => crate::alerts::Outcome::Rejected,
+            _ => crate::alerts::Outcome::Failed,
+        },
+    );
     log_attempt(&c, &result, outcome);
     // The receiver lives as long as the dispatcher; after shutdown the lease recovers it.
     let _ = inner.results.send(result);

@@ -225,7 +225,12 @@ impl EndpointCatalog {
             has_more: page.has_more,
         })
     }
+}
 
+/// The disabled reason of an endpoint an operator disabled (not Switchyard: alerts tell apart).
+pub const DISABLED_BY_OPERATOR: &str = "disabled through the API";
+
+impl EndpointCatalog {
     /// A partial update (top-level keys replace); re-enabling clears the disabled reason.
     pub async fn update(&self, id: &str, patch: &Value) -> Result<Endpoint, EndpointError> {
         let current = self.get(id).await?;
@@ -236,10 +241,7 @@ impl EndpointCatalog {
         let disabled_reason = if spec.enabled {
             None
         } else {
-            current
-                .disabled_reason
-                .clone()
-                .or(Some("disabled through the API".into()))
+            current.disabled_reason.clone().or(Some(DISABLED_BY_OPERATOR.into()))
         };
         self.replace(Endpoint {
             spec,

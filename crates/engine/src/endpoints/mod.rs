@@ -3,4 +3,4 @@
 
 mod catalog;
 
-pub use catalog::{Endpoint, EndpointCatalog, EndpointError, SigningSecret, generate_secret};
+pub use catalog::{DISABLED_BY_OPERATOR, Endpoint, EndpointCatalog, EndpointError, SigningSecret, generate_secret};

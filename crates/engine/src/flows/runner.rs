@@ -80,6 +80,8 @@ pub struct RunnerDeps {
     /// Concurrency, rate and 429 pauses per destination, across every run on this node.
     pub guards: Guards,
     pub config: RunnerConfig,
+    /// Run and call outcomes for alerts and the dashboard.
+    pub health: Arc<crate::alerts::HealthTally>,
 }
 
 /// The flow-run kind of the job runner (see [`crate::jobs`]): claims runs oldest due first and
@@ -342,6 +344,14 @@ async fn finish(
         .await;
     if matches!(ended, Ok(true)) {
         crate::metrics::flow_run(&flow, status.as_str());
+        let outcome = match status.as_str() {
+            "failed" | "dead" => Some(crate::alerts::Outcome::Failed),
+            "succeeded" | "filtered" => Some(crate::alerts::Outcome::Ok),
+            _ => None,
+        };
+        if let Some(o) = outcome {
+            deps.health.record(switchyard_core::alert::ScopeKind::Flow, &flow, o);
+        }
     }
     ended
 }

@@ -135,6 +135,8 @@ pub struct Intake {
     fanout: Fanout,
     /// Bounds the receipts and log lines strangers can cause (see `refusals.rs`).
     refusals: refusals::RefusalWindow,
+    /// Request outcomes per source for alerts and the dashboard.
+    health: Arc<crate::alerts::HealthTally>,
 }
 
 impl Intake {
@@ -144,6 +146,7 @@ impl Intake {
         jq: Jq,
         fanout: Fanout,
         clock: Arc<dyn Clock>,
+        health: Arc<crate::alerts::HealthTally>,
     ) -> Self {
         Intake {
             writer,
@@ -152,7 +155,21 @@ impl Intake {
             fanout,
             limiter: rate_limit::RateLimiter::default(),
             refusals: refusals::RefusalWindow::new(clock),
+            health,
         }
+    }
+
+    /// Counts a request's outcome: the metric, and the health sample alerts read (a failed
+    /// signature is a rejection; any other refusal a failure).
+    fn observed(&self, source: &str, outcome: &'static str) {
+        crate::metrics::intake(source, outcome);
+        let health = match outcome {
+            "unauthenticated" => crate::alerts::Outcome::Rejected,
+            "received" | "duplicate" | "quarantined" | "ignored" | "handshake" => crate::alerts::Outcome::Ok,
+            _ => crate::alerts::Outcome::Failed,
+        };
+        self.health
+            .record(switchyard_core::alert::ScopeKind::Source, source, health);
     }
 
     /// The gate every request to `/in/{name}` passes, POST or GET, before its body is read: the
@@ -307,7 +324,7 @@ impl Intake {
         match self.writer.commit(IntakeWrite::Event(event)).await {
             Ok(IntakeOutcome::Duplicate { first_event_id }) => {
                 tracing::info!(request_id, first_event_id = %first_event_id, source = %spec.name, "duplicate delivery");
-                crate::metrics::intake(&spec.name, "duplicate");
+                self.observed(&spec.name, "duplicate");
                 Ok(Answer::Event {
                     id: first_event_id,
                     status: "duplicate",
@@ -316,7 +333,7 @@ impl Intake {
             Ok(_) => {
                 self.fanout.committed(&woken);
                 tracing::debug!(request_id, event_id = %event_id, source = %spec.name, status, "event stored");
-                crate::metrics::intake(&spec.name, status);
+                self.observed(&spec.name, status);
                 Ok(Answer::Event { id: event_id, status })
             }
             Err(e) => Err(self.reject(&spec.name, Some(source), &request_id, e.into())),

@@ -73,7 +73,7 @@ impl Intake {
             "event type {} is not in the source's event_types",
             event_type.unwrap_or("(none)")
         );
-        crate::metrics::intake(&source.spec.name, "ignored");
+        self.observed(&source.spec.name, "ignored");
         self.record(&source.spec.name, Some(source), request_id, 200, "ignored", reason);
         event_type.map(str::to_string)
     }
@@ -128,7 +128,7 @@ impl Intake {
 
     /// Records a handshake's receipt (no event) and passes the reply through.
     pub(super) fn handshake_done(&self, source: &Source, request_id: &str, reply: HandshakeReply) -> HandshakeReply {
-        crate::metrics::intake(&source.spec.name, "handshake");
+        self.observed(&source.spec.name, "handshake");
         // Some handshakes (Graph's validation) carry no credentials: bound them like refusals.
         let recorded = self.record_bounded(
             &source.spec.name,
@@ -163,7 +163,7 @@ impl Intake {
         err: IntakeError,
     ) -> IntakeError {
         // An unknown name is attacker-chosen: it never becomes a label.
-        crate::metrics::intake(source.map_or("unknown", |s| s.spec.name.as_str()), err.code());
+        self.observed(source.map_or("unknown", |s| s.spec.name.as_str()), err.code());
         // A storage failure cannot be recorded in the storage that just failed.
         if matches!(err, IntakeError::Storage(_)) {
             tracing::warn!(request_id, source = source_name, reason = %err, "intake refused: storage unavailable");

@@ -1,6 +1,8 @@
 //! The route table: `/in` for providers, `/v1` for the management API, health for operators.
 
+mod alerts;
 mod audit;
+mod dashboard;
 mod deliveries;
 mod destinations;
 mod endpoints;
@@ -13,6 +15,7 @@ mod receipts;
 mod release;
 mod runs;
 mod sources;
+mod stats;
 mod tail;
 
 use axum::Router;
@@ -82,12 +85,23 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/v1/receipts", get(receipts::list))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/audit", get(audit::list))
+        .route("/v1/alerts", get(alerts::list).post(alerts::create))
+        .route(
+            "/v1/alerts/{id}",
+            get(alerts::show).patch(alerts::update).delete(alerts::delete),
+        )
+        .route("/v1/alerts/{id}/notifications", get(alerts::notifications))
+        .route("/v1/stats", get(stats::overview))
+        .route("/v1/whoami", get(keys::whoami))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))
         .layer(axum::middleware::from_fn(crate::body_limit::middleware));
     let router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/", get(dashboard::index))
+        .route("/app.css", get(dashboard::stylesheet))
+        .route("/js/{file}", get(dashboard::script))
         .route("/in/{source}", post(intake::receive).get(intake::handshake))
         .merge(api)
         .layer(CatchPanicLayer::new())

@@ -9,8 +9,10 @@
 
 use std::time::Duration;
 
+use crate::alerts::Outcome as Health;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use switchyard_core::alert::ScopeKind;
 use switchyard_core::delivery::outcome::{Verdict, classify_status, classify_transport};
 use switchyard_core::destination::{Auth, DEFAULT_MAX_CONCURRENCY, DEFAULT_TIMEOUT_SECONDS, DestinationSpec};
 use switchyard_core::flow::HttpCall;
@@ -101,6 +103,16 @@ pub(crate) async fn call(walk: &Walk, step: &Step, call: &HttpCall, scope: &Valu
         Sent::Token(_) => Ended::Rejected,
     };
     walk.deps.guards.end(&dst_id, now_micros(), limits, ended);
+    let health = match &result {
+        Sent::Answer {
+            verdict: Verdict::Success,
+            ..
+        } => Health::Ok,
+        Sent::Answer { status: 401 | 403, .. } => Health::Rejected,
+        Sent::Token(TokenError::Refused { .. }) => Health::Refused,
+        _ => Health::Failed,
+    };
+    walk.deps.health.record(ScopeKind::Destination, &dst.name, health);
     outcome(step, &dst, result, schedule)
 }
 

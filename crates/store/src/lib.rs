@@ -126,6 +126,9 @@ pub trait Store:
     async fn purge_dedup_keys(&self, now: i64) -> StoreResult<u64>;
     async fn list_events(&self, filter: &EventFilter) -> StoreResult<Page<EventSummary>>;
     async fn get_event(&self, id: &str) -> StoreResult<Option<EventRecord>>;
+    /// The event that holds `key` in the source's dedup window (the first one stored with it),
+    /// if the window has not ended at `now`.
+    async fn event_by_dedup_key(&self, source_id: &str, key: &str, now: i64) -> StoreResult<Option<String>>;
     /// Receipts that refer to an event after its creation (e.g. duplicate deliveries), oldest first.
     async fn event_receipts(&self, event_id: &str) -> StoreResult<Vec<Receipt>>;
     /// Every request's receipt — stored receipts and accepted events — newest first, optionally of

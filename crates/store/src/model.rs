@@ -104,6 +104,22 @@ pub struct EventRecord {
     pub validation_errors: Option<String>,
 }
 
+impl EventRecord {
+    /// What a list shows of it.
+    pub fn summary(self) -> EventSummary {
+        EventSummary {
+            seq: self.seq,
+            id: self.id,
+            source_id: self.source_id,
+            source_name: self.source_name,
+            event_type: self.event_type,
+            status: self.status,
+            received_at: self.received_at,
+            content_type: self.content_type,
+        }
+    }
+}
+
 /// Filters of `GET /v1/events`. `before_seq` is the decoded cursor.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {

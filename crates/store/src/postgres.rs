@@ -43,6 +43,17 @@ impl PostgresStore {
         })
     }
 
+    /// A dedup digest's event while its window lasts.
+    async fn backend_dedup_lookup(&self, digest: &[u8], now: i64) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT event_id FROM dedup_digests WHERE digest = $1 AND expires_at > $2")
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&self.read)
+                .await?,
+        )
+    }
+
     async fn backend_migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/postgres").run(&self.write).await?;
         Ok(())

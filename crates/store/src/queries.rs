@@ -179,6 +179,11 @@ macro_rules! impl_store {
                 Ok($crate::queries::into_page(rows, f.limit))
             }
 
+            async fn event_by_dedup_key(&self, source_id: &str, key: &str, now: i64) -> $crate::StoreResult<Option<String>> {
+                let digest = $crate::key_digest::KeyDigest::of(source_id, key).to_vec();
+                self.backend_dedup_lookup(&digest, now).await
+            }
+
             async fn get_event(&self, id: &str) -> $crate::StoreResult<Option<$crate::EventRecord>> {
                 Ok(sqlx::query_as::<_, $crate::EventRecord>(
                     &format!("SELECT seq, {} FROM events WHERE id = $1", $crate::queries::EVENT_COLUMNS),

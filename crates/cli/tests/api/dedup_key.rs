@@ -54,6 +54,15 @@ async fn custom_dedup_key_decides_what_is_a_duplicate(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(other["status"], "received");
+    // An operator finds an event by its dedup key, with or without naming the source.
+    for query in ["/v1/events?dedup_key=a:1", "/v1/events?dedup_key=a:1&source=orders"] {
+        let found: Value = app.api_get(query).await.json().await.unwrap();
+        let ids: Vec<&Value> = found["data"].as_array().unwrap().iter().map(|e| &e["id"]).collect();
+        assert_eq!(ids, [&first["id"]], "{query}: {found}");
+        assert!(found["next_cursor"].is_null());
+    }
+    let none: Value = app.api_get("/v1/events?dedup_key=a:2").await.json().await.unwrap();
+    assert_eq!(none["data"], json!([]));
 
     // An expression that yields null falls back to the body hash: identical bodies collapse,
     // different ones do not, and nothing is refused.

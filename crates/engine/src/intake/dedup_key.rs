@@ -87,6 +87,17 @@ pub async fn custom_dedup_key(
     namespaced("jq", id, body)
 }
 
+/// The forms a key an operator knows (a provider's event id, or what the source's `dedup.key`
+/// yields) is stored under, for finding its event: as given (a stored key copied from a view),
+/// and namespaced as each kind of key would store it.
+pub fn stored_forms(key: &str) -> Vec<String> {
+    let mut forms = vec![key.to_string()];
+    for kind in ["id", "jq"] {
+        forms.push(namespaced(kind, Some(key.to_string()), b""));
+    }
+    forms
+}
+
 fn namespaced(kind: &str, id: Option<String>, body: &[u8]) -> String {
     match id.filter(|i| !i.is_empty()) {
         Some(i) if i.len() <= MAX_ID_LEN => format!("{kind}:{i}"),

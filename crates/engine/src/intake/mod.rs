@@ -4,7 +4,7 @@
 //! leaves a receipt without the body.
 
 mod body;
-mod dedup_key;
+pub mod dedup_key;
 mod event_type;
 mod handshake;
 mod rate_limit;

@@ -47,6 +47,9 @@ fn time_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
 
 pub async fn list(State(state): State<AppState>, principal: Principal, params: Params) -> Result<Response, ApiError> {
     principal.require(Scope::Read)?;
+    if let Some(key) = params.get("dedup_key") {
+        return by_dedup_key(&state, key, params.get("source")).await;
+    }
     let status = params.one_of("status", STATUSES)?;
     let before_seq = params.seq_cursor()?;
     let filter = EventFilter {
@@ -60,6 +63,32 @@ pub async fn list(State(state): State<AppState>, principal: Principal, params: P
         limit: params.limit()?,
     };
     let page = state.store.list_events(&filter).await?;
+    Ok(page_response(&page, |e| e.seq.to_string(), summary))
+}
+
+/// `?dedup_key=`: the event that holds the key in its source's dedup window (of the given
+/// source, or of any source). Keys are stored as digests per source, so each source is asked.
+async fn by_dedup_key(state: &AppState, key: &str, source: Option<&str>) -> Result<Response, ApiError> {
+    let sources = match source {
+        Some(s) => state.store.get_source(s).await?.into_iter().collect(),
+        None => state.store.all_sources().await?,
+    };
+    let now = switchyard_core::time::now_micros();
+    let mut found = Vec::new();
+    for s in sources {
+        for form in switchyard_engine::intake::dedup_key::stored_forms(key) {
+            if let Some(id) = state.store.event_by_dedup_key(&s.id, &form, now).await?
+                && let Some(e) = state.store.get_event(&id).await?
+            {
+                found.push(e.summary());
+                break;
+            }
+        }
+    }
+    let page = switchyard_store::Page {
+        items: found,
+        has_more: false,
+    };
     Ok(page_response(&page, |e| e.seq.to_string(), summary))
 }
 

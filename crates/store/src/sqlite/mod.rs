@@ -99,6 +99,18 @@ impl SqliteStore {
         &self.path
     }
 
+    /// A dedup digest's event while its window lasts: merged keys, or recent ones not merged yet.
+    async fn backend_dedup_lookup(&self, digest: &[u8], now: i64) -> StoreResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT event_id FROM dedup_digests WHERE digest = $1 AND expires_at > $2 \
+             UNION ALL SELECT event_id FROM dedup_recent_digests WHERE digest = $1 AND expires_at > $2 LIMIT 1",
+        )
+        .bind(digest)
+        .bind(now)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
     async fn backend_migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite").run(&self.write).await?;
         recent_keys::convert_legacy(&mut *self.write.acquire().await?).await?;

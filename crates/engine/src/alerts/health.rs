@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use switchyard_core::alert::ScopeKind;
 use switchyard_core::time::now_micros;
@@ -39,11 +40,31 @@ struct Counts {
     refused: i64,
 }
 
+impl Counts {
+    fn add(&mut self, outcome: Outcome) {
+        self.total += 1;
+        match outcome {
+            Outcome::Ok => {}
+            Outcome::Failed => self.failed += 1,
+            Outcome::Rejected => {
+                self.failed += 1;
+                self.rejected += 1;
+            }
+            Outcome::Refused => {
+                self.failed += 1;
+                self.refused += 1;
+            }
+        }
+    }
+}
+
 type Buckets = HashMap<(i64, ScopeKind), HashMap<String, Counts>>;
 
 #[derive(Default)]
 pub struct HealthTally {
     counts: Mutex<Buckets>,
+    /// Whether new things are being dropped (said once, not per outcome).
+    dropping: AtomicBool,
 }
 
 /// The bucket `at` (µs) falls in.
@@ -62,30 +83,25 @@ impl HealthTally {
     }
 
     pub fn record_at(&self, at: i64, scope: ScopeKind, name: &str, outcome: Outcome) {
+        let key = (bucket_of(at), scope);
         let mut all = self.counts();
-        let held: usize = all.values().map(HashMap::len).sum();
-        let things = all.entry((bucket_of(at), scope)).or_default();
-        let c = match things.get_mut(name) {
-            Some(c) => c,
-            None if held >= MAX_KEYS => {
-                tracing::warn!("health samples cannot be stored; dropping new ones until they can");
-                return;
-            }
-            None => things.entry(name.to_string()).or_default(),
-        };
-        c.total += 1;
-        match outcome {
-            Outcome::Ok => {}
-            Outcome::Failed => c.failed += 1,
-            Outcome::Rejected => {
-                c.failed += 1;
-                c.rejected += 1;
-            }
-            Outcome::Refused => {
-                c.failed += 1;
-                c.refused += 1;
-            }
+        // The common case: this thing was already counted in this bucket.
+        if let Some(c) = all.get_mut(&key).and_then(|things| things.get_mut(name)) {
+            c.add(outcome);
+            return;
         }
+        let held: usize = all.values().map(HashMap::len).sum();
+        if held >= MAX_KEYS {
+            if !self.dropping.swap(true, Ordering::Relaxed) {
+                tracing::warn!("health samples cannot be stored; dropping new ones until they can");
+            }
+            return;
+        }
+        all.entry(key)
+            .or_default()
+            .entry(name.to_string())
+            .or_default()
+            .add(outcome);
     }
 
     /// Adds what was counted since the last flush to the store; on failure the counts are
@@ -106,7 +122,11 @@ impl HealthTally {
                 })
             })
             .collect();
-        if let Err(e) = store.add_health_samples(&samples).await {
+        let stored = store.add_health_samples(&samples).await;
+        if stored.is_ok() {
+            self.dropping.store(false, Ordering::Relaxed);
+        }
+        if let Err(e) = stored {
             let mut all = self.counts();
             for (key, things) in taken {
                 let into = all.entry(key).or_default();

@@ -163,7 +163,12 @@ impl Intake {
         err: IntakeError,
     ) -> IntakeError {
         // An unknown name is attacker-chosen: it never becomes a label.
-        self.observed(source.map_or("unknown", |s| s.spec.name.as_str()), err.code());
+        match source {
+            Some(s) => self.observed(&s.spec.name, err.code()),
+            // No health sample for names that match no source: strangers' requests are no
+            // source's failures.
+            None => crate::metrics::intake("unknown", err.code()),
+        }
         // A storage failure cannot be recorded in the storage that just failed.
         if matches!(err, IntakeError::Storage(_)) {
             tracing::warn!(request_id, source = source_name, reason = %err, "intake refused: storage unavailable");

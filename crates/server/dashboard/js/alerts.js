@@ -1,59 +1,201 @@
-// Alerts: each rule with its channel and state (`GET /v1/alerts`). A server without alerts yet
-// answers 404, shown as a plain note.
+// Alerts: each rule with its state up front (firing: since when, what holds and where; ok),
+// its rule, channel (URLs come masked), cooldown, whether it is enabled and when it last
+// notified; Enable/Disable for write keys; and per rule its recent notifications with their
+// attempt logs (alert-notifications.js). Refreshed every 5 s while shown (rules are judged
+// every 5 s by default). A server without alerts answers 404, shown as a plain note.
 
-import { get, url, ApiError } from './api.js';
-import { h, fill, table, time, badge, errorBox, loading } from './dom.js';
+import { get, patch, ApiError } from './api.js';
+import { h, fill, time, ago, facts, errorBox, loading, action, announce } from './dom.js';
 import { link } from './router.js';
+import { notificationsSection } from './alert-notifications.js';
 
-function rule(r) {
+const REFRESH_MS = 5000;
+
+function scopeText(scope) {
+  if (!scope) return 'every source, endpoint, flow and destination';
+  return Object.entries(scope).map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
+/** The rule in words. */
+export function ruleText(r) {
   if (!r) return '—';
   switch (r.kind) {
-    case 'failure_ratio': {
-      const scope = r.scope ? Object.entries(r.scope).map(([k, v]) => `${k} ${v}`).join(', ') : 'everything';
-      return `failure ratio ≥ ${Math.round((r.threshold ?? 0) * 100)}% over ${r.window_seconds ?? '?'} s (at least ${r.min_count ?? '?'}) · ${scope}`;
-    }
-    case 'queue_age': return `a queued job older than ${r.seconds} s`;
-    case 'signature_failures': return `${r.count} signature failures in ${r.window_seconds} s`;
-    case 'endpoint_disabled': return 'an endpoint is disabled';
-    case 'circuit_open': return 'a circuit breaker opens';
-    case 'credentials_rejected': return 'a destination rejects its credentials';
-    case 'quarantined': return 'an event is quarantined';
+    case 'failure_ratio':
+      return `failure ratio ≥ ${Math.round((r.threshold ?? 0) * 100)}% over ${r.window_seconds ?? 300} s (at least ${r.min_count ?? 10} outcomes) · ${scopeText(r.scope)}`;
+    case 'queue_age': return `a queued job has waited longer than ${r.seconds} s`;
+    case 'signature_failures': return `${r.count} or more signature failures within ${r.window_seconds} s`;
+    case 'endpoint_disabled': return 'Switchyard disabled an endpoint (gone, or failing too long)';
+    case 'circuit_open': return 'an endpoint’s circuit breaker is open';
+    case 'credentials_rejected': return 'an endpoint or destination rejects its credentials';
+    case 'quarantined': return 'events wait in quarantine for review';
     default: return r.kind || JSON.stringify(r);
   }
 }
 
-function channel(c) {
+function channelText(c) {
   if (!c) return '—';
-  if (c.kind === 'email') return `email ${(c.to || []).join(', ')}`;
-  return c.kind;
+  if (c.kind === 'email') return h('span', {}, 'email to ', h('span', { class: 'wrap' }, (c.to || []).join(', ') || '—'));
+  return h('span', {}, `${c.kind} `, h('code', { title: 'The URL is write-only and never shown' }, c.url || '********'));
+}
+
+/** The dashboard page for a place a rule holds for. */
+function placeLink(p) {
+  const name = p.name || p.id;
+  switch (p.kind) {
+    case 'endpoint':
+    case 'destination': return link('/endpoints');
+    case 'source': return link('/events', { source: name });
+    case 'flow': return link('/runs', { flow: name });
+    case 'quarantine': return link('/quarantine');
+    case 'queue': return link('/');
+    default: return null;
+  }
+}
+
+function places(where) {
+  if (!where || !where.length) return null;
+  return h('ul', { class: 'places', 'aria-label': 'Where' }, where.map((p) => {
+    const href = placeLink(p);
+    const label = p.kind === (p.name || p.id) ? p.kind : `${p.kind} ${p.name || p.id}`;
+    return h('li', { 'data-place': p.kind }, href ? h('a', { href }, label) : label);
+  }));
+}
+
+/** The state banner: red while firing (since, what, where), green when ok, grey when disabled. */
+function stateBanner(a) {
+  const since = a.since ? h('span', {}, ' since ', time(a.since), ` (${ago(new Date(a.since))})`) : null;
+  const d = a.detail || {};
+  if (!a.enabled) {
+    return h('div', { class: 'alert-state alert-off', 'data-role': 'state' },
+      h('p', { class: 'alert-state-head' }, h('span', { class: 'state-word' }, 'Disabled'),
+        a.state === 'firing' ? ' · still marked firing until the next check' : ' · not judged, sends no notifications'),
+      d.what ? h('p', { class: 'small' }, 'Last fired for: ', d.what) : null);
+  }
+  if (a.state === 'firing') {
+    return h('div', { class: 'alert-state alert-firing', 'data-role': 'state' },
+      h('p', { class: 'alert-state-head' }, h('span', { class: 'state-word' }, 'Firing'), since),
+      d.what ? h('p', { class: 'alert-what' }, d.what) : null,
+      places(d.where));
+  }
+  return h('div', { class: 'alert-state alert-ok', 'data-role': 'state' },
+    h('p', { class: 'alert-state-head' }, h('span', { class: 'state-word' }, 'OK'), since || ' · not holding'),
+    d.what ? h('p', { class: 'small' }, 'Last fired for: ', d.what) : null);
+}
+
+const tone = (a) => (!a.enabled ? 'off' : a.state === 'firing' ? 'firing' : 'ok');
+
+function card(a, alive, rerender, { open = false } = {}) {
+  const notifs = notificationsSection(a, alive, { open });
+  const toggle = action(a.enabled ? 'Disable' : 'Enable', async () => {
+    const updated = await patch(`/v1/alerts/${encodeURIComponent(a.id)}`, { enabled: !a.enabled });
+    announce(`Alert rule ${updated.name} ${updated.enabled ? 'enabled: it notifies again' : 'disabled: it sends no notifications'}.`);
+    rerender(updated, true);
+  }, {
+    what: a.enabled ? 'Disabling the alert rule' : 'Enabling the alert rule',
+    cls: a.enabled ? 'btn-danger' : 'btn-primary',
+    title: `${a.enabled ? 'Disable' : 'Enable'} ${a.name}`,
+  });
+  const node = h('article', {
+    class: `card alert-card alert-card-${tone(a)}`,
+    'data-alert': a.id, 'data-state': a.state, 'data-enabled': String(a.enabled), 'aria-labelledby': `al-${a.id}`,
+  },
+  h('div', { class: 'title-row' },
+    h('h3', { id: `al-${a.id}` }, a.name),
+    a.enabled ? h('span', { class: `badge badge-lg badge-${a.state === 'firing' ? 'bad' : 'ok'}` }, a.state || 'unknown') : null,
+    a.enabled ? null : h('span', { class: 'badge badge-lg badge-muted' }, 'disabled')),
+  stateBanner(a),
+  facts([
+    ['Rule', ruleText(a.rule), true],
+    ['Channel', channelText(a.channel)],
+    ['Cooldown', `${a.cooldown_seconds ?? 300} s`],
+    ['Enabled', a.enabled ? 'yes' : h('span', {}, 'no ', h('span', { class: 'muted' }, '(no notifications)'))],
+    ['Last notified', time(a.last_notified_at)],
+    ['Id', h('code', {}, a.id)],
+  ]),
+  toggle ? h('div', { class: 'actions' }, toggle) : null,
+  notifs.node);
+  return { node, notifs, data: JSON.stringify(a) };
+}
+
+function summary(list) {
+  const firing = list.filter((a) => a.state === 'firing' && a.enabled).length;
+  const off = list.filter((a) => !a.enabled).length;
+  return h('p', { class: 'alert-summary', 'data-firing': String(firing) },
+    firing ? h('span', { class: 'badge badge-lg badge-bad' }, `${firing} firing`) : h('span', { class: 'badge badge-lg badge-ok' }, 'nothing firing'),
+    ` · ${list.length} rule${list.length === 1 ? '' : 's'}`,
+    off ? ` · ${off} disabled` : '');
 }
 
 export async function alerts(ctx) {
   const box = h('div', { id: 'alert-list' }, loading('Loading alert rules…'));
   fill(ctx.main, h('h1', {}, 'Alerts'),
-    h('p', { class: 'muted' }, 'Rules notify once when they start to hold (firing) and once when they stop (resolved).'), box);
-  try {
-    const list = await get(url('/v1/alerts', { cursor: ctx.query.cursor, limit: 100 }));
-    if (!ctx.alive()) return;
-    const firing = list.data.filter((a) => a.state === 'firing').length;
-    fill(box,
-      h('p', {}, firing ? h('strong', {}, `${firing} firing`) : 'Nothing is firing.', ` · ${list.data.length} rule${list.data.length === 1 ? '' : 's'}`),
-      table('Alert rules', [
-        { label: 'Name', render: (a) => h('strong', {}, a.name) },
-        { label: 'State', render: (a) => badge(a.state) },
-        { label: 'Since', render: (a) => time(a.since) },
-        { label: 'Rule', class: 'wide', render: (a) => rule(a.rule) },
-        { label: 'Channel', render: (a) => channel(a.channel) },
-        { label: 'Cooldown', render: (a) => `${a.cooldown_seconds ?? 300} s` },
-        { label: 'Last notified', render: (a) => time(a.last_notified_at) },
-      ], list.data, { empty: 'No alert rules yet. Add them with POST /v1/alerts or alerts: in the config file.', rowAttrs: (a) => ({ 'data-alert': a.id, 'data-state': a.state }) }),
-      list.next_cursor ? h('nav', { class: 'pager', 'aria-label': 'Alert pages' }, h('a', { class: 'btn', href: link('/alerts', { cursor: list.next_cursor }) }, 'More →')) : null);
-  } catch (e) {
-    if (!ctx.alive()) return;
-    if (e instanceof ApiError && e.status === 404) {
-      fill(box, h('div', { class: 'notice notice-warn' }, 'This server does not offer alerts yet (GET /v1/alerts answered 404).'));
-    } else {
-      fill(box, errorBox(e, 'Listing alerts'));
+    h('p', { class: 'muted' }, 'Rules notify once when they start to hold (firing) and once when they stop (resolved); the cooldown spaces repeated firings. Refreshed every 5 s.'),
+    box);
+
+  // id → {node, notifs, data}; kept across refreshes so open notification sections stay open.
+  const shown = new Map();
+  let head = null;
+  let grid = null;
+
+  const place = (a, focusToggle = false) => {
+    const old = shown.get(a.id);
+    const open = old ? old.notifs.isOpen() : false;
+    const hadFocus = old && old.node.contains(document.activeElement);
+    const next = card(a, ctx.alive, (updated, focus) => place(updated, focus), { open });
+    if (old) old.node.replaceWith(next.node);
+    else grid.append(next.node);
+    shown.set(a.id, next);
+    if (open) next.notifs.refresh();
+    if (focusToggle || hadFocus) (next.node.querySelector('.actions button') || next.node.querySelector('summary'))?.focus();
+    return next;
+  };
+
+  const render = (list) => {
+    if (!list.length) {
+      shown.clear();
+      head = grid = null;
+      fill(box, h('p', { class: 'empty' }, 'No alert rules yet. Add them with POST /v1/alerts or alerts: in the config file.'));
+      return;
     }
-  }
+    if (!grid) {
+      head = h('div');
+      grid = h('div', { class: 'cards alert-cards' });
+      fill(box, head, grid);
+    }
+    fill(head, summary(list));
+    const ids = new Set(list.map((a) => a.id));
+    for (const [id, c] of shown) if (!ids.has(id)) { c.node.remove(); shown.delete(id); }
+    for (const a of list) {
+      const old = shown.get(a.id);
+      if (!old || old.data !== JSON.stringify(a)) place(a);
+      else if (old.notifs.isOpen()) old.notifs.refresh();
+    }
+    // Firing rules first, then the rest in the server's order; nodes move only when it changed
+    // (a moved node loses focus).
+    const order = [...list].sort((x, y) => (tone(x) === 'firing' ? 0 : 1) - (tone(y) === 'firing' ? 0 : 1)).map((a) => shown.get(a.id).node);
+    if (order.some((n, i) => grid.children[i] !== n)) {
+      const focused = document.activeElement;
+      grid.append(...order);
+      if (focused && grid.contains(focused)) focused.focus({ preventScroll: true });
+    }
+  };
+
+  const load = async (first) => {
+    try {
+      const list = await get('/v1/alerts?limit=100');
+      if (ctx.alive()) render(list.data);
+    } catch (e) {
+      if (!ctx.alive()) return;
+      if (!first && !(e instanceof ApiError && e.status === 404)) return; // a failed refresh keeps what is shown
+      shown.clear();
+      head = grid = null;
+      if (e instanceof ApiError && e.status === 404) {
+        fill(box, h('div', { class: 'notice notice-warn' }, 'This server does not offer alerts yet (GET /v1/alerts answered 404).'));
+      } else {
+        fill(box, errorBox(e, 'Listing alerts'));
+      }
+    }
+  };
+  await load(true);
+  ctx.every(REFRESH_MS, () => load(false));
 }

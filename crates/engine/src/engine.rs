@@ -263,6 +263,9 @@ impl Engine {
             client,
             stopped.clone(),
         );
+        // Cron triggers: every node looks; a tick's dedup key makes it one run.
+        crate::flows::Scheduler::new(flows.clone(), cfg.store.clone(), publisher.clone(), cfg.clock.clone())
+            .spawn(stopped.clone());
         let jobs_task = jobs.start(vec![delivery_worker, flow_worker, notification_worker], stopped);
         // Events about the engine itself (an endpoint disabled) are published like any other.
         let operational = publisher.clone();

@@ -16,6 +16,7 @@ mod model;
 mod postgres;
 mod queries;
 pub mod retention;
+mod schedules;
 mod sealed;
 mod sqlite;
 pub mod testing;
@@ -40,6 +41,7 @@ pub use jobs::{JobKind, QueueStat, QueueStore};
 pub use model::*;
 pub use postgres::{DELIVERY_CHANNEL, PostgresStore};
 pub use retention::{Retained, RetainedRow, RetentionStore, TombstoneRow};
+pub use schedules::ScheduleStore;
 pub use sealed::{SealedKind, SealedStore, SealedValue};
 pub use sqlite::SqliteStore;
 
@@ -98,6 +100,7 @@ pub trait Store:
     + QueueStore
     + AuditStore
     + AlertStore
+    + ScheduleStore
     + Send
     + Sync
     + 'static

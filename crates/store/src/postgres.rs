@@ -146,6 +146,7 @@ crate::destinations::impl_destination_store!(PostgresStore, Postgres);
 crate::sealed::impl_sealed_store!(PostgresStore);
 crate::jobs::impl_queue_store!(PostgresStore);
 crate::audit::impl_audit_store!(PostgresStore, Postgres);
+crate::schedules::impl_schedule_store!(PostgresStore);
 crate::alerts::queries::impl_alert_store!(
     PostgresStore,
     Postgres,

@@ -7,6 +7,7 @@ mod auth;
 mod cli_commands;
 mod cluster;
 mod connections;
+mod cron;
 mod dedup_key;
 mod delivery;
 mod destinations;

@@ -134,10 +134,11 @@ pub fn check(flow: &FlowSpec) -> Result<(), Vec<FieldError>> {
         Ok(TriggerKind::EventTypes(types)) if types.is_empty() || types.iter().any(|t| t.is_empty()) => {
             errors.push(err("trigger.event_types", "list at least one non-empty type pattern"))
         }
-        Ok(TriggerKind::Cron { .. }) => errors.push(err(
-            "trigger.cron",
-            "cron triggers are not available yet; use source, event_types or manual",
-        )),
+        Ok(TriggerKind::Cron { cron, timezone }) => {
+            if let Err(e) = super::schedule::Schedule::parse(cron, timezone) {
+                errors.push(err(e.field(), e.to_string()));
+            }
+        }
         Ok(_) => {}
     }
     if !flow.trigger.types.is_empty() && flow.trigger.source.is_none() {

@@ -102,6 +102,11 @@ impl FlowCatalog {
         })
     }
 
+    /// Flows started by a schedule.
+    pub fn cron_flows(&self) -> Vec<Arc<Flow>> {
+        self.where_trigger(|t| matches!(t, TriggerKind::Cron { .. }))
+    }
+
     /// The current flow of this id (the manual trigger's fan-out).
     pub fn current(&self, id: &str) -> Option<Arc<Flow>> {
         self.snapshot().iter().find(|f| f.id == id).cloned()

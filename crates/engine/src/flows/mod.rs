@@ -9,8 +9,10 @@ mod execute;
 mod finisher;
 mod records;
 mod runner;
+mod schedule;
 mod steps;
 
 pub use catalog::{Flow, FlowCatalog, FlowError};
 pub use runner::{FlowRunner, RunnerConfig, RunnerDeps, RunnerHandle};
+pub use schedule::{CRON_EVENT_TYPE, Scheduler};
 pub use steps::http::idempotency_key;

@@ -32,6 +32,17 @@ fn view(f: &Flow) -> Value {
     v["version"] = json!(f.version);
     v["created_at"] = json!(to_rfc3339(f.created_at));
     v["updated_at"] = json!(to_rfc3339(f.updated_at));
+    // A schedule shows when it fires next.
+    if let Ok(TriggerKind::Cron { cron, timezone }) = f.spec.trigger.kind()
+        && let Ok(s) = switchyard_core::flow::schedule::Schedule::parse(cron, timezone)
+    {
+        let next: Vec<String> = s
+            .upcoming(switchyard_core::time::now_micros(), 5)
+            .into_iter()
+            .map(to_rfc3339)
+            .collect();
+        v["next_runs"] = json!(next);
+    }
     v
 }
 

@@ -280,6 +280,7 @@ crate::destinations::impl_destination_store!(SqliteStore, Sqlite);
 crate::sealed::impl_sealed_store!(SqliteStore);
 crate::jobs::impl_queue_store!(SqliteStore);
 crate::audit::impl_audit_store!(SqliteStore, Sqlite);
+crate::schedules::impl_schedule_store!(SqliteStore);
 crate::alerts::queries::impl_alert_store!(SqliteStore, Sqlite, " WHERE seq IN (", ")");
 crate::flows::impl_flow_store!(SqliteStore, Sqlite, " WHERE seq IN (", ")");
 

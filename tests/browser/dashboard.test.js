@@ -4,8 +4,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
-  startServer, startReceiver, launchBrowser, newPage, signIn, screenshot, ADMIN_KEY,
+  startServer, startReceiver, launchBrowser, newPage, signIn, screenshot, sendWebhook, ADMIN_KEY, DASHBOARD_DIR,
 } from './harness.js';
 import { seed } from './seed.js';
 
@@ -23,6 +25,13 @@ before(async () => {
   // The dashboard must come from the server itself (or the development proxy).
   const index = await fetch(`${srv.base}/`);
   assert.equal(index.status, 200, `GET / answered ${index.status}: this binary does not serve the dashboard (set DASHBOARD_PROXY=1 to develop against an older one)`);
+  // Every module in the directory is compiled in (a missing one breaks the whole page), and
+  // the binary is not older than the files.
+  for (const name of readdirSync(join(DASHBOARD_DIR, 'js')).filter((n) => n.endsWith('.js'))) {
+    const res = await fetch(`${srv.base}/js/${name}`);
+    assert.equal(res.status, 200, `GET /js/${name} answered ${res.status}: the binary does not serve it (is it listed in routes/dashboard.rs, and the binary rebuilt?)`);
+    assert.ok((await res.text()) === readFileSync(join(DASHBOARD_DIR, 'js', name), 'utf8'), `GET /js/${name} differs from the file: rebuild the binary`);
+  }
   browser = await launchBrowser();
   // Settled seed state: the failing endpoint's delivery is dead, the flow's run is dead.
   await a.until(async () => {
@@ -141,6 +150,50 @@ test('retry a dead run once its API recovers', async () => {
   await page.context().close();
 });
 
+test('an alert rule fires on a quarantined event, its notification is delivered, and it is disabled from the page', async () => {
+  rx.alerts = await startReceiver(200);
+  const rule = await a.post('/v1/alerts', {
+    name: 'quarantine-waiting', rule: { kind: 'quarantined' }, channel: { kind: 'webhook', url: `${rx.alerts.url}/alerts` }, cooldown_seconds: 0,
+  });
+  // Fails the forms schema (whichever of the test's two it has now): quarantined.
+  const q = await sendWebhook(srv.apiBase, 'forms', { type: 'form.submitted', phone: '+44 20 7946 0001' });
+  assert.equal(q.body.status, 'quarantined');
+
+  const page = await newPage(browser);
+  await signIn(page, srv.base, undefined, '#/alerts');
+  const card = page.locator(`[data-alert="${rule.id}"]`);
+  await card.waitFor();
+  // The server judges rules every few seconds; the page refreshes itself until it fires.
+  await page.locator(`[data-alert="${rule.id}"][data-state="firing"]`).waitFor();
+  const state = card.locator('[data-role="state"]');
+  await state.getByText('Firing').waitFor();
+  await state.locator('time').first().waitFor();
+  await state.getByText(/event\(s\) wait in quarantine for review/).waitFor();
+  await state.getByRole('link', { name: 'quarantine' }).waitFor();
+  await card.getByText('events wait in quarantine for review').waitFor();
+  await card.getByText('0 s', { exact: true }).waitFor();
+  // The channel URL is write-only: shown masked, never the receiver's address.
+  await card.getByText('********').waitFor();
+  assert.ok(!(await card.textContent()).includes(rx.alerts.url));
+
+  await card.locator('summary', { hasText: 'Notifications' }).click();
+  const sent = card.locator('[data-notification][data-state="firing"][data-status="succeeded"]');
+  await sent.waitFor();
+  await sent.locator('[data-notification-attempt]').getByText('HTTP 200').waitFor();
+  assert.ok(rx.alerts.state.hits >= 1, 'the receiver got the notification');
+  await card.getByText('Last notified').locator('..').locator('time').waitFor();
+
+  await card.getByRole('button', { name: 'Disable' }).click();
+  await page.locator(`[data-alert="${rule.id}"][data-enabled="false"]`).waitFor();
+  await card.getByRole('button', { name: 'Enable' }).waitFor();
+  await page.getByRole('status').getByText('Alert rule quarantine-waiting disabled').waitFor();
+  assert.equal((await a.get(`/v1/alerts/${rule.id}`)).enabled, false);
+  // The notifications stay open through the re-render.
+  await sent.waitFor();
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test('a read-scope key sees no write actions, and a 403 is explained', async () => {
   const { key } = await a.post('/v1/keys', { name: 'viewer', scope: 'read' });
   // A dead run and a quarantined event, so that Retry and Release would be offered.
@@ -159,6 +212,7 @@ test('a read-scope key sees no write actions, and a 403 is explained', async () 
     ['#/quarantine', page.locator('tr[data-event]').first()],
     [`#/runs/${run.id}`, page.locator('[data-step="contact"]')],
     ['#/runs?status=dead', page.locator('tr[data-run]').first()],
+    ['#/alerts', page.locator('[data-alert]').first()],
   ];
   for (const [hash, ready] of visits) {
     await page.goto(`${srv.base}/${hash}`);
@@ -225,7 +279,7 @@ test('at 390 px wide no page overflows horizontally', async () => {
     ['#/endpoints', page.locator('[data-endpoint]').first()],
     ['#/flows', page.getByRole('link', { name: 'Runs of lead-to-crm' })],
     [`#/runs/${s.run.id}`, page.locator('[data-step="contact"]')],
-    ['#/alerts', page.locator('#alert-list :is(table, .notice, .empty, .error-box)').first()],
+    ['#/alerts', page.locator('#alert-list :is(.alert-cards, .notice, .empty, .error-box)').first()],
   ];
   for (const [hash, ready] of pages) {
     await page.goto(`${srv.base}/${hash}`);
@@ -239,14 +293,37 @@ test('at 390 px wide no page overflows horizontally', async () => {
 });
 
 test('overview and alerts render (screenshots)', async () => {
+  // Something to show: traffic with failures, and rules that fire and one that holds still.
+  await a.post('/v1/alerts', {
+    name: 'legacy-crm-failing',
+    rule: { kind: 'failure_ratio', scope: { endpoint: 'legacy-crm' }, threshold: 0.5, window_seconds: 300, min_count: 1 },
+    channel: { kind: 'slack', url: `${rx.ok.url}/slack` },
+    cooldown_seconds: 600,
+  });
+  await a.post('/v1/alerts', {
+    name: 'queue-stuck', rule: { kind: 'queue_age', seconds: 900 }, channel: { kind: 'webhook', url: `${rx.ok.url}/pager` },
+  });
+  for (let i = 0; i < 6; i++) await sendWebhook(srv.apiBase, 'shop', { type: 'order.paid', id: `o_${3000 + i}`, total: 500 * (i + 1) });
+  await fetch(`${srv.apiBase}/in/shop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"type": broken' });
+  for (let i = 0; i < 2; i++) await a.post('/v1/flows/lead-to-crm/runs', { payload: { email: `lead${i}@example.com` } });
+  const firing = await a.until(async () => (await a.get('/v1/alerts')).data.find((r) => r.name === 'legacy-crm-failing' && r.state === 'firing'), 30000);
+  await a.until(async () => (await a.get(`/v1/alerts/${firing.id}/notifications`)).data.some((n) => n.status === 'succeeded'));
+
   const page = await newPage(browser);
   await signIn(page, srv.base, undefined, '#/alerts');
-  await page.locator('#alert-list :is(table, .notice, .empty, .error-box)').first().waitFor();
+  const card = page.locator(`[data-alert="${firing.id}"][data-state="firing"]`);
+  await card.waitFor();
+  await card.locator('summary', { hasText: 'Notifications' }).click();
+  await card.locator('[data-notification][data-status="succeeded"]').waitFor();
+  await page.evaluate(() => window.scrollTo(0, 0));
   await screenshot(page, 'alerts');
   await page.goto(`${srv.base}/#/`);
   await page.locator('#overview-body :is(.kpis, .notice, .error-box)').first().waitFor();
   await page.locator('.chart svg').first().waitFor();
   await screenshot(page, 'overview');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.locator('.chart svg').first().waitFor();
+  await screenshot(page, 'overview-phone');
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

@@ -18,7 +18,7 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 15;
 
 /// How a destination's calls are authenticated. Every value that grants access is a credential:
 /// write-only, sealed at rest, masked everywhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Auth {
     /// `Authorization: Bearer <token>`.
@@ -57,7 +57,7 @@ impl Auth {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationSpec {
     /// Unique: how flows refer to it. `[a-z0-9_-]{1,64}`, not starting with `dst_`.

@@ -31,7 +31,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "connection",
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSpec {
     /// Unique, optional: how config files (and flows) refer to the endpoint. `[a-z0-9_-]{1,64}`,

@@ -59,10 +59,13 @@ impl Auth {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "crm", "base_url": "http://127.0.0.1:9000/api", "auth": {"kind": "bearer", "token": "secret-token"}}))]
 pub struct DestinationSpec {
     /// Unique: how flows refer to it. `[a-z0-9_-]{1,64}`, not starting with `dst_`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     /// Calls go to this URL followed by the step's path.
+    #[schema(format = "uri")]
     pub base_url: String,
     #[serde(default)]
     pub auth: Option<Auth>,

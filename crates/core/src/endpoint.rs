@@ -33,11 +33,15 @@ const RESERVED_HEADERS: &[&str] = &[
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "billing-app", "url": "http://127.0.0.1:9000/hooks", "event_types": ["order.*"]}))]
 pub struct EndpointSpec {
     /// Unique, optional: how config files (and flows) refer to the endpoint. `[a-z0-9_-]{1,64}`,
     /// not starting with `ep_` (that reads as an id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: Option<String>,
+    /// An absolute `http(s)` URL, without credentials or fragment.
+    #[schema(format = "uri")]
     pub url: String,
     #[serde(default)]
     pub description: Option<String>,

@@ -146,7 +146,10 @@ fn yes() -> bool {
 /// A source as its owner defines it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "stripe", "verify": {"scheme": "stripe", "secrets": ["whsec_c2VjcmV0"]}}))]
 pub struct SourceSpec {
+    /// Unique; the path segment of `/in/{name}`. Not starting with `src_`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     #[serde(default)]
     pub verify: VerifySpec,

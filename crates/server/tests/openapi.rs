@@ -84,6 +84,19 @@ fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     out
 }
 
+fn collect_refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push(r.clone());
+            }
+            m.values().for_each(|x| collect_refs(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}
+
 async fn fetch_doc(app: &TestApp) -> Value {
     // No API key: the description is public.
     let resp = app.http.get(app.url("/v1/openapi.json")).send().await.unwrap();
@@ -148,6 +161,34 @@ async fn openapi_is_valid_3_1_and_documents_every_route() {
     broken["paths"]["/healthz"]["get"]["responses"] = serde_json::json!("nope");
     assert!(!validator.is_valid(&broken));
 
+    // Every reference resolves (the 3.1 schema does not check that).
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(refs.len() > 100, "{} refs", refs.len());
+    for r in refs {
+        let pointer = r.strip_prefix('#').unwrap_or_else(|| panic!("external reference {r}"));
+        assert!(doc.pointer(pointer).is_some(), "unresolvable reference {r}");
+    }
+    // Links name operations that exist.
+    let ids: BTreeSet<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let show = &doc["paths"]["/v1/sources"]["post"]["responses"]["201"]["links"]["show_source"];
+    assert_eq!(show["parameters"]["id"], "$response.body#/id");
+    for item in doc["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for r in op["responses"].as_object().unwrap().values() {
+                for link in r["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    assert!(ids.contains(link["operationId"].as_str().unwrap()), "{link}");
+                }
+            }
+        }
+    }
+
     // Exactly the routes of the router.
     let routes = router_routes();
     let docs = documented(&doc);
@@ -203,7 +244,7 @@ async fn openapi_is_valid_3_1_and_documents_every_route() {
     // Every documented operation is routed: without a key, each /v1 route answers 401 (it
     // exists and is protected); the public ones answer anything but the router's 404/405.
     for (method, path) in &docs {
-        let url = app.url(&path.replace('{', "").replace('}', ""));
+        let url = app.url(&path.replace(['{', '}'], ""));
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let resp = app.http.request(method.clone(), url).send().await.unwrap();
         let status = resp.status().as_u16();

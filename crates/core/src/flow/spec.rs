@@ -16,7 +16,10 @@ pub const DEFAULT_FOREACH_CONCURRENCY: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "notify-crm", "trigger": {"manual": true}, "steps": [{"id": "shape", "map": "{email: .payload.email}"}]}))]
 pub struct FlowSpec {
+    /// Unique.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     pub trigger: Trigger,
     pub steps: Vec<Step>,

@@ -47,6 +47,7 @@ pub struct EndpointSpec {
     pub description: Option<String>,
     /// Types delivered (`*` suffix = prefix match); `null` delivers every type.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 500)]
     pub event_types: Option<Vec<String>>,
     /// A jq expression over the payload; the event is delivered when it yields `true`.
     #[serde(default)]
@@ -54,6 +55,7 @@ pub struct EndpointSpec {
     /// Sources (names or `src_` ids) whose inbound events this endpoint also receives, exactly as
     /// they arrived (SPEC §3, forwarding); `null` or absent: published events only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub sources: Option<Vec<String>>,
     /// Delays before each attempt (seconds); `null` uses the Standard Webhooks schedule.
     #[serde(default)]

@@ -22,6 +22,7 @@ pub struct FlowSpec {
     #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     pub trigger: Trigger,
+    #[schema(min_items = 1)]
     pub steps: Vec<Step>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<OnFailure>,

@@ -79,8 +79,7 @@ pub struct EndpointView {
 }
 
 /// `POST /v1/endpoints/{id}/secret/rotate`; the body may be empty.
-#[derive(ToSchema, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
 pub struct Rotate {
     /// The new `whsec_` secret; generated when absent.
     pub secret: Option<String>,

@@ -136,8 +136,9 @@ pub struct BulkRelease {
     /// A source name or `src_` id.
     pub source: String,
     /// At most this many events (default 1000).
+    #[serde(default)]
     #[schema(minimum = 1, maximum = 10000)]
-    pub limit: Option<i64>,
+    pub limit: i64,
 }
 
 #[derive(ToSchema)]

@@ -14,8 +14,9 @@ use super::common::{ErrorEnvelope, ListParams, Page};
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// What the key is for (at most 200 characters).
+    #[serde(default)]
     #[schema(max_length = 200)]
-    pub name: Option<String>,
+    pub name: String,
     pub scope: Scope,
 }
 

@@ -10,6 +10,15 @@ use serde_json::{Map, Value, json};
 /// refuse the added ones: these are merged into one object instead.
 const EXTENDED: &[&str] = &["NewEndpoint"];
 
+/// `PATCH` bodies: any of a core definition's fields, each replacing the stored one. Described as
+/// the definition with nothing required (`{Definition}Patch`), so it stays in step with core.
+const PATCHES: &[(&str, &str)] = &[
+    ("/v1/sources/{id}", "SourceSpec"),
+    ("/v1/endpoints/{id}", "EndpointSpec"),
+    ("/v1/destinations/{id}", "DestinationSpec"),
+    ("/v1/flows/{id}", "FlowSpec"),
+];
+
 /// Operations that answer with an id of another collection: `(method, path, status, collection)`.
 const CROSS_LINKS: &[(&str, &str, &str, &str)] = &[("post", "/v1/flows/{id}/runs", "202", "/v1/runs")];
 
@@ -29,6 +38,9 @@ pub(super) fn finish(doc: &mut Value) {
     });
     for name in EXTENDED {
         merge_extension(doc, name);
+    }
+    for (path, definition) in PATCHES {
+        patch_body(doc, path, definition);
     }
     link_ids(doc);
     let Some(paths) = doc["paths"].as_object_mut() else {
@@ -66,6 +78,10 @@ fn common_parts(path: &str, op: &mut Value) {
         "description": "Your id for this request (1–128 of `A-Za-z0-9-_.:`), echoed in the response and logs; any other value is replaced.",
         "schema": {"type": "string"}
     }));
+    for p in params.iter_mut().filter(|p| p["name"] == "Idempotency-Key") {
+        // What `idempotency.rs` accepts: 1 to 255 visible ASCII characters.
+        p["schema"] = json!({"type": "string", "pattern": "^[!-~]{1,255}$"});
+    }
     op["parameters"] = Value::Array(params);
     let mut responses: Map<String, Value> = op["responses"].as_object().cloned().unwrap_or_default();
     let mut add = |code: &str, r: Value| {
@@ -141,6 +157,21 @@ fn merge_extension(doc: &mut Value, name: &str) {
     }
     merged.as_object_mut().map(|m| m.remove("example"));
     doc["components"]["schemas"][name] = merged;
+}
+
+fn patch_body(doc: &mut Value, path: &str, definition: &str) {
+    let mut patch = doc["components"]["schemas"][definition].clone();
+    let Some(fields) = patch.as_object_mut() else { return };
+    fields.remove("required");
+    fields.remove("example");
+    fields.insert(
+        "description".into(),
+        json!(format!("Any fields of {definition}; each one given replaces the stored one, and the result must be valid as a whole.")),
+    );
+    let name = format!("{}Patch", definition.trim_end_matches("Spec"));
+    doc["components"]["schemas"][&name] = patch;
+    doc["paths"][path]["patch"]["requestBody"]["content"]["application/json"]["schema"] =
+        json!({"$ref": format!("#/components/schemas/{name}")});
 }
 
 /// OpenAPI links from the answers that carry an id to the operations on `{collection}/{id}…`:

@@ -18,7 +18,7 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 15;
 
 /// How a destination's calls are authenticated. Every value that grants access is a credential:
 /// write-only, sealed at rest, masked everywhere.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Auth {
     /// `Authorization: Bearer <token>`.
@@ -57,12 +57,15 @@ impl Auth {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "crm", "base_url": "http://127.0.0.1:9000/api", "auth": {"kind": "bearer", "token": "secret-token"}}))]
 pub struct DestinationSpec {
     /// Unique: how flows refer to it. `[a-z0-9_-]{1,64}`, not starting with `dst_`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     /// Calls go to this URL followed by the step's path.
+    #[schema(format = "uri")]
     pub base_url: String,
     #[serde(default)]
     pub auth: Option<Auth>,

@@ -31,18 +31,23 @@ const RESERVED_HEADERS: &[&str] = &[
     "connection",
 ];
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "billing-app", "url": "http://127.0.0.1:9000/hooks", "event_types": ["order.*"]}))]
 pub struct EndpointSpec {
     /// Unique, optional: how config files (and flows) refer to the endpoint. `[a-z0-9_-]{1,64}`,
     /// not starting with `ep_` (that reads as an id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: Option<String>,
+    /// An absolute `http(s)` URL, without credentials or fragment.
+    #[schema(format = "uri")]
     pub url: String,
     #[serde(default)]
     pub description: Option<String>,
     /// Types delivered (`*` suffix = prefix match); `null` delivers every type.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 500)]
     pub event_types: Option<Vec<String>>,
     /// A jq expression over the payload; the event is delivered when it yields `true`.
     #[serde(default)]
@@ -50,6 +55,7 @@ pub struct EndpointSpec {
     /// Sources (names or `src_` ids) whose inbound events this endpoint also receives, exactly as
     /// they arrived (SPEC §3, forwarding); `null` or absent: published events only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
     pub sources: Option<Vec<String>>,
     /// Delays before each attempt (seconds); `null` uses the Standard Webhooks schedule.
     #[serde(default)]

@@ -13,7 +13,7 @@ pub const MAX_BODY_BYTES_LIMIT: u64 = 16 * 1024 * 1024;
 pub const DEFAULT_DEDUP_WINDOW_SECONDS: u64 = 7 * 24 * 3600;
 
 /// Verification schemes named by the contract (SPEC §6); see `verify` for each one's format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
     #[default]
@@ -44,7 +44,7 @@ impl Scheme {
 
 /// Which bodies a source accepts; anything else is `415`. When a source does not say, it follows
 /// what its scheme's provider sends ([`Scheme::default_accept`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Accept {
     /// `application/json` or `application/*+json`.
@@ -70,7 +70,7 @@ impl Scheme {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct VerifySpec {
     #[serde(default)]
     pub scheme: Scheme,
@@ -111,7 +111,7 @@ impl VerifySpec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DedupSpec {
     /// On by default (SPEC §2). Off only for sources whose deliveries can never repeat, or to
     /// measure intake without the cost of the dedup index.
@@ -144,9 +144,12 @@ fn yes() -> bool {
 }
 
 /// A source as its owner defines it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "stripe", "verify": {"scheme": "stripe", "secrets": ["whsec_c2VjcmV0"]}}))]
 pub struct SourceSpec {
+    /// Unique; the path segment of `/in/{name}`. Not starting with `src_`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     #[serde(default)]
     pub verify: VerifySpec,
@@ -189,7 +192,7 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 /// The longest retention anything may ask for.
 pub const MAX_RETENTION_DAYS: u32 = 3650;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     pub per_second: f64,

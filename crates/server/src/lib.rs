@@ -10,6 +10,7 @@ pub mod connections;
 mod error;
 mod extract;
 mod idempotency;
+pub mod openapi;
 mod peer;
 mod request_id;
 mod routes;

@@ -4,7 +4,7 @@ use crate::names::named_enum;
 
 /// A delivery's state. `Pending` is the only one with a job in the queue (waiting or in
 /// flight); the other three are ends, left only by a replay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Waiting for its due time, or being attempted.

@@ -14,18 +14,22 @@ pub const DEFAULT_STEP_MAX_AGE_SECONDS: u64 = 86_400;
 /// Items of one `foreach` run at once when it names no concurrency.
 pub const DEFAULT_FOREACH_CONCURRENCY: u32 = 4;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "notify-crm", "trigger": {"manual": true}, "steps": [{"id": "shape", "map": "{email: .payload.email}"}]}))]
 pub struct FlowSpec {
+    /// Unique.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub name: String,
     pub trigger: Trigger,
+    #[schema(min_items = 1)]
     pub steps: Vec<Step>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<OnFailure>,
 }
 
 /// Exactly one of `source`, `event_types`, `cron` and `manual` is set ([`Trigger::kind`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Trigger {
     /// Inbound events of this source (by name).
@@ -88,7 +92,7 @@ impl Trigger {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     pub id: String,
     #[serde(flatten)]
@@ -98,7 +102,7 @@ pub struct Step {
 }
 
 /// What a step does; written as the step's one action key (`http: {…}`, `map: '…'`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// jq predicate: anything but `true` ends the run as `filtered`.
@@ -129,11 +133,15 @@ pub enum Action {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         payload: Option<String>,
     },
+    // Steps nest (branch arms, foreach bodies): the schema refers back to `Step` rather than
+    // expanding it forever.
+    #[schema(no_recursion)]
     Branch(Vec<Arm>),
     Foreach {
         items: String,
         #[serde(default = "default_concurrency")]
         concurrency: u32,
+        #[schema(no_recursion)]
         steps: Vec<Step>,
     },
     /// Durable: the run waits in the queue, holding no worker.
@@ -174,17 +182,18 @@ impl Action {
 
 /// One way of a `branch`: the first arm whose `when` yields `true` runs; `else: true` always
 /// matches (it must be last).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Arm {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
     #[serde(default, rename = "else", skip_serializing_if = "std::ops::Not::not")]
     pub otherwise: bool,
+    #[schema(no_recursion)]
     pub steps: Vec<Step>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpCall {
     /// A destination's name.
@@ -209,7 +218,7 @@ fn default_method() -> String {
     "POST".into()
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
     /// Delay before each attempt; the first entry is the first attempt.
@@ -220,7 +229,7 @@ pub struct RetrySpec {
 }
 
 /// What happens when a run dies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OnFailure {
     /// Publishes an event of this type with `{"run_id","flow","event_id","failed_step","error"}`.

@@ -201,7 +201,16 @@ pub async fn rotate_secret(
     } else {
         serde_json::from_slice(&raw).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?
     };
-    let secret = body.get("secret").and_then(Value::as_str).map(str::to_string);
+    if !body.is_object() {
+        return Err(unprocessable(
+            "the body must be empty or a JSON object: {\"secret\"?, \"grace_seconds\"?}",
+        ));
+    }
+    let secret = match body.get("secret") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(unprocessable("secret must be a whsec_ string")),
+    };
     let grace = match body.get("grace_seconds") {
         None | Some(Value::Null) => None,
         Some(v) => Some(

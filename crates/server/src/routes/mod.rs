@@ -103,6 +103,7 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/app.css", get(dashboard::stylesheet))
         .route("/js/{file}", get(dashboard::script))
         .route("/in/{source}", post(intake::receive).get(intake::handshake))
+        .merge(crate::openapi::routes())
         .merge(api)
         .layer(CatchPanicLayer::new())
         // A request (body included) that runs past this is answered 503 — never a 2xx — and its

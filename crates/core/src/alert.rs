@@ -22,7 +22,7 @@ pub const CREDENTIAL_WINDOW_SECONDS: u64 = 300;
 /// What a masked channel URL reads as.
 pub const MASK: &str = "********";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertSpec {
     pub name: String,
@@ -69,7 +69,7 @@ named_enum!(ScopeKind, "scope kind", [
 ]);
 
 /// `{"endpoint": "billing"}`: one thing, by name or id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum AlertScope {
     Source(String),
@@ -95,7 +95,7 @@ impl AlertScope {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AlertRule {
     /// Failures over outcomes in the window reach `threshold`, with at least `min_count`
@@ -140,7 +140,7 @@ impl AlertRule {
 }
 
 /// Where notifications go. Every URL is a secret (Slack's carry the token in the path).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AlertChannel {
     /// A JSON `POST` of the notification.

@@ -3,6 +3,9 @@
 //! document gives for that operation and status. `scripts/api-fuzz` does this with generated
 //! requests; this test keeps the common paths checked on every `cargo test`.
 
+#[path = "openapi_answers/alerts.rs"]
+mod alerts;
+
 use serde_json::{Value, json};
 use switchyard_testkit::app::{Backend, TestApp};
 

@@ -109,6 +109,9 @@ pub struct EventFilters {
     /// Received before (RFC 3339).
     #[param(format = DateTime)]
     pub until: Option<String>,
+    /// Instead of the other filters: the event holding this dedup key in its source's window
+    /// (of `source` when given, else of any source); one page, `next_cursor` null.
+    pub dedup_key: Option<String>,
 }
 
 /// `POST /v1/events`.

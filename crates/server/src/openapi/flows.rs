@@ -22,6 +22,8 @@ pub struct FlowView {
     pub on_failure: Option<OnFailure>,
     /// Every change makes a new version; runs keep the one they started with.
     pub version: i64,
+    /// A cron trigger's next five firings (absent for other triggers).
+    pub next_runs: Option<Vec<String>>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]

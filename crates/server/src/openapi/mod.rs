@@ -8,6 +8,7 @@
 //! `tests/openapi.rs` checks the document against the official OpenAPI 3.1 schema and that every
 //! route of `routes/mod.rs` is in it; `scripts/api-fuzz` checks the server's answers against it.
 
+mod alerts;
 mod common;
 mod deliveries;
 mod destinations;
@@ -57,6 +58,9 @@ use crate::AppState;
         keys::create_key, keys::list_keys, keys::revoke_key, keys::list_audit,
         ops::healthz, ops::readyz, ops::metrics, ops::receive, ops::handshake, ops::openapi_json,
         ops::docs_page,
+        alerts::create_alert, alerts::list_alerts, alerts::show_alert, alerts::update_alert,
+        alerts::delete_alert, alerts::alert_notifications, alerts::stats, alerts::whoami,
+        alerts::dashboard_index, alerts::dashboard_css, alerts::dashboard_script,
     ),
     // `Arm` is reached only through a recursive step (`no_recursion`), so it is named here.
     components(schemas(switchyard_core::flow::Arm)),
@@ -68,6 +72,7 @@ use crate::AppState;
         (name = "destinations", description = "APIs that flows call, with their credentials"),
         (name = "flows", description = "Flow definitions, versions and manual runs"),
         (name = "runs", description = "Flow runs and their steps"),
+        (name = "alerts", description = "Alert rules, their state and their notifications"),
         (name = "admin", description = "API keys and the audit log (scope admin)"),
         (name = "intake", description = "Provider-facing webhook intake (no API key; the source verifies)"),
         (name = "operations", description = "Probes, metrics and this reference (no API key)"),

@@ -62,3 +62,20 @@ pub async fn script(Path(name): Path<String>) -> Result<Response, ApiError> {
         .map(|(_, body)| file("text/javascript; charset=utf-8", body))
         .ok_or_else(|| ApiError::not_found("dashboard file"))
 }
+
+#[cfg(test)]
+mod tests {
+    /// A module on disk but not compiled in would break the page (its import fails): every
+    /// file of `dashboard/js` must be listed, and every listed one must exist.
+    #[test]
+    fn every_module_on_disk_is_served() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboard/js");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let listed: Vec<String> = super::SCRIPTS.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(on_disk, listed);
+    }
+}

@@ -51,6 +51,9 @@ pub enum Command {
     /// Inspect flow runs and retry failed ones.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Flows: list, show, version history, activate an earlier version (rollback).
+    #[command(subcommand)]
+    Flows(FlowsCommand),
     /// Send a correctly signed test webhook to a URL, for any supported scheme.
     Send(SendArgs),
 }
@@ -366,6 +369,42 @@ pub enum RunsCommand {
     Retry {
         /// The run (run_…).
         id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FlowsCommand {
+    /// List flows with their version and trigger.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Show a flow's definition (and a schedule's next runs).
+    Show {
+        /// The flow's name or id.
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// A flow's versions, newest first.
+    Versions {
+        /// The flow's name or id.
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Make an earlier version current again (stored as a new version).
+    Activate {
+        /// The flow's name or id.
+        name: String,
+        /// The version to activate.
+        version: i64,
         #[command(flatten)]
         server: ServerArgs,
     },

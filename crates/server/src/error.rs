@@ -218,6 +218,11 @@ impl From<FlowError> for ApiError {
             )
             .with_details(json!({ "fields": fields })),
             FlowError::NotFound => ApiError::not_found("flow"),
+            FlowError::VersionNotFound(v) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "version_not_found",
+                format!("the flow has no version {v}"),
+            ),
             FlowError::NameTaken(n) => ApiError::new(
                 StatusCode::CONFLICT,
                 "flow_name_taken",

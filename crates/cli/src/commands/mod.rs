@@ -2,6 +2,7 @@
 
 mod deliveries;
 mod events;
+mod flows;
 mod keys;
 mod rotate_master;
 mod runs;
@@ -51,6 +52,7 @@ pub async fn run(cli: Cli) -> Result<(), CmdError> {
         Command::Events(cmd) => events::run(cmd).await,
         Command::Deliveries(cmd) => deliveries::run(cmd).await,
         Command::Runs(cmd) => runs::run(cmd).await,
+        Command::Flows(cmd) => flows::run(cmd).await,
         Command::Send(args) => send::run(args).await,
     }
 }

@@ -13,6 +13,7 @@ mod delivery;
 mod destinations;
 mod examples;
 mod flow_crash;
+mod flow_versions;
 mod flows;
 mod forwarding;
 mod intake;

@@ -38,6 +38,8 @@ pub enum FlowError {
     NameTaken(String),
     #[error("the flow changed meanwhile; read it again and retry")]
     Changed,
+    #[error("the flow has no version {0}")]
+    VersionNotFound(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -315,6 +317,22 @@ impl FlowCatalog {
                 Ok((v.version, spec, v.created_at))
             })
             .collect()
+    }
+
+    /// Makes an earlier version's definition current again (a rollback). It is stored as a new
+    /// version, so versions stay immutable and every run keeps the one it started with; it is
+    /// checked again (a destination it names may be gone). Activating the current definition
+    /// changes nothing.
+    pub async fn activate(&self, id_or_name: &str, version: i64) -> Result<Flow, FlowError> {
+        let row = self.row(id_or_name).await?;
+        let spec = self
+            .versions(&row.id)
+            .await?
+            .into_iter()
+            .find(|(v, _, _)| *v == version)
+            .map(|(_, spec, _)| spec)
+            .ok_or(FlowError::VersionNotFound(version))?;
+        self.replace_row(row, spec).await
     }
 
     /// A flow declared in the config file, found by name: created when missing, a new version

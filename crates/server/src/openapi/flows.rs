@@ -166,3 +166,19 @@ pub fn flow_versions() {}
     )
 )]
 pub fn start_run() {}
+
+/// Make an earlier version's definition current again (a rollback): stored as a new version;
+/// runs keep the version they started with. Scope: `write`.
+#[utoipa::path(
+    post, path = "/v1/flows/{id}/versions/{version}/activate", tag = "flows",
+    params(
+        ("id" = String, Path, description = "The flow's id (`flw_…`) or name"),
+        ("version" = i64, Path, description = "The version to make current"),
+    ),
+    responses(
+        (status = 200, description = "The flow, now at a new version with that definition (`activated_from` names it)", body = FlowView),
+        (status = 404, description = "No such flow (`not_found`) or version (`version_not_found`)", body = ErrorEnvelope),
+        (status = 422, description = "The old definition no longer passes the checks (e.g. a destination is gone)", body = ErrorEnvelope),
+    )
+)]
+pub fn activate_version() {}

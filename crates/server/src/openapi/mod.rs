@@ -51,7 +51,7 @@ use crate::AppState;
         destinations::show_destination, destinations::update_destination,
         destinations::delete_destination,
         flows::create_flow, flows::list_flows, flows::show_flow, flows::replace_flow,
-        flows::update_flow, flows::delete_flow, flows::flow_versions, flows::start_run,
+        flows::update_flow, flows::delete_flow, flows::flow_versions, flows::activate_version, flows::start_run,
         runs::list_runs, runs::show_run, runs::retry_run,
         deliveries::list_deliveries, deliveries::show_delivery, deliveries::delivery_attempts,
         deliveries::replay_delivery,

@@ -193,6 +193,41 @@ pub async fn versions(
     Ok(axum::Json(json!({ "data": data })).into_response())
 }
 
+/// `POST /v1/flows/{id}/versions/{version}/activate`: a rollback — the version's definition
+/// becomes current as a new version (`200` with the flow and `activated_from`).
+pub async fn activate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((id, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Write)?;
+    let Ok(version) = version.parse::<i64>() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "version_not_found",
+            format!("{version:?} is not a version number"),
+        ));
+    };
+    let before = view(&state.flows.get(&id).await?);
+    let flow = state.flows.activate(&id, version).await?;
+    tracing::info!(flow_id = %flow.id, activated_from = version, version = flow.version, "flow version activated");
+    let mut after = view(&flow);
+    if before["version"] != after["version"] {
+        crate::routes::audit::note(
+            &state,
+            &principal,
+            AuditAction::Update,
+            AuditResource::Flow,
+            &flow.id,
+            Some(&before),
+            Some(&after),
+        )
+        .await;
+    }
+    after["activated_from"] = json!(version);
+    Ok(axum::Json(after).into_response())
+}
+
 /// `POST /v1/flows/{name}/runs {"payload": {…}}`: a run of this flow (whatever its trigger), with
 /// an event of type `switchyard.manual` that carries the payload. `202 {"id": "run_…"}`.
 pub async fn start_run(

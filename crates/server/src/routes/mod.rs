@@ -72,6 +72,7 @@ pub fn router(state: AppState, https: bool) -> Router {
                 .delete(flows::delete),
         )
         .route("/v1/flows/{id}/versions", get(flows::versions))
+        .route("/v1/flows/{id}/versions/{version}/activate", post(flows::activate))
         .route("/v1/flows/{id}/runs", post(flows::start_run))
         .route("/v1/runs", get(runs::list))
         .route("/v1/runs/{id}", get(runs::show))

@@ -7,8 +7,11 @@
 //                  that forwards /v1, /metrics, /healthz, /readyz to the binary (for a binary
 //                  built before the dashboard routes existed)
 // CHROMIUM         the browser (default /usr/bin/chromium)
+// BROWSER_TEST_POSTGRES  e.g. postgres://postgres@127.0.0.1:5432: each server gets a fresh
+//                  PostgreSQL database there (created with psql, dropped after) instead of SQLite
 
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -25,14 +28,25 @@ export const ADMIN_KEY = 'sy_browser_test_admin_key_0123456789';
 export async function startServer() {
   if (!existsSync(BIN)) throw new Error(`no switchyard binary at ${BIN}; build it (cargo build) or set SWITCHYARD_BIN`);
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-browser-'));
+  const pg = process.env.BROWSER_TEST_POSTGRES;
+  let database = `sqlite://${join(dir, 'switchyard.db')}`;
+  let pgName = null;
+  const extraEnv = {};
+  if (pg) {
+    pgName = `browser_${randomBytes(6).toString('hex')}`;
+    execFileSync('psql', [`${pg}/postgres`, '-qAtc', `CREATE DATABASE ${pgName}`]);
+    database = `${pg}/${pgName}`;
+    // PostgreSQL keeps no key file: the master key comes from the environment.
+    extraEnv.SWITCHYARD_MASTER_KEY = randomBytes(32).toString('base64');
+  }
   const child = spawn(BIN, [
     'serve',
     '--listen', '127.0.0.1:0',
-    '--database', `sqlite://${join(dir, 'switchyard.db')}`,
+    '--database', database,
     '--allow-destinations', '127.0.0.0/8',
     '--shutdown-grace', '2',
   ], {
-    env: { ...process.env, SWITCHYARD_BOOTSTRAP_KEY: ADMIN_KEY, SWITCHYARD_LOG_FORMAT: 'json', RUST_LOG: process.env.RUST_LOG || 'info,sqlx=warn' },
+    env: { ...process.env, ...extraEnv, SWITCHYARD_BOOTSTRAP_KEY: ADMIN_KEY, SWITCHYARD_LOG_FORMAT: 'json', RUST_LOG: process.env.RUST_LOG || 'info,sqlx=warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -77,6 +91,7 @@ export async function startServer() {
         clearTimeout(t);
       }
       rmSync(dir, { recursive: true, force: true });
+      if (pgName) execFileSync('psql', [`${pg}/postgres`, '-qAtc', `DROP DATABASE IF EXISTS ${pgName} WITH (FORCE)`]);
     },
   };
 }

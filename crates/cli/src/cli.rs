@@ -56,6 +56,8 @@ pub enum Command {
     Flows(FlowsCommand),
     /// Send a correctly signed test webhook to a URL, for any supported scheme.
     Send(SendArgs),
+    /// Print the JSON Schema of the config file (for editors; docs/switchyard-config.schema.json).
+    ConfigSchema,
 }
 
 #[derive(Args, Debug)]

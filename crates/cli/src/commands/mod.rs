@@ -54,6 +54,11 @@ pub async fn run(cli: Cli) -> Result<(), CmdError> {
         Command::Runs(cmd) => runs::run(cmd).await,
         Command::Flows(cmd) => flows::run(cmd).await,
         Command::Send(args) => send::run(args).await,
+        Command::ConfigSchema => {
+            let schema = switchyard_server::openapi::config_schema::config_schema();
+            println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());
+            Ok(())
+        }
     }
 }
 

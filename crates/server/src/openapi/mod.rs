@@ -10,6 +10,7 @@
 
 mod alerts;
 mod common;
+pub mod config_schema;
 mod deliveries;
 mod destinations;
 mod docs;

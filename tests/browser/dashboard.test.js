@@ -168,7 +168,7 @@ test('an alert rule fires on a quarantined event, its notification is delivered,
   const state = card.locator('[data-role="state"]');
   await state.getByText('Firing').waitFor();
   await state.locator('time').first().waitFor();
-  await state.getByText(/event\(s\) wait in quarantine for review/).waitFor();
+  await state.getByText(/1 event waits in quarantine for review/).waitFor();
   await state.getByRole('link', { name: 'quarantine' }).waitFor();
   await card.getByText('events wait in quarantine for review').waitFor();
   await card.getByText('0 s', { exact: true }).waitFor();

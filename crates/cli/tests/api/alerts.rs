@@ -101,7 +101,7 @@ async fn a_rule_fires_once_resolves_once_with_retries_and_an_attempt_log(app: Te
     assert_eq!(first["type"], "alert.firing");
     assert_eq!(first["state"], "firing");
     assert_eq!(first["alert"]["name"], "quarantine");
-    assert_eq!(first["what"], "1 event(s) wait in quarantine for review");
+    assert_eq!(first["what"], "1 event waits in quarantine for review");
     assert_eq!(first["where"][0]["kind"], "quarantine");
     assert_eq!(first["dashboard_url"], format!("{}/#/quarantine", app.base));
     assert!(first["since"].as_str().unwrap().ends_with('Z'));
@@ -139,7 +139,7 @@ async fn a_rule_fires_once_resolves_once_with_retries_and_an_attempt_log(app: Te
         resolved["what"]
             .as_str()
             .unwrap()
-            .starts_with("no longer holds: 1 event(s)")
+            .starts_with("no longer holds: 1 event waits")
     );
     assert_eq!(resolved["where"][0]["kind"], "quarantine");
     eventually("the rule is ok again", || async {

@@ -295,7 +295,11 @@ pub async fn evaluate(rule: &AlertRule, facts: &Facts) -> StoreResult<Verdict> {
             } else {
                 Verdict {
                     holds: true,
-                    what: format!("{count} event(s) wait in quarantine for review"),
+                    what: if count == 1 {
+                        "1 event waits in quarantine for review".to_string()
+                    } else {
+                        format!("{count} events wait in quarantine for review")
+                    },
                     places: vec![Place {
                         kind: "quarantine",
                         id: "quarantine".into(),

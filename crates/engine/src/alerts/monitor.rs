@@ -133,7 +133,7 @@ impl Monitor {
         let detail = if verdict.holds {
             serde_json::json!({
                 "what": verdict.what,
-                "where": verdict.places.iter().map(|p| serde_json::json!({"kind": p.kind, "id": p.id, "name": p.name})).collect::<Vec<_>>(),
+                "where": verdict.places.iter().map(|p| serde_json::json!({"kind": p.kind, "id": p.id, "name": p.name, "page": p.page})).collect::<Vec<_>>(),
             })
         } else {
             row.detail

@@ -25,6 +25,8 @@ pub struct AlertPlace {
     pub kind: String,
     pub id: String,
     pub name: String,
+    /// The dashboard page for it (a hash route, e.g. `#/endpoints`).
+    pub page: Option<String>,
 }
 
 /// What held and where, as of the rule's last change.

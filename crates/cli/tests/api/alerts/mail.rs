@@ -59,7 +59,7 @@ async fn alert_mail_is_sent_and_retried(backend: Backend) {
     // Long header lines may be folded.
     let data = mail.data.replace("\r\n ", " ").replace("\r\n", "\n");
     assert!(
-        data.contains("Subject: [Switchyard] [FIRING] mailed: 1 event(s) wait in quarantine for review"),
+        data.contains("Subject: [Switchyard] [FIRING] mailed: 1 event waits in quarantine for review"),
         "{data}"
     );
     assert!(data.contains("Where: quarantine quarantine"), "{data}");

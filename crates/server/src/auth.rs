@@ -13,6 +13,8 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub key_id: String,
+    /// The key's name, as read with it.
+    pub key_name: String,
     pub scope: Scope,
 }
 
@@ -61,7 +63,11 @@ impl FromRequestParts<AppState> for Principal {
                     tracing::error!(key_id = %k.id, "stored API key has an unknown scope");
                     unauthenticated("invalid_api_key", "the API key is not valid")
                 })?;
-                Ok(Principal { key_id: k.id, scope })
+                Ok(Principal {
+                    key_id: k.id,
+                    key_name: k.name,
+                    scope,
+                })
             }
             _ => Err(unauthenticated(
                 "invalid_api_key",

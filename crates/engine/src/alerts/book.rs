@@ -88,11 +88,12 @@ impl AlertBook {
             .collect()
     }
 
-    /// Every rule with its channel opened: what the monitor evaluates and notifies through.
-    pub async fn opened(&self) -> Result<Vec<(AlertRow, AlertSpec)>, AlertError> {
+    /// Every rule with its stored (masked) definition: what the monitor judges. Judging needs
+    /// no channel, so nothing is decrypted; only a notification's send opens one.
+    pub async fn rules(&self) -> Result<Vec<(AlertRow, AlertSpec)>, AlertError> {
         let mut out = Vec::new();
         for row in self.store.all_alerts().await? {
-            let spec = self.open(&row)?;
+            let spec = serde_json::from_str(&row.definition)?;
             out.push((row, spec));
         }
         Ok(out)
@@ -131,12 +132,7 @@ impl AlertBook {
     /// A partial update: top-level keys of `patch` replace those of the masked definition.
     pub async fn update(&self, id_or_name: &str, patch: &serde_json::Value) -> Result<Alert, AlertError> {
         let current = self.get(id_or_name).await?;
-        let mut merged = serde_json::to_value(&current.spec)?;
-        if let (Some(m), Some(p)) = (merged.as_object_mut(), patch.as_object()) {
-            for (k, v) in p {
-                m.insert(k.clone(), v.clone());
-            }
-        }
+        let merged = crate::sources::merge_patch(&serde_json::to_value(&current.spec)?, patch);
         let spec: AlertSpec = serde_json::from_value(merged).map_err(|e| {
             AlertError::Invalid(vec![FieldError {
                 field: String::new(),

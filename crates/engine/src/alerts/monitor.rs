@@ -68,7 +68,7 @@ impl Monitor {
         if let Err(e) = self.health.flush(self.store.as_ref()).await {
             tracing::warn!(error = %e, "health samples could not be stored; kept for the next round");
         }
-        let rules = match self.book.opened().await {
+        let rules = match self.book.rules().await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "alert rules could not be read");
@@ -156,12 +156,12 @@ impl Monitor {
             } else {
                 since
             };
-            let masked_rule = serde_json::to_value(&spec.rule).unwrap_or_default();
+            let rule = serde_json::to_value(&spec.rule).unwrap_or_default();
             let mut body = message::body(
                 state,
                 &row.id,
                 &spec.name,
-                &masked_rule,
+                &rule,
                 &what,
                 &places,
                 firing_since,

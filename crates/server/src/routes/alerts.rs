@@ -57,10 +57,6 @@ fn notification_view(n: &NotificationRow, attempts: &[NotificationAttemptRow]) -
     })
 }
 
-fn unprocessable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
-}
-
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -69,7 +65,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     idempotency::once(&state, &principal, &headers, "POST /v1/alerts", &body, || async {
-        let spec: AlertSpec = serde_json::from_value(body.clone()).map_err(|e| unprocessable(e.to_string()))?;
+        let spec: AlertSpec = serde_json::from_value(body.clone()).map_err(|e| ApiError::unprocessable(e.to_string()))?;
         let created = state.alerts.create(spec).await?;
         tracing::info!(alert_id = %created.id, name = %created.spec.name, rule = created.spec.rule.kind(), "alert created");
         let after = view(&created);
@@ -122,7 +118,9 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     let Some(fields) = patch.as_object_mut() else {
-        return Err(unprocessable("the body must be a JSON object of alert fields"));
+        return Err(ApiError::unprocessable(
+            "the body must be a JSON object of alert fields",
+        ));
     };
     // A view sent back whole carries its read-only fields; they are not part of the definition.
     for read_only in [

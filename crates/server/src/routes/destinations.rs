@@ -30,10 +30,6 @@ fn view(d: &Destination) -> Value {
     v
 }
 
-fn unprocessable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
-}
-
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -42,7 +38,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     idempotency::once(&state, &principal, &headers, "POST /v1/destinations", &body, || async {
-        let spec: DestinationSpec = serde_json::from_value(body.clone()).map_err(|e| unprocessable(e.to_string()))?;
+        let spec: DestinationSpec =
+            serde_json::from_value(body.clone()).map_err(|e| ApiError::unprocessable(e.to_string()))?;
         let created = state.destinations.create(spec).await?;
         tracing::info!(destination_id = %created.id, name = %created.spec.name, "destination created");
         let after = view(&created);
@@ -88,7 +85,9 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     let Some(fields) = patch.as_object_mut() else {
-        return Err(unprocessable("the body must be a JSON object of destination fields"));
+        return Err(ApiError::unprocessable(
+            "the body must be a JSON object of destination fields",
+        ));
     };
     // A view sent back whole carries its read-only fields; they are not part of the definition.
     for read_only in ["id", "created_at", "updated_at"] {

@@ -47,10 +47,6 @@ fn view(state: &AppState, e: &Endpoint, secret: Option<&str>) -> Value {
     v
 }
 
-fn unprocessable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
-}
-
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -62,13 +58,13 @@ pub async fn create(
         let mut body = body.clone();
         let obj = body
             .as_object_mut()
-            .ok_or_else(|| unprocessable("the body must be a JSON object"))?;
+            .ok_or_else(|| ApiError::unprocessable("the body must be a JSON object"))?;
         let secret = match obj.remove("secret") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s),
-            Some(_) => return Err(unprocessable("secret must be a whsec_ string")),
+            Some(_) => return Err(ApiError::unprocessable("secret must be a whsec_ string")),
         };
-        let spec: EndpointSpec = serde_json::from_value(body).map_err(|e| unprocessable(e.to_string()))?;
+        let spec: EndpointSpec = serde_json::from_value(body).map_err(|e| ApiError::unprocessable(e.to_string()))?;
         let created = state.endpoints.create(spec, secret).await?;
         tracing::info!(endpoint_id = %created.id, url = %switchyard_core::redact::redact_url(&created.spec.url), "endpoint created");
         let after = view(&state, &created, None);
@@ -109,7 +105,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     if !patch.is_object() || patch.get("secret").is_some() {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "the body must be a JSON object of endpoint fields; change the secret with POST /v1/endpoints/{id}/secret/rotate",
         ));
     }
@@ -202,14 +198,14 @@ pub async fn rotate_secret(
         serde_json::from_slice(&raw).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?
     };
     if !body.is_object() {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "the body must be empty or a JSON object: {\"secret\"?, \"grace_seconds\"?}",
         ));
     }
     let secret = match body.get("secret") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(unprocessable("secret must be a whsec_ string")),
+        Some(_) => return Err(ApiError::unprocessable("secret must be a whsec_ string")),
     };
     let grace = match body.get("grace_seconds") {
         None | Some(Value::Null) => None,
@@ -217,7 +213,7 @@ pub async fn rotate_secret(
             v.as_u64()
                 .filter(|g| *g <= switchyard_core::endpoint::MAX_ROTATION_GRACE_SECONDS)
                 .ok_or_else(|| {
-                    unprocessable(format!(
+                    ApiError::unprocessable(format!(
                         "grace_seconds must be a whole number from 0 to {} (30 days)",
                         switchyard_core::endpoint::MAX_ROTATION_GRACE_SECONDS
                     ))
@@ -255,7 +251,7 @@ pub async fn replay(
         .get("since")
         .and_then(Value::as_str)
         .and_then(parse_rfc3339)
-        .ok_or_else(|| unprocessable("since must be an RFC 3339 timestamp"))?;
+        .ok_or_else(|| ApiError::unprocessable("since must be an RFC 3339 timestamp"))?;
     let e = state.endpoints.get(&id).await?;
     let scope = ReplayScope::EndpointFailedSince {
         endpoint_id: e.id.clone(),

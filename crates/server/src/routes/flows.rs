@@ -46,10 +46,6 @@ fn view(f: &Flow) -> Value {
     v
 }
 
-fn unprocessable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
-}
-
 /// A definition from a request body, without the read-only fields a view carries.
 fn spec_of(mut body: Value) -> Result<FlowSpec, ApiError> {
     if let Some(fields) = body.as_object_mut() {
@@ -57,7 +53,7 @@ fn spec_of(mut body: Value) -> Result<FlowSpec, ApiError> {
             fields.remove(read_only);
         }
     }
-    serde_json::from_value(body).map_err(|e| unprocessable(e.to_string()))
+    serde_json::from_value(body).map_err(|e| ApiError::unprocessable(e.to_string()))
 }
 
 pub async fn create(
@@ -127,7 +123,7 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Write)?;
     let Some(fields) = patch.as_object_mut() else {
-        return Err(unprocessable("the body must be a JSON object of flow fields"));
+        return Err(ApiError::unprocessable("the body must be a JSON object of flow fields"));
     };
     for read_only in ["id", "version", "created_at", "updated_at"] {
         fields.remove(read_only);
@@ -242,10 +238,12 @@ pub async fn start_run(
     let route = format!("POST /v1/flows/{}/runs", flow.id);
     idempotency::once(&state, &principal, &headers, &route, &body, || async {
         let Some(fields) = body.as_object() else {
-            return Err(unprocessable("the body must be a JSON object: {\"payload\": {…}}"));
+            return Err(ApiError::unprocessable(
+                "the body must be a JSON object: {\"payload\": {…}}",
+            ));
         };
         if let Some(unknown) = fields.keys().find(|k| *k != "payload") {
-            return Err(unprocessable(format!(
+            return Err(ApiError::unprocessable(format!(
                 "unknown field {unknown:?}; send {{\"payload\": {{…}}}}"
             )));
         }

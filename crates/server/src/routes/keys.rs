@@ -119,19 +119,11 @@ pub async fn revoke(
 
 /// `GET /v1/whoami`: the calling key's id, name and scope — how the dashboard learns what
 /// actions to offer (the server enforces the scope on every call regardless).
-pub async fn whoami(State(state): State<AppState>, principal: Principal) -> Result<Response, ApiError> {
-    let name = state
-        .store
-        .list_api_keys(None, 1000)
-        .await?
-        .items
-        .into_iter()
-        .find(|k| k.id == principal.key_id)
-        .map(|k| k.name);
-    Ok(axum::Json(serde_json::json!({
+pub async fn whoami(principal: Principal) -> Response {
+    axum::Json(serde_json::json!({
         "id": principal.key_id,
-        "name": name,
+        "name": principal.key_name,
         "scope": principal.scope.as_str(),
     }))
-    .into_response())
+    .into_response()
 }

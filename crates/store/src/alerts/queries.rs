@@ -8,6 +8,14 @@ pub(crate) const NOTIFICATION_COLUMNS: &str =
     "seq, id, alert_id, state, body, status, attempts, next_attempt_at, last_error, created_at, updated_at";
 pub(crate) const NOTIFICATION_KIND: &str = "notification";
 
+/// A claimed notification read with its rule's sealed channel.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClaimedRow {
+    #[sqlx(flatten)]
+    pub notification: crate::NotificationRow,
+    pub sealed: Vec<u8>,
+}
+
 macro_rules! impl_alert_store {
     ($ty:ty, $db:ty, $claim_open:expr, $claim_close:expr) => {
         #[async_trait::async_trait]
@@ -149,27 +157,35 @@ macro_rules! impl_alert_store {
                 qb.push(" ORDER BY due_at LIMIT ").push_bind(limit);
                 qb.push($claim_close).push(" RETURNING seq, subject_id");
                 let claimed: Vec<(i64, String)> = qb.build_query_as().fetch_all(&self.write).await?;
-                let mut out = Vec::with_capacity(claimed.len());
-                for (job, id) in claimed {
-                    let sql = format!(
-                        "SELECT {} FROM notifications WHERE id = $1",
-                        $crate::alerts::queries::NOTIFICATION_COLUMNS
-                    );
-                    let n: Option<$crate::NotificationRow> =
-                        sqlx::query_as(&sql).bind(&id).fetch_optional(&self.read).await?;
-                    let Some(n) = n else { continue };
-                    let sealed: Option<(Vec<u8>,)> = sqlx::query_as("SELECT sealed FROM alerts WHERE id = $1")
-                        .bind(&n.alert_id)
-                        .fetch_optional(&self.read)
-                        .await?;
-                    if let Some((sealed_channel,)) = sealed {
-                        out.push($crate::ClaimedNotification {
-                            job,
-                            notification: n,
-                            sealed_channel,
-                        });
-                    }
+                if claimed.is_empty() {
+                    return Ok(Vec::new());
                 }
+                // The batch with each rule's sealed channel, in one read (a rule deleted meanwhile
+                // drops its notification: it can no longer be sent).
+                let mut qb = sqlx::QueryBuilder::<$db>::new("SELECT ");
+                let mut cols = qb.separated(", ");
+                for c in $crate::alerts::queries::NOTIFICATION_COLUMNS.split(", ") {
+                    cols.push(format!("n.{c}"));
+                }
+                qb.push(", a.sealed FROM notifications n JOIN alerts a ON a.id = n.alert_id WHERE n.id IN (");
+                let mut ids = qb.separated(", ");
+                for (_, id) in &claimed {
+                    ids.push_bind(id.clone());
+                }
+                qb.push(")");
+                let rows: Vec<$crate::alerts::queries::ClaimedRow> =
+                    qb.build_query_as().persistent(false).fetch_all(&self.read).await?;
+                let out = rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        let job = claimed.iter().find(|(_, id)| *id == r.notification.id)?.0;
+                        Some($crate::ClaimedNotification {
+                            job,
+                            notification: r.notification,
+                            sealed_channel: r.sealed,
+                        })
+                    })
+                    .collect();
                 Ok(out)
             }
 

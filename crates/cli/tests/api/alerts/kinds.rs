@@ -1,6 +1,7 @@
 //! Each rule kind fires on the real condition it watches: a failing endpoint's ratio (to a
 //! Slack-compatible webhook), an endpoint Switchyard disabled (410), a 401 streak, a burst of
-//! bad signatures. The overview's rates count the same outcomes.
+//! bad signatures, an open circuit (ten failures in a row), a job waiting past its due time (a
+//! receiver that never answers). The overview's rates count the same outcomes.
 
 use serde_json::{Value, json};
 use switchyard_testkit::app::TestApp;
@@ -20,10 +21,14 @@ async fn each_rule_kind_fires_on_its_condition(app: TestApp) {
     rx.script("/fail", vec![Reply::Status(500, vec![])]);
     rx.script("/gone", vec![Reply::Status(410, vec![])]);
     rx.script("/denied", vec![Reply::Status(401, vec![])]);
+    rx.script("/broken", vec![Reply::Status(503, vec![])]);
+    rx.script("/stuck", vec![Reply::Hang]);
     for (name, path, kind) in [
         ("billing", "/fail", "order.fail"),
         ("gone", "/gone", "order.gone"),
         ("denied", "/denied", "order.denied"),
+        ("broken", "/broken", "order.broken"),
+        ("stuck", "/stuck", "order.stuck"),
     ] {
         ok_json(
             app.api_post(
@@ -42,6 +47,8 @@ async fn each_rule_kind_fires_on_its_condition(app: TestApp) {
         json!({"name": "disabled", "rule": {"kind": "endpoint_disabled"}, "channel": {"kind": "webhook", "url": rx.url("/n/disabled")}}),
         json!({"name": "creds", "rule": {"kind": "credentials_rejected"}, "channel": {"kind": "webhook", "url": rx.url("/n/creds")}}),
         json!({"name": "sigs", "rule": {"kind": "signature_failures", "count": 3, "window_seconds": 60}, "channel": {"kind": "webhook", "url": rx.url("/n/sigs")}}),
+        json!({"name": "circuit", "rule": {"kind": "circuit_open"}, "channel": {"kind": "webhook", "url": rx.url("/n/circuit")}}),
+        json!({"name": "late", "rule": {"kind": "queue_age", "seconds": 1}, "channel": {"kind": "webhook", "url": rx.url("/n/late")}}),
     ];
     for r in &rules {
         ok_json(app.api_post("/v1/alerts", r).await).await;
@@ -61,6 +68,18 @@ async fn each_rule_kind_fires_on_its_condition(app: TestApp) {
         )
         .await;
     }
+    for _ in 0..10 {
+        ok_json(
+            app.api_post("/v1/events", &json!({"type": "order.broken", "payload": {}}))
+                .await,
+        )
+        .await;
+    }
+    ok_json(
+        app.api_post("/v1/events", &json!({"type": "order.stuck", "payload": {}}))
+            .await,
+    )
+    .await;
     for _ in 0..3 {
         assert_eq!(app.send("gh", &json!({"unsigned": true})).await.status(), 401);
     }
@@ -91,6 +110,26 @@ async fn each_rule_kind_fires_on_its_condition(app: TestApp) {
         "{sigs}"
     );
 
+    let circuit = rx.wait_for("/n/circuit", 1, WITHIN).await;
+    let circuit: Value = serde_json::from_slice(&circuit[0].body).unwrap();
+    assert_eq!(circuit["where"][0]["name"], "broken", "{circuit}");
+    assert_eq!(circuit["what"], "the circuit of endpoint broken is open");
+    // The stuck delivery's job stays due (and leased) while its attempt hangs.
+    let late = rx.wait_for("/n/late", 1, WITHIN).await;
+    let late: Value = serde_json::from_slice(&late[0].body).unwrap();
+    assert_eq!(
+        late["where"][0],
+        json!({"kind": "queue", "id": "delivery", "name": "delivery"}),
+        "{late}"
+    );
+    assert!(
+        late["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("the oldest delivery job has waited"),
+        "{late}"
+    );
+
     switchyard_testkit::app::eventually("the ratio alert reaches Slack", || async {
         !fakes.slack_messages().is_empty()
     })
@@ -116,7 +155,7 @@ async fn each_rule_kind_fires_on_its_condition(app: TestApp) {
             .map(|b| b[field].as_i64().unwrap())
             .sum::<i64>()
     };
-    assert!(sum("deliveries_failed") >= 7, "{stats}");
+    assert!(sum("deliveries_failed") >= 17, "{stats}");
     assert_eq!(sum("rejected"), 3, "{stats}");
     let kinds: Vec<&str> = stats["queues"]
         .as_array()

@@ -54,10 +54,38 @@ pub enum Command {
     /// Flows: list, show, version history, activate an earlier version (rollback).
     #[command(subcommand)]
     Flows(FlowsCommand),
+    /// Reconcile a server (or a database) with a config file: show what differs, then apply it.
+    Apply(ApplyArgs),
     /// Send a correctly signed test webhook to a URL, for any supported scheme.
     Send(SendArgs),
     /// Print the JSON Schema of the config file (for editors; docs/switchyard-config.schema.json).
     ConfigSchema,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// The config file (YAML, as `serve --config` reads it; `${NAME}` reads the environment).
+    #[arg(short = 'f', long = "file")]
+    pub file: PathBuf,
+    /// Only show what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also delete sources, endpoints, destinations, flows and alerts the file does not declare.
+    #[arg(long)]
+    pub prune: bool,
+    /// Apply straight to this database (sqlite://FILE or postgres://…) instead of through a
+    /// server's API; the master key is found as `serve` finds it.
+    #[arg(long = "database", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Base URL of a running server.
+    #[arg(long, env = "SWITCHYARD_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API key with write scope (not needed with --database).
+    #[arg(long, env = "SWITCHYARD_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -423,7 +451,8 @@ pub struct ReplayWait {
     pub wait_seconds: u64,
 }
 
-/// Runs the command line; errors are printed once, plainly, and give exit code 1.
+/// Runs the command line; errors are printed once, plainly, and give exit code 1 (2 for an
+/// invalid config file).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::install_crypto_provider();
@@ -436,6 +465,11 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // An invalid config file: each fault already names its file, line and column.
+        Err(commands::CmdError::InvalidFile(faults)) => {
+            eprintln!("{faults}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

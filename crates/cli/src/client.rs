@@ -15,6 +15,8 @@ pub enum ClientError {
         code: String,
         message: String,
         request_id: String,
+        /// The error's `details` (e.g. `fields` of a refused definition).
+        details: Value,
     },
     #[error("the server answered {status} with a body that is not the API's JSON")]
     Unexpected { status: u16 },
@@ -137,6 +139,7 @@ fn api_error(status: u16, body: Value) -> ClientError {
             code: text("code"),
             message: text("message"),
             request_id: text("request_id"),
+            details: err["details"].clone(),
         }
     } else {
         ClientError::Unexpected { status }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use switchyard_core::endpoint::EndpointSpec;
+use switchyard_core::declared::{Declared, DeclaredEndpoint};
 use switchyard_core::source::SourceSpec;
 use yaml_serde::Value;
 
@@ -39,38 +39,17 @@ pub struct SmtpSection {
     pub from: String,
 }
 
-/// An endpoint in the config file: its definition plus, optionally, its signing `secret`.
-#[derive(Debug, Clone)]
-pub struct DeclaredEndpoint {
-    pub spec: EndpointSpec,
-    pub secret: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for DeclaredEndpoint {
-    /// `secret` is split off first; the rest must be exactly an `EndpointSpec` (unknown keys are
-    /// errors there, which `#[serde(flatten)]` would not keep).
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
-        let secret = match map.remove("secret") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(s),
-            Some(_) => return Err(D::Error::custom("secret must be a string")),
-        };
-        let spec: EndpointSpec = serde_json::from_value(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
-        if spec.name.is_none() {
-            return Err(D::Error::custom("an endpoint in the config file needs a name"));
-        }
-        Ok(DeclaredEndpoint { spec, secret })
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
     Read { path: String, source: std::io::Error },
-    #[error("config file {path} is not valid YAML: {source}")]
-    Yaml { path: String, source: yaml_serde::Error },
+    /// The file is not YAML, or not a config file; `at` is the 1-based line and column.
+    #[error("{path}{}: {message}", at.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+    Invalid {
+        path: String,
+        at: Option<(usize, usize)>,
+        message: String,
+    },
     #[error("config file {path}: environment variable {var} is not set (used at {at})")]
     MissingVar { path: String, var: String, at: String },
     #[error("config file {path}: unterminated ${{…}} at {at}")]
@@ -87,18 +66,49 @@ impl ConfigFile {
         Self::parse(&text, &shown, &|name| std::env::var(name).ok())
     }
 
-    /// Parses config text, resolving `${NAME}` through `env`.
+    /// Parses config text, resolving `${NAME}` through `env`. An error names the line and
+    /// column it was found at.
     pub fn parse(text: &str, path: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let yaml_err = |source| ConfigError::Yaml {
-            path: path.to_string(),
-            source,
-        };
-        let mut value: Value = yaml_serde::from_str(text).map_err(yaml_err)?;
+        let mut value: Value = yaml_serde::from_str(text).map_err(|e| invalid(path, &e))?;
         if value.is_null() {
             return Ok(ConfigFile::default());
         }
         interpolate(&mut value, "", path, env)?;
-        yaml_serde::from_value(value).map_err(yaml_err)
+        yaml_serde::from_value(value).map_err(|e| {
+            // Substituted values carry no position; the text as written (with `${NAME}` still
+            // in it) fails at the same field and says where.
+            match yaml_serde::from_str::<ConfigFile>(text) {
+                Err(located) if located.location().is_some() => invalid(path, &located),
+                _ => invalid(path, &e),
+            }
+        })
+    }
+
+    /// The definitions to apply; the SMTP section configures the server, not the catalog.
+    pub fn declared(self) -> Declared {
+        Declared {
+            sources: self.sources,
+            endpoints: self.endpoints,
+            destinations: self.destinations,
+            flows: self.flows,
+            alerts: self.alerts,
+        }
+    }
+}
+
+fn invalid(path: &str, e: &yaml_serde::Error) -> ConfigError {
+    let at = e.location().map(|l| (l.line(), l.column()));
+    let mut message = e.to_string();
+    // The position is shown as `file:line:column`; the library's own suffix would repeat it.
+    if let Some((line, column)) = at
+        && let Some(cut) = message.rfind(&format!(" at line {line} column {column}"))
+    {
+        message.truncate(cut);
+    }
+    ConfigError::Invalid {
+        path: path.to_string(),
+        at,
+        message,
     }
 }
 

@@ -5,6 +5,7 @@ pub mod cli;
 mod client;
 mod commands;
 pub mod config;
+pub mod locate;
 pub mod master_key;
 
 pub use switchyard_engine::outbound::install_crypto_provider;

@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod apikey;
 pub mod audit;
+pub mod declared;
 pub mod delivery;
 pub mod destination;
 pub mod endpoint;

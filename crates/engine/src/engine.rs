@@ -10,25 +10,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_core::apikey::{Scope, hash_key, key_hint};
-use switchyard_core::audit::{AuditAction, AuditResource};
-use switchyard_core::endpoint::EndpointSpec;
+use switchyard_core::declared::Declared;
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::secrets::MasterKey;
-use switchyard_core::source::SourceSpec;
 use switchyard_core::time::Clock;
 use switchyard_jq::Jq;
 use switchyard_store::{ApiKeyRow, JobKind, Store, StoreError};
 
-use switchyard_core::destination::DestinationSpec;
-use switchyard_core::flow::FlowSpec;
-
-use crate::alerts::{AlertBook, AlertError, AlertsConfig, HealthTally};
+use crate::alerts::{AlertBook, AlertsConfig, HealthTally};
+use crate::declared;
+use crate::declared::{Applier, ApplyOptions, Catalogs, DeclaredError};
 use crate::delivery::{DispatchConfig, Dispatcher, Publisher};
+use crate::destinations::DestinationCatalog;
 use crate::destinations::oauth2::TokenCache;
-use crate::destinations::{DestinationCatalog, DestinationError};
 use crate::endpoints::{EndpointCatalog, EndpointError};
 use crate::fanout::Fanout;
-use crate::flows::{FlowCatalog, FlowError, FlowRunner, RunnerConfig, RunnerDeps, RunnerHandle};
+use crate::flows::{FlowCatalog, FlowError, FlowRunner, Rehearser, RunnerConfig, RunnerDeps, RunnerHandle};
 use crate::housekeeping::Housekeeping;
 use crate::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
 use crate::jobs::JobRunner;
@@ -39,15 +36,9 @@ use crate::sources::{CatalogError, SourceCatalog};
 pub struct EngineConfig {
     pub store: Arc<dyn Store>,
     pub master_key: MasterKey,
-    /// Sources declared in the config file, applied idempotently at start-up.
-    pub sources: Vec<SourceSpec>,
-    /// Endpoints declared in the config file (with an optional signing secret), found by name
-    /// and applied idempotently at start-up.
-    pub endpoints: Vec<(EndpointSpec, Option<String>)>,
-    /// Destinations declared in the config file, found by name and applied idempotently.
-    pub destinations: Vec<DestinationSpec>,
-    /// Flows declared in the config file, found by name; a changed one gets a new version.
-    pub flows: Vec<FlowSpec>,
+    /// What the config file declares (sources, endpoints, destinations, flows, alerts, each
+    /// found by name), reconciled at start-up like `switchyard apply` without pruning.
+    pub declared: Declared,
     pub runner: RunnerConfig,
     /// When set, an admin key with exactly this value exists after start-up.
     pub bootstrap_key: Option<String>,
@@ -71,24 +62,16 @@ pub struct EngineConfig {
 pub enum EngineError {
     #[error("storage: {0}")]
     Store(#[from] StoreError),
-    #[error("source {name:?} in the config: {source}")]
-    ConfigSource { name: String, source: CatalogError },
-    #[error("endpoint {name:?} in the config: {source}")]
-    ConfigEndpoint { name: String, source: EndpointError },
+    #[error("config file: {0}")]
+    Config(DeclaredError),
     #[error("sources: {0}")]
     Catalog(#[from] CatalogError),
     #[error("endpoints: {0}")]
     Endpoints(#[from] EndpointError),
-    #[error("destination {name:?} in the config: {source}")]
-    ConfigDestination { name: String, source: DestinationError },
-    #[error("flow {name:?} in the config: {source}")]
-    ConfigFlow { name: String, source: FlowError },
     #[error("flows: {0}")]
     Flows(#[from] FlowError),
     #[error("{0}")]
     Outbound(String),
-    #[error("alert {name:?} in the config: {source}")]
-    ConfigAlert { name: String, source: AlertError },
 }
 
 /// The running engine. Cloning the handles it exposes is cheap; the tasks stay owned here.
@@ -102,6 +85,8 @@ pub struct Engine {
     pub flows: Arc<FlowCatalog>,
     /// Wakes the flow runner.
     pub runner: RunnerHandle,
+    /// What-if walks of flows (nothing stored, sent or published).
+    pub rehearser: Rehearser,
     /// OAuth2 client-credentials tokens of destinations, shared by every call.
     pub tokens: Arc<TokenCache>,
     pub publisher: Publisher,
@@ -122,86 +107,39 @@ struct Tasks {
     monitor: tokio::task::JoinHandle<()>,
 }
 
-/// An audit entry for a definition the config file created or changed (no key made it; the
-/// resource is named as the file names it).
-async fn config_applied(store: &dyn Store, resource: AuditResource, name: &str) {
-    let applied = serde_json::json!({"applied_from": "config file"});
-    crate::audit::record(store, None, AuditAction::Update, resource, name, None, Some(&applied)).await;
-}
-
 impl Engine {
     pub async fn start(cfg: EngineConfig) -> Result<Engine, EngineError> {
         cfg.store.migrate().await?;
         let catalog = SourceCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
-        for spec in cfg.sources {
-            let name = spec.name.clone();
-            let before = catalog.get(&name).await.ok().map(|s| s.updated_at);
-            let applied = catalog
-                .upsert(spec)
-                .await
-                .map_err(|source| EngineError::ConfigSource { name, source })?;
-            if before != Some(applied.updated_at) {
-                config_applied(cfg.store.as_ref(), AuditResource::Source, &applied.id).await;
-            }
+        let endpoints = EndpointCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
+        let destinations = DestinationCatalog::new(cfg.store.clone(), cfg.master_key.clone());
+        let flows = FlowCatalog::load(cfg.store.clone(), endpoints.clone()).await?;
+        let alerts = AlertBook::new(cfg.store.clone(), cfg.master_key.clone());
+        let catalogs = Catalogs {
+            store: cfg.store.clone(),
+            sources: catalog.clone(),
+            endpoints: endpoints.clone(),
+            destinations: destinations.clone(),
+            flows: flows.clone(),
+            alerts: alerts.clone(),
+        };
+        // The config file goes through the same reconciliation as `switchyard apply`.
+        let plan = declared::reconcile(&catalogs, cfg.declared, ApplyOptions::default(), Applier::ConfigFile)
+            .await
+            .map_err(EngineError::Config)?;
+        for change in &plan.changes {
+            tracing::info!(kind = change.kind.as_str(), name = %change.name, "applied from the config file");
         }
         if let Some(key) = &cfg.bootstrap_key {
             ensure_admin_key(cfg.store.as_ref(), key).await?;
         }
         catalog.spawn_refresher(cfg.source_refresh);
+        endpoints.spawn_refresher(cfg.source_refresh);
+        flows.spawn_refresher(cfg.source_refresh);
         let (writer, writer_closer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
         let jq = Jq::new(2, switchyard_jq::DEFAULT_BUDGET);
-        let endpoints = EndpointCatalog::load(cfg.store.clone(), cfg.master_key.clone()).await?;
-        for (spec, secret) in cfg.endpoints {
-            let name = spec.name.clone().unwrap_or_default();
-            match endpoints.apply_declared(spec, secret).await {
-                Ok(true) => {
-                    tracing::info!(endpoint = %name, "endpoint applied from the config file");
-                    config_applied(cfg.store.as_ref(), AuditResource::Endpoint, &name).await;
-                }
-                Ok(false) => {}
-                Err(source) => return Err(EngineError::ConfigEndpoint { name, source }),
-            }
-        }
-        endpoints.spawn_refresher(cfg.source_refresh);
-        let destinations = DestinationCatalog::new(cfg.store.clone(), cfg.master_key.clone());
-        for spec in cfg.destinations {
-            let name = spec.name.clone();
-            match destinations.apply_declared(spec).await {
-                Ok(true) => {
-                    tracing::info!(destination = %name, "destination applied from the config file");
-                    config_applied(cfg.store.as_ref(), AuditResource::Destination, &name).await;
-                }
-                Ok(false) => {}
-                Err(source) => return Err(EngineError::ConfigDestination { name, source }),
-            }
-        }
-        let flows = FlowCatalog::load(cfg.store.clone(), endpoints.clone()).await?;
-        for spec in cfg.flows {
-            let name = spec.name.clone();
-            match flows.apply_declared(spec).await {
-                Ok(true) => {
-                    tracing::info!(flow = %name, "flow applied from the config file");
-                    config_applied(cfg.store.as_ref(), AuditResource::Flow, &name).await;
-                }
-                Ok(false) => {}
-                Err(source) => return Err(EngineError::ConfigFlow { name, source }),
-            }
-        }
-        flows.spawn_refresher(cfg.source_refresh);
         let client = OutboundClient::new(&cfg.outbound).map_err(EngineError::Outbound)?;
         let tokens = Arc::new(TokenCache::new(client.clone()));
-        let alerts = AlertBook::new(cfg.store.clone(), cfg.master_key.clone());
-        for spec in cfg.alerts.rules.clone() {
-            let name = spec.name.clone();
-            match alerts.apply_declared(spec).await {
-                Ok(true) => {
-                    tracing::info!(alert = %name, "alert applied from the config file");
-                    config_applied(cfg.store.as_ref(), AuditResource::Alert, &name).await;
-                }
-                Ok(false) => {}
-                Err(source) => return Err(EngineError::ConfigAlert { name, source }),
-            }
-        }
         let health = Arc::new(HealthTally::default());
         // One leased-job runner; each job kind is a worker on its own lane of it.
         let jobs = JobRunner::new(cfg.store.clone());
@@ -236,7 +174,7 @@ impl Engine {
         ));
         spawn_refusal_flush(&intake);
         let publisher = Publisher::new(writer, fanout);
-        let flow_worker = FlowRunner::worker(
+        let (flow_worker, rehearser) = FlowRunner::worker(
             RunnerDeps {
                 store: cfg.store.clone(),
                 flows: flows.clone(),
@@ -294,6 +232,7 @@ impl Engine {
             destinations,
             flows,
             runner: runner_handle,
+            rehearser,
             tokens,
             publisher,
             dispatcher,

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod declared;
 pub mod delivery;
 pub mod destinations;
 pub mod endpoints;

@@ -6,6 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use switchyard_engine::alerts::AlertError;
+use switchyard_engine::declared::DeclaredError;
 use switchyard_engine::delivery::PublishError;
 use switchyard_engine::destinations::DestinationError;
 use switchyard_engine::endpoints::EndpointError;
@@ -239,6 +240,29 @@ impl From<FlowError> for ApiError {
                 "the flow changed while this request was applied; read it again and retry",
             ),
             FlowError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<DeclaredError> for ApiError {
+    fn from(e: DeclaredError) -> Self {
+        match e {
+            DeclaredError::Invalid(fields) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                "the configuration is invalid",
+            )
+            .with_details(json!({ "fields": fields })),
+            DeclaredError::Refused { at, message } => ApiError::new(
+                StatusCode::CONFLICT,
+                "apply_conflict",
+                format!("{at}: {message}; apply again"),
+            ),
+            DeclaredError::Store(s) => s.into(),
+            DeclaredError::Sealed { at } => {
+                tracing::error!(at = %at, "cannot open a stored secret: is SWITCHYARD_MASTER_KEY the one it was sealed with?");
+                ApiError::internal()
+            }
         }
     }
 }

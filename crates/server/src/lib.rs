@@ -42,6 +42,8 @@ pub struct AppState {
     pub flows: Arc<FlowCatalog>,
     /// Wakes the flow runner (a retried run is due at once).
     pub runner: RunnerHandle,
+    /// What-if walks of flows (`POST /v1/flows/{name}/test`).
+    pub rehearser: switchyard_engine::flows::Rehearser,
     pub publisher: Publisher,
     pub dispatcher: Dispatcher,
     pub alerts: Arc<switchyard_engine::alerts::AlertBook>,
@@ -58,6 +60,7 @@ impl AppState {
             destinations: engine.destinations.clone(),
             flows: engine.flows.clone(),
             runner: engine.runner.clone(),
+            rehearser: engine.rehearser.clone(),
             publisher: engine.publisher.clone(),
             dispatcher: engine.dispatcher.clone(),
             alerts: engine.alerts.clone(),

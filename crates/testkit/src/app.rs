@@ -102,10 +102,10 @@ impl TestApp {
                 engine: EngineConfig {
                     store: store.clone(),
                     master_key: MasterKey::from_base64(&MasterKey::generate_base64()).unwrap(),
-                    sources: opts.sources,
-                    endpoints: Vec::new(),
-                    destinations: Vec::new(),
-                    flows: Vec::new(),
+                    declared: switchyard_core::declared::Declared {
+                        sources: opts.sources,
+                        ..Default::default()
+                    },
                     runner: switchyard_engine::flows::RunnerConfig {
                         idle_poll: Duration::from_millis(50),
                         lease: opts.run_lease.unwrap_or(Duration::from_secs(60)),

@@ -1,5 +1,6 @@
 //! One module per command. Each returns a [`CmdError`] whose text is what the user sees.
 
+mod apply;
 mod deliveries;
 mod events;
 mod flows;
@@ -22,6 +23,9 @@ use crate::master_key::MasterKeyError;
 pub enum CmdError {
     #[error("{0}")]
     Message(String),
+    /// A config file's faults, one per line, each as `file:line:column: field: message`.
+    #[error("{0}")]
+    InvalidFile(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -54,6 +58,7 @@ pub async fn run(cli: Cli) -> Result<(), CmdError> {
         Command::Runs(cmd) => runs::run(cmd).await,
         Command::Flows(cmd) => flows::run(cmd).await,
         Command::Send(args) => send::run(args).await,
+        Command::Apply(args) => apply::run(args).await,
         Command::ConfigSchema => {
             let schema = switchyard_server::openapi::config_schema::config_schema();
             println!("{}", serde_json::to_string_pretty(&schema).unwrap_or_default());

@@ -15,12 +15,18 @@ use tokio::net::TcpListener;
 use super::{CmdError, open_store, redact_url, sqlite_path};
 use crate::cli::ServeArgs;
 use crate::config::ConfigFile;
+use crate::locate::describe_faults;
 use crate::master_key;
+use switchyard_engine::declared::DeclaredError;
+use switchyard_server::StartupError;
 
 pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
-    let config = match &args.config {
-        Some(path) => ConfigFile::load(path)?,
-        None => ConfigFile::default(),
+    let (mut config, config_text) = match &args.config {
+        Some(path) => (
+            ConfigFile::load(path)?,
+            std::fs::read_to_string(path).unwrap_or_default(),
+        ),
+        None => (ConfigFile::default(), String::new()),
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(switchyard_server::tls::load_config(cert, key)?),
@@ -48,7 +54,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
             listener.local_addr().map_err(|e| CmdError::Message(e.to_string()))?
         ),
     };
-    let smtp = match (&args.smtp_url, config.smtp) {
+    let smtp_section = config.smtp.take();
+    let declared = config.declared();
+    let smtp = match (&args.smtp_url, smtp_section) {
         (Some(url), _) => Some(switchyard_engine::alerts::SmtpConfig {
             url: url.clone(),
             from: args.smtp_from.clone(),
@@ -64,10 +72,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
             engine: EngineConfig {
                 store,
                 master_key,
-                sources: config.sources,
-                endpoints: config.endpoints.into_iter().map(|e| (e.spec, e.secret)).collect(),
-                destinations: config.destinations,
-                flows: config.flows,
+                declared,
                 runner: RunnerConfig {
                     // Every step record extends a run's claim; a claim must outlive the longest
                     // call between two records.
@@ -103,7 +108,6 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
                 housekeeping_every: Duration::from_secs(600),
                 clock: std::sync::Arc::new(switchyard_core::time::SystemClock),
                 alerts: switchyard_engine::alerts::AlertsConfig {
-                    rules: config.alerts,
                     public_url,
                     smtp,
                     ..Default::default()
@@ -119,7 +123,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), CmdError> {
         },
         listener,
     )
-    .await?;
+    .await
+    .map_err(|e| match (e, &args.config) {
+        // A definition the file declares is refused: name its line and column.
+        (StartupError::Config(DeclaredError::Invalid(fields)), Some(path)) => {
+            CmdError::InvalidFile(describe_faults(&config_text, &path.display().to_string(), &fields))
+        }
+        (e, _) => e.into(),
+    })?;
     let addr = app.local_addr().map_err(|e| CmdError::Message(e.to_string()))?;
     tracing::info!(
         listen = %addr,

@@ -2,6 +2,7 @@
 //! database when `SWITCHYARD_TEST_POSTGRES` is set.
 
 mod alerts;
+mod apply;
 mod audit;
 mod auth;
 mod cli_commands;

@@ -273,7 +273,11 @@ fn misconfiguration_fails_start_up_with_a_clear_message() {
         dir.path(),
     );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Bad Name"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("c.yaml:2:11: sources[0].name: must match"),
+        "the fault is named at its line and column: {stderr}"
+    );
 
     let out = run(&["serve", "--listen", "not-an-address"], &[], dir.path());
     assert!(!out.status.success());

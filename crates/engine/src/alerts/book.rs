@@ -151,6 +151,15 @@ impl AlertBook {
         Ok(view)
     }
 
+    /// The stored rule with its channel in the clear: what a declared rule is compared with.
+    /// Never shown.
+    pub async fn declared_view(&self, name: &str) -> Result<Option<AlertSpec>, AlertError> {
+        match self.store.get_alert(name).await? {
+            Some(row) => self.open(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Applies a rule declared in the config file, found by name; true when it changed.
     pub async fn apply_declared(&self, spec: AlertSpec) -> Result<bool, AlertError> {
         match self.row(&spec.name).await {

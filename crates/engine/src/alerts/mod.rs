@@ -16,7 +16,6 @@ use std::time::Duration;
 pub use book::{Alert, AlertBook, AlertError};
 pub use health::{HealthTally, Outcome};
 pub use notify::SmtpConfig;
-use switchyard_core::alert::AlertSpec;
 use switchyard_store::Store;
 use tokio::sync::watch;
 
@@ -29,8 +28,6 @@ pub const DEFAULT_RETRY_SCHEDULE: [u64; 5] = [5, 30, 120, 600, 1800];
 /// How alerts run.
 #[derive(Debug, Clone)]
 pub struct AlertsConfig {
-    /// Rules declared in the config file, found by name and applied idempotently.
-    pub rules: Vec<AlertSpec>,
     /// Where the dashboard is reached, for the links in notifications.
     pub public_url: String,
     pub smtp: Option<SmtpConfig>,
@@ -44,7 +41,6 @@ pub struct AlertsConfig {
 impl Default for AlertsConfig {
     fn default() -> Self {
         AlertsConfig {
-            rules: Vec::new(),
             public_url: "http://127.0.0.1:8080".into(),
             smtp: None,
             every: Duration::from_secs(5),

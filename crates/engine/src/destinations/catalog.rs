@@ -162,6 +162,15 @@ impl DestinationCatalog {
         Ok(())
     }
 
+    /// The stored definition with its credentials in the clear, read afresh (not cached): what a
+    /// declared definition is compared with. Never shown.
+    pub async fn declared_view(&self, name: &str) -> Result<Option<DestinationSpec>, DestinationError> {
+        match self.store.get_destination(name).await? {
+            Some(row) => self.opened(&row).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// A destination declared in the config file, found by name: created when missing, replaced
     /// when different, else left alone. True when something was written.
     pub async fn apply_declared(&self, spec: DestinationSpec) -> Result<bool, DestinationError> {

@@ -251,6 +251,18 @@ impl EndpointCatalog {
         .await
     }
 
+    /// The checks [`Self::apply_declared`] makes before writing: the definition as it would be
+    /// stored (normalized), and the declared secret's form.
+    pub fn check_declared(spec: &EndpointSpec, secret: Option<&str>) -> Result<EndpointSpec, EndpointError> {
+        if spec.name.is_none() {
+            return Err(invalid("name", "endpoints in the config file need a name"));
+        }
+        if let Some(s) = secret {
+            check_secret(s)?;
+        }
+        spec.clone().normalized().map_err(EndpointError::Invalid)
+    }
+
     /// Applies an endpoint declared in the config file, found by its `name`: created when missing
     /// (with `secret`, or a generated one), replaced when its definition differs, left alone when
     /// equal — so starting twice with the same file changes nothing. A declared `secret` that

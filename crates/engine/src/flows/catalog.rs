@@ -4,7 +4,7 @@
 //! (refreshed periodically and on every local change). Versions are read through a cache: a
 //! version never changes once written.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -49,6 +49,14 @@ fn invalid(field: &str, message: impl std::fmt::Display) -> FlowError {
         field: field.into(),
         message: message.to_string(),
     }])
+}
+
+/// Names a file declares, which exist once it is applied.
+#[derive(Debug, Default)]
+pub struct Planned<'a> {
+    pub sources: HashSet<&'a str>,
+    pub destinations: HashSet<&'a str>,
+    pub endpoints: HashSet<&'a str>,
 }
 
 pub struct FlowCatalog {
@@ -146,6 +154,12 @@ impl FlowCatalog {
 
     /// Every check a definition must pass before it is stored.
     pub async fn check(&self, spec: &FlowSpec) -> Result<(), FlowError> {
+        self.check_with(spec, &Planned::default()).await
+    }
+
+    /// [`Self::check`], counting what `planned` names as existing: a file that declares a
+    /// destination and a flow calling it is checked whole before either is written.
+    pub async fn check_with(&self, spec: &FlowSpec, planned: &Planned<'_>) -> Result<(), FlowError> {
         let mut errors = check::check(spec).err().unwrap_or_default();
         for (field, code) in check::expressions(spec) {
             if let Err(e) = switchyard_jq::validate(code) {
@@ -189,6 +203,7 @@ impl FlowCatalog {
             });
         }
         if let Some(source) = &spec.trigger.source
+            && !planned.sources.contains(source.as_str())
             && self.store.get_source(source).await?.is_none()
         {
             errors.push(FieldError {
@@ -201,7 +216,7 @@ impl FlowCatalog {
             endpoints,
         } = check::references(spec);
         for (field, name) in destinations {
-            if self.store.get_destination(name).await?.is_none() {
+            if !planned.destinations.contains(name) && self.store.get_destination(name).await?.is_none() {
                 errors.push(FieldError {
                     field,
                     message: format!("no destination is named {name:?}"),
@@ -209,7 +224,7 @@ impl FlowCatalog {
             }
         }
         for (field, name) in endpoints {
-            if self.endpoints.get(name).await.is_err() {
+            if !planned.endpoints.contains(name) && self.endpoints.get(name).await.is_err() {
                 errors.push(FieldError {
                     field,
                     message: format!("no endpoint is named {name:?}"),

@@ -29,6 +29,7 @@ use switchyard_store::{RunRow, StepRow, StoreError};
 
 use super::context;
 use super::records::Pending;
+use super::rehearse::Rehearsal;
 use super::runner::RunnerDeps;
 use super::steps::{self, Outcome};
 
@@ -76,6 +77,8 @@ pub(crate) struct Walk {
     pub pending: tokio::sync::Mutex<Pending>,
     /// When this worker's lease on the run ends, as far as it extended it.
     pub lease_until: AtomicI64,
+    /// Set for a what-if walk (`rehearse.rs`): nothing is stored, sent or published.
+    pub rehearsal: Option<Arc<Rehearsal>>,
 }
 
 impl Walk {
@@ -117,6 +120,20 @@ impl Walk {
         .boxed()
     }
 
+    fn count(&self, step: &Step, outcome: &Outcome) {
+        crate::metrics::flow_step(
+            &self.run.flow_name,
+            step.action.kind(),
+            match outcome {
+                Outcome::Done(_) => "succeeded",
+                Outcome::Filtered(_) => "filtered",
+                Outcome::Wait { .. } => "waiting",
+                Outcome::Fail { .. } => "failed",
+                Outcome::Retry { .. } => "retrying",
+            },
+        );
+    }
+
     fn record(&self, path: &str) -> Option<StepRow> {
         self.records
             .lock()
@@ -134,17 +151,9 @@ impl Walk {
             self.store_acted().await?;
         }
         let outcome = steps::run(self, step, &scope, path, record.as_ref()).await;
-        crate::metrics::flow_step(
-            &self.run.flow_name,
-            step.action.kind(),
-            match &outcome {
-                Outcome::Done(_) => "succeeded",
-                Outcome::Filtered(_) => "filtered",
-                Outcome::Wait { .. } => "waiting",
-                Outcome::Fail { .. } => "failed",
-                Outcome::Retry { .. } => "retrying",
-            },
-        );
+        if self.rehearsal.is_none() {
+            self.count(step, &outcome);
+        }
         match outcome {
             Outcome::Done(output) => {
                 self.save(

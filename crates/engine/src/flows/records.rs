@@ -106,6 +106,11 @@ impl Walk {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(row.path.clone(), row.clone());
+        if let Some(r) = &self.rehearsal {
+            // A what-if walk keeps its records in memory only.
+            r.wrote(path);
+            return Ok(());
+        }
         let mut pending = self.pending.lock().await;
         pending.rows.retain(|r| r.path != row.path);
         pending.rows.push(row);
@@ -116,6 +121,9 @@ impl Walk {
 
     /// Stores the pending records if an acting step's is among them (and extends the lease).
     pub(super) async fn store_acted(&self) -> Result<(), Halt> {
+        if self.rehearsal.is_some() {
+            return Ok(());
+        }
         let mut pending = self.pending.lock().await;
         if !pending.acted {
             return Ok(());
@@ -142,7 +150,7 @@ impl Walk {
     /// when the lease is gone (the caller must not act).
     pub(crate) async fn hold_lease(&self, span: Duration) -> bool {
         let wanted = now_micros() + span.as_micros() as i64;
-        if wanted <= self.lease_until.load(Ordering::Acquire) {
+        if self.rehearsal.is_some() || wanted <= self.lease_until.load(Ordering::Acquire) {
             return true;
         }
         match self

@@ -93,14 +93,13 @@ pub struct FlowRunner {
 }
 
 impl FlowRunner {
-    /// The worker for the job runner's flow lane.
-    pub fn worker(deps: RunnerDeps, lane: Arc<Lane>) -> Arc<dyn Worker> {
+    /// The worker for the job runner's flow lane, and the what-if walker sharing its parts.
+    pub fn worker(deps: RunnerDeps, lane: Arc<Lane>) -> (Arc<dyn Worker>, super::Rehearser) {
         let finisher = Finisher::start(deps.store.clone(), lane.owner().to_string());
-        Arc::new(FlowRunner {
-            deps: Arc::new(deps),
-            lane,
-            finisher,
-        })
+        let deps = Arc::new(deps);
+        let rehearser = super::Rehearser::new(deps.clone());
+        let worker = Arc::new(FlowRunner { deps, lane, finisher });
+        (worker, rehearser)
     }
 }
 
@@ -249,6 +248,7 @@ async fn walk(
         secrets: Mutex::new(Vec::new()),
         pending: Default::default(),
         lease_until: lease_until.into(),
+        rehearsal: None,
     };
     let result = walk
         .steps(&spec.steps, context::initial(&event), String::new())

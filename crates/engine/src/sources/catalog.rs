@@ -149,6 +149,11 @@ impl SourceCatalog {
         self.replace(current, spec).await
     }
 
+    /// Every check a definition must pass before it is stored (for a plan that writes nothing).
+    pub fn check(spec: &SourceSpec) -> Result<(), CatalogError> {
+        checked(spec).map(|_| ())
+    }
+
     /// Creates the source or, when one with the same name exists, replaces its definition.
     /// Used for config-as-code; applying the same definition twice changes nothing.
     pub async fn upsert(&self, spec: SourceSpec) -> Result<Source, CatalogError> {

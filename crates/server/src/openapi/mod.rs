@@ -9,6 +9,7 @@
 //! route of `routes/mod.rs` is in it; `scripts/api-fuzz` checks the server's answers against it.
 
 mod alerts;
+mod apply;
 mod common;
 pub mod config_schema;
 mod deliveries;
@@ -62,6 +63,7 @@ use crate::AppState;
         alerts::create_alert, alerts::list_alerts, alerts::show_alert, alerts::update_alert,
         alerts::delete_alert, alerts::alert_notifications, alerts::stats, alerts::whoami,
         alerts::dashboard_index, alerts::dashboard_css, alerts::dashboard_script,
+        apply::apply_config,
     ),
     // `Arm` is reached only through a recursive step (`no_recursion`), so it is named here.
     components(schemas(switchyard_core::flow::Arm)),
@@ -74,6 +76,7 @@ use crate::AppState;
         (name = "flows", description = "Flow definitions, versions and manual runs"),
         (name = "runs", description = "Flow runs and their steps"),
         (name = "alerts", description = "Alert rules, their state and their notifications"),
+        (name = "config", description = "Configuration as code: the config file's definitions reconciled with the server"),
         (name = "admin", description = "API keys and the audit log (scope admin)"),
         (name = "intake", description = "Provider-facing webhook intake (no API key; the source verifies)"),
         (name = "operations", description = "Probes, metrics and this reference (no API key)"),

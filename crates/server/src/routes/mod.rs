@@ -1,6 +1,7 @@
 //! The route table: `/in` for providers, `/v1` for the management API, health for operators.
 
 mod alerts;
+mod apply;
 mod audit;
 mod dashboard;
 mod deliveries;
@@ -92,6 +93,7 @@ pub fn router(state: AppState, https: bool) -> Router {
             get(alerts::show).patch(alerts::update).delete(alerts::delete),
         )
         .route("/v1/alerts/{id}/notifications", get(alerts::notifications))
+        .route("/v1/apply", post(apply::apply))
         .route("/v1/stats", get(stats::overview))
         .route("/v1/whoami", get(keys::whoami))
         .route("/v1/keys/{id}", axum::routing::delete(keys::revoke))

@@ -64,6 +64,14 @@ pub(crate) async fn call(walk: &Walk, step: &Step, call: &HttpCall, scope: &Valu
         Ok(r) => r,
         Err(o) => return o,
     };
+    if let Some(r) = &walk.rehearsal {
+        return Outcome::Done(r.act(
+            path,
+            "http",
+            shown(walk, &request, &dst),
+            super::super::rehearse::stub_response(),
+        ));
+    }
     let limits = Limits {
         max_concurrency: dst.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
         rate_per_second: dst.rate_limit_per_second,
@@ -213,6 +221,25 @@ async fn build(
         headers,
         body,
         timeout: Duration::from_secs(dst.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS)),
+    })
+}
+
+/// A request as a what-if run shows it: credentials masked (an OAuth2 token is fetched only for
+/// a real call), the body as JSON.
+fn shown(walk: &Walk, request: &Prepared, dst: &DestinationSpec) -> Value {
+    let mut headers: Vec<Value> = request.headers.iter().map(|(k, v)| json!([k, walk.scrub(v)])).collect();
+    if credentials(dst).is_some() {
+        headers.push(json!(["Authorization", "Bearer ********"]));
+    }
+    let body = request.body.as_ref().map(|b| {
+        let text = walk.scrub(&String::from_utf8_lossy(b));
+        serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text))
+    });
+    json!({
+        "method": request.method,
+        "url": walk.scrub(&request.url),
+        "headers": headers,
+        "body": body,
     })
 }
 

@@ -92,7 +92,22 @@ pub(crate) async fn run(walk: &Walk, step: &Step, scope: &Value, path: &str, rec
                 )
             }
         }
-        Action::Delay { seconds, until } => delay(walk, step, scope, record, *seconds, until.as_deref()).await,
+        Action::Delay { seconds, until } => match &walk.rehearsal {
+            // A what-if walk shows the wait and goes on.
+            Some(r) => {
+                let until = match (seconds, until) {
+                    (Some(s), _) => json!(format!("{s} s after the step starts")),
+                    (None, Some(code)) => match one(walk, step, "delay.until", code, scope).await {
+                        Ok(v) => v,
+                        Err(e) => return e,
+                    },
+                    (None, None) => Value::Null,
+                };
+                r.delay(path, until.clone());
+                Outcome::Done(json!({ "until": until, "waited": false }))
+            }
+            None => delay(walk, step, scope, record, *seconds, until.as_deref()).await,
+        },
         Action::Http(call) => http::call(walk, step, call, scope, path).await,
         Action::Emit { event_type, payload } => {
             let payload = match payload {
@@ -102,6 +117,10 @@ pub(crate) async fn run(walk: &Walk, step: &Step, scope: &Value, path: &str, rec
                 },
                 None => scope["payload"].clone(),
             };
+            if let Some(r) = &walk.rehearsal {
+                let request = json!({"type": event_type, "payload": payload});
+                return Outcome::Done(r.act(path, "emit", request, unpublished()));
+            }
             publish(walk, path, event_type, &payload, Origin::Published, "emit").await
         }
         Action::Deliver {
@@ -128,6 +147,10 @@ pub(crate) async fn run(walk: &Walk, step: &Step, scope: &Value, path: &str, rec
             let ty = event_type
                 .clone()
                 .unwrap_or_else(|| format!("flow.{}.{}", walk.spec.name, step.id));
+            if let Some(r) = &walk.rehearsal {
+                let request = json!({"endpoint": endpoint, "endpoint_id": ep.id, "type": ty, "payload": payload});
+                return Outcome::Done(r.act(path, "deliver", request, unpublished()));
+            }
             publish(
                 walk,
                 path,
@@ -140,6 +163,11 @@ pub(crate) async fn run(walk: &Walk, step: &Step, scope: &Value, path: &str, rec
         }
         Action::Branch(_) | Action::Foreach { .. } => fail("internal", "compound steps are walked, not run"),
     }
+}
+
+/// The output a what-if `emit`/`deliver` gets when the real run recorded none: nothing published.
+fn unpublished() -> Value {
+    json!({"event_id": null, "deliveries": 0, "runs": 0})
 }
 
 /// Publishes through the one fan-out, once per run and step path however often the step runs.

@@ -438,6 +438,34 @@ pub enum FlowsCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// What-if run with no side effects: every request the flow would send is shown, none is
+    /// sent. With -f, the flow's definition in that config file is tried instead of the active
+    /// one; --compare N walks both over the trigger's last N events and shows where they differ.
+    Test(FlowTestArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").args(["event", "data", "compare"]).required(true)))]
+pub struct FlowTestArgs {
+    /// The flow's name or id.
+    pub name: String,
+    /// A stored event to walk over (`evt_…`).
+    #[arg(long)]
+    pub event: Option<String>,
+    /// A payload to walk over: inline JSON, or @FILE.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// The event type of --data.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    /// A config file holding a changed definition of the flow (found by name).
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Compare the active definition with the file's over the trigger's last N events.
+    #[arg(long, requires = "file")]
+    pub compare: Option<usize>,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 /// How a replay command waits for the replayed deliveries.

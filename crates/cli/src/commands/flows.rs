@@ -11,6 +11,7 @@ use crate::client::ApiClient;
 
 pub async fn run(cmd: FlowsCommand) -> Result<(), CmdError> {
     match cmd {
+        FlowsCommand::Test(args) => super::flow_test::run(args).await,
         FlowsCommand::List { server, limit, cursor } => {
             let client = ApiClient::new(&server)?;
             let mut query = vec![("limit", limit.to_string())];

@@ -3,6 +3,7 @@
 mod apply;
 mod deliveries;
 mod events;
+mod flow_test;
 mod flows;
 mod keys;
 mod rotate_master;

@@ -14,6 +14,7 @@ mod delivery;
 mod destinations;
 mod examples;
 mod flow_crash;
+mod flow_test;
 mod flow_versions;
 mod flows;
 mod forwarding;

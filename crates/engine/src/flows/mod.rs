@@ -5,6 +5,7 @@
 //! nothing (`rehearse.rs`).
 
 mod catalog;
+pub mod compare;
 mod context;
 mod execute;
 mod finisher;

@@ -17,6 +17,7 @@ mod destinations;
 mod docs;
 mod endpoints;
 mod events;
+mod flow_test;
 mod flows;
 mod keys;
 mod ops;
@@ -63,7 +64,7 @@ use crate::AppState;
         alerts::create_alert, alerts::list_alerts, alerts::show_alert, alerts::update_alert,
         alerts::delete_alert, alerts::alert_notifications, alerts::stats, alerts::whoami,
         alerts::dashboard_index, alerts::dashboard_css, alerts::dashboard_script,
-        apply::apply_config,
+        apply::apply_config, flow_test::test_flow, flow_test::compare_flow,
     ),
     // `Arm` is reached only through a recursive step (`no_recursion`), so it is named here.
     components(schemas(switchyard_core::flow::Arm)),

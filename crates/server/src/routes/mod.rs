@@ -8,6 +8,7 @@ mod deliveries;
 mod destinations;
 mod endpoints;
 mod events;
+mod flow_test;
 mod flows;
 mod health;
 mod intake;
@@ -75,6 +76,8 @@ pub fn router(state: AppState, https: bool) -> Router {
         .route("/v1/flows/{id}/versions", get(flows::versions))
         .route("/v1/flows/{id}/versions/{version}/activate", post(flows::activate))
         .route("/v1/flows/{id}/runs", post(flows::start_run))
+        .route("/v1/flows/{id}/test", post(flow_test::test))
+        .route("/v1/flows/{id}/compare", post(flow_test::compare))
         .route("/v1/runs", get(runs::list))
         .route("/v1/runs/{id}", get(runs::show))
         .route("/v1/runs/{id}/retry", post(runs::retry))

@@ -38,20 +38,28 @@ pub(crate) fn summary(r: &RunRow) -> Value {
 
 /// What a run's views hide: the trigger source's `redact` paths, applied to every output, and
 /// every value found at those paths in the payload, wherever a step copied it.
-struct Redaction {
+pub(crate) struct Redaction {
     paths: Vec<String>,
     values: Vec<String>,
 }
 
 impl Redaction {
     async fn of(state: &AppState, run: &RunRow) -> Result<Redaction, ApiError> {
-        let Some(event) = state.store.get_event(&run.event_id).await? else {
+        Redaction::of_event(state, state.store.get_event(&run.event_id).await?.as_ref()).await
+    }
+
+    /// The rules of the event's source (none for an event that has no source or is not stored).
+    pub(crate) async fn of_event(
+        state: &AppState,
+        event: Option<&switchyard_store::EventRecord>,
+    ) -> Result<Redaction, ApiError> {
+        let Some(event) = event else {
             return Ok(Redaction {
                 paths: Vec::new(),
                 values: Vec::new(),
             });
         };
-        let (paths, _) = super::events::source_rules(state, &event).await?;
+        let (paths, _) = super::events::source_rules(state, event).await?;
         let mut values = Vec::new();
         if !paths.is_empty()
             && let Some(payload) =
@@ -64,7 +72,7 @@ impl Redaction {
         Ok(Redaction { paths, values })
     }
 
-    fn apply(&self, v: &mut Value) {
+    pub(crate) fn apply(&self, v: &mut Value) {
         redact_paths(v, &self.paths);
         if !self.values.is_empty() {
             scrub(v, &self.values);
@@ -97,6 +105,15 @@ fn collect_changed(before: &Value, after: &Value, out: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+/// Every value the source's rules hide, wherever it was copied (paths untouched).
+impl Redaction {
+    pub(crate) fn scrub_values(&self, v: &mut Value) {
+        if !self.values.is_empty() {
+            scrub(v, &self.values);
+        }
     }
 }
 

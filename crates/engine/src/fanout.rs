@@ -129,6 +129,15 @@ impl Fanout {
         let mut runs = Vec::new();
         for flow in candidates {
             if self.trigger_passes(&flow, event).await {
+                let control = match flow.spec.concurrency.is_some()
+                    || flow.spec.ordering.is_some()
+                    || flow.spec.debounce.is_some()
+                {
+                    true => {
+                        crate::flows::control::run_control(&self.jq, &flow.spec, &trigger_input(event), event.now).await
+                    }
+                    false => None,
+                };
                 runs.push(NewRun {
                     id: new_id(IdKind::Run),
                     flow_id: flow.id.clone(),
@@ -136,6 +145,7 @@ impl Fanout {
                     flow_version: flow.version,
                     event_id: event.id.to_string(),
                     created_at: event.now,
+                    control,
                 });
             }
         }
@@ -166,16 +176,7 @@ impl Fanout {
         let Some(code) = &flow.spec.trigger.filter else {
             return true;
         };
-        let input = serde_json::json!({
-            "event": {
-                "id": event.id,
-                "type": event.event_type,
-                "source": match event.origin { Origin::Source { name, .. } => Some(name), _ => None },
-                "received_at": switchyard_core::time::to_rfc3339(event.now),
-            },
-            "payload": event.payload,
-        });
-        match self.jq.first(&Arc::from(code.as_str()), input).await {
+        match self.jq.first(&Arc::from(code.as_str()), trigger_input(event)).await {
             Ok(Some(Value::Bool(true))) => true,
             Ok(_) => false,
             Err(e) => {
@@ -215,4 +216,17 @@ impl Fanout {
             }
         }
     }
+}
+
+/// What a trigger filter and a flow-control key see: `{"event": {…}, "payload": …}`.
+fn trigger_input(event: &EventFacts<'_>) -> Value {
+    serde_json::json!({
+        "event": {
+            "id": event.id,
+            "type": event.event_type,
+            "source": match event.origin { Origin::Source { name, .. } => Some(name), _ => None },
+            "received_at": switchyard_core::time::to_rfc3339(event.now),
+        },
+        "payload": event.payload,
+    })
 }

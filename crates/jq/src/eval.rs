@@ -28,7 +28,8 @@ pub(crate) fn compile(code: &str) -> Result<Filter, JqError> {
     let funs = jaq_core::funs()
         .chain(jaq_std::funs())
         .chain(jaq_json::funs())
-        .filter(|(name, _, _)| !NO_NATIVE.contains(name));
+        .filter(|(name, _, _)| !NO_NATIVE.contains(name))
+        .chain([md5()]);
     let loader = Loader::new(defs);
     let arena = Arena::default();
     let modules = loader
@@ -42,6 +43,20 @@ pub(crate) fn compile(code: &str) -> Result<Filter, JqError> {
             .collect();
         JqError::Invalid(format!("does not compile: unknown or misused {}", names.join(", ")))
     })
+}
+
+/// `md5`: the lower-case hex MD5 digest of a string's UTF-8 bytes. APIs name resources by it
+/// (Mailchimp's subscriber hash is the MD5 of the lower-cased email), so a flow's `path` must
+/// be able to compute one; it is not for security.
+fn md5() -> jaq_core::native::Fun<data::JustLut<Val>> {
+    use md5::Digest;
+    jaq_core::native::run(("md5", Box::new([]), |cv| {
+        let result = match &cv.1 {
+            Val::TStr(bytes) | Val::BStr(bytes) => Ok(Val::from(hex::encode(md5::Md5::digest(&bytes[..])))),
+            other => Err(jaq_core::Error::str(format!("md5 takes a string, not {other}"))),
+        };
+        jaq_core::box_iter::box_once(result.map_err(jaq_core::Exn::from))
+    }))
 }
 
 /// Runs `filter` on `input` and collects at most `max_outputs` results.
@@ -97,6 +112,20 @@ mod tests {
             eval("\"\\(.headers[\"x-id\"]):1\"", input).unwrap(),
             vec![json!("a1:1")]
         );
+    }
+
+    #[test]
+    fn md5_digests_strings() {
+        // RFC 1321's test vector, and Mailchimp's subscriber hash of a mixed-case address.
+        assert_eq!(
+            eval("md5", json!("abc")).unwrap(),
+            vec![json!("900150983cd24fb0d6963f7d28e17f72")]
+        );
+        assert_eq!(
+            eval("ascii_downcase | md5", json!("Urist.McVankab@Freddiesjokes.com")).unwrap(),
+            vec![json!("62eeb292278cc15f5817cb78f7790b08")]
+        );
+        assert!(matches!(eval("md5", json!(1)), Err(JqError::Failed(_))));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use delivery::{
 pub use destinations::{DestinationRow, DestinationStore};
 pub use error::{StoreError, StoreResult};
 pub use flows::{
-    ClaimedRun, FinishRun, FlowRow, FlowStore, FlowVersionRow, NewRun, RunEnd, RunFilter, RunRow, StepRow,
+    ClaimedRun, FinishRun, FlowRow, FlowStore, FlowVersionRow, NewRun, RunControl, RunEnd, RunFilter, RunRow, StepRow,
 };
 pub use jobs::{JobKind, QueueStat, QueueStore};
 pub use model::*;

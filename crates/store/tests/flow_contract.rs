@@ -9,11 +9,14 @@ use switchyard_core::flow::{RunStatus, StepStatus};
 use switchyard_store::*;
 
 mod common;
+#[path = "flow_contract/control.rs"]
+mod control;
 #[path = "flow_contract/listing.rs"]
 mod listing;
 #[path = "flow_contract/retry.rs"]
 mod retry;
 
+use control::*;
 use listing::*;
 use retry::*;
 
@@ -34,6 +37,9 @@ contract!(
     runs_are_listed_newest_first_with_filters,
     next_run_due_counts_leases,
     retention_keeps_events_of_unfinished_runs_and_takes_finished_ones_along,
+    keyed_runs_queue_behind_their_key_only,
+    sequences_order_a_key_and_only_grow,
+    a_later_run_of_a_key_is_seen,
 );
 
 fn flow(id: &str, name: &str, version: i64, at: i64) -> FlowRow {
@@ -55,6 +61,7 @@ fn run(id: &str, flow_name: &str, event_id: &str, at: i64) -> NewRun {
         flow_version: 1,
         event_id: event_id.into(),
         created_at: at,
+        control: None,
     }
 }
 

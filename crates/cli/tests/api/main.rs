@@ -13,6 +13,7 @@ mod dedup_key;
 mod delivery;
 mod destinations;
 mod examples;
+mod flow_control;
 mod flow_crash;
 mod flow_test;
 mod flow_versions;

@@ -55,6 +55,18 @@ pub fn expressions<'a>(flow: &'a FlowSpec) -> Vec<(String, &'a str)> {
     if let Some(f) = &flow.trigger.filter {
         out.push(("trigger.filter".to_string(), f.as_str()));
     }
+    if let Some(c) = &flow.concurrency {
+        out.push(("concurrency.key".to_string(), c.key.as_str()));
+    }
+    if let Some(o) = &flow.ordering {
+        out.push(("ordering.key".to_string(), o.key.as_str()));
+        if let Some(s) = &o.sequence {
+            out.push(("ordering.sequence".to_string(), s.as_str()));
+        }
+    }
+    if let Some(d) = &flow.debounce {
+        out.push(("debounce.key".to_string(), d.key.as_str()));
+    }
     for step in flow.all_steps() {
         let mut add = |option: &str, code: &'a str| out.push((step_field(step, option), code));
         match &step.action {
@@ -184,6 +196,11 @@ pub fn check(flow: &FlowSpec) -> Result<(), Vec<FieldError>> {
     {
         errors.push(err("on_failure.emit", "name the event type to emit"));
     }
+    errors.extend(super::control::check(
+        flow.concurrency.as_ref(),
+        flow.ordering.as_ref(),
+        flow.debounce.as_ref(),
+    ));
     if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 

@@ -5,6 +5,7 @@
 //! and steps stand.
 
 pub mod check;
+pub mod control;
 pub mod schedule;
 pub mod spec;
 pub mod status;

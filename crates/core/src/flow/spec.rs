@@ -26,6 +26,15 @@ pub struct FlowSpec {
     pub steps: Vec<Step>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<OnFailure>,
+    /// At most `limit` runs per key in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<super::control::Concurrency>,
+    /// Runs of one key start in order, one at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<super::control::Ordering>,
+    /// One run per key, with the latest event, after a quiet period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debounce: Option<super::control::Debounce>,
 }
 
 /// Exactly one of `source`, `event_types`, `cron` and `manual` is set ([`Trigger::kind`]).
@@ -201,6 +210,8 @@ pub struct HttpCall {
     #[serde(default = "default_method")]
     pub method: String,
     /// Joined to the destination's `base_url` with exactly one `/`; empty calls `base_url`.
+    /// jq string interpolation `\(…)` computes parts of it, e.g.
+    /// `/lists/abc/members/\(.payload.email | ascii_downcase | md5)`.
     #[serde(default)]
     pub path: String,
     /// Query parameters; each value is jq.
@@ -216,6 +227,16 @@ pub struct HttpCall {
 
 fn default_method() -> String {
     "POST".into()
+}
+
+impl HttpCall {
+    /// The path as a jq string expression when it interpolates (`\(…)`), else `None` (used
+    /// as written). Quotes are escaped so the path stays one string literal.
+    pub fn path_template(&self) -> Option<String> {
+        self.path
+            .contains("\\(")
+            .then(|| format!("\"{}\"", self.path.replace('"', "\\\"")))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -171,6 +171,16 @@ impl FlowCatalog {
         }
         for step in spec.all_steps() {
             match &step.action {
+                switchyard_core::flow::Action::Http(call) => {
+                    if let Some(code) = call.path_template()
+                        && let Err(e) = switchyard_jq::validate(&code)
+                    {
+                        errors.push(FieldError {
+                            field: check::step_field(step, "http.path"),
+                            message: e.to_string(),
+                        });
+                    }
+                }
                 switchyard_core::flow::Action::Validate { schema, .. } => {
                     if let Err(e) = crate::sources::CompiledSchema::compile(schema) {
                         errors.push(FieldError {

@@ -124,8 +124,11 @@ pub async fn compare(
             flow_name.to_string(),
         );
         async move {
-            let a = rehearser.rehearse(&flow_name, active, &event).await?;
-            let c = rehearser.rehearse(&flow_name, changed, &event).await?;
+            let real = rehearser.real_run(&flow_name, &event.id).await?;
+            let a = rehearser
+                .rehearse_with(&flow_name, active, &event, real.clone())
+                .await?;
+            let c = rehearser.rehearse_with(&flow_name, changed, &event, real).await?;
             Ok::<_, StoreError>(differences(a, c))
         }
         .boxed()

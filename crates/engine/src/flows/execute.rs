@@ -52,6 +52,8 @@ pub(crate) enum Halt {
     },
     /// Another worker holds the run now; this one stops without writing.
     LeaseLost,
+    /// Debounce: a later event of the same key has its own run; this one ends `filtered`.
+    Superseded(String),
     Store(StoreError),
 }
 
@@ -485,7 +487,7 @@ fn worse(a: Option<Halt>, b: Halt) -> Halt {
             Halt::Fail { .. } => 4,
             Halt::LeaseLost | Halt::Store(_) => 3,
             Halt::Wait { .. } => 2,
-            Halt::Filtered => 1,
+            Halt::Filtered | Halt::Superseded(_) => 1,
         }
     }
     match a {

@@ -7,6 +7,7 @@
 mod catalog;
 pub mod compare;
 mod context;
+pub(crate) mod control;
 mod execute;
 mod finisher;
 mod records;

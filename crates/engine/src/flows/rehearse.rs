@@ -142,6 +142,18 @@ impl Rehearser {
         event: &EventRecord,
     ) -> Result<Report, StoreError> {
         let real = self.real_run(flow_name, &event.id).await?;
+        self.rehearse_with(flow_name, spec, event, real).await
+    }
+
+    /// [`Self::rehearse`] with the event's real run already read (two walks compared must see
+    /// the same recorded answers, even while that run is still going).
+    pub async fn rehearse_with(
+        &self,
+        flow_name: &str,
+        spec: Arc<FlowSpec>,
+        event: &EventRecord,
+        real: Option<(RunRow, Vec<StepRow>)>,
+    ) -> Result<Report, StoreError> {
         let scope = context::initial(event);
         let mut report = Report {
             event_id: event.id.clone(),
@@ -199,7 +211,7 @@ impl Rehearser {
                 report.error =
                     Some(json!({"class": "would_retry", "message": "a step would be retried later (see its error)"}));
             }
-            Err(Halt::LeaseLost) => {}
+            Err(Halt::LeaseLost | Halt::Superseded(_)) => {}
             Err(Halt::Store(e)) => return Err(e),
         }
         let records = walk.records.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -222,7 +234,11 @@ impl Rehearser {
     }
 
     /// The event's most recent run of this flow, with its step records.
-    async fn real_run(&self, flow_name: &str, event_id: &str) -> Result<Option<(RunRow, Vec<StepRow>)>, StoreError> {
+    pub async fn real_run(
+        &self,
+        flow_name: &str,
+        event_id: &str,
+    ) -> Result<Option<(RunRow, Vec<StepRow>)>, StoreError> {
         let page = self
             .deps
             .store
@@ -270,5 +286,8 @@ fn synthetic_run(flow_name: &str, event_id: &str) -> RunRow {
         started_at: now,
         finished_at: None,
         updated_at: now,
+        control_key: None,
+        sequence: None,
+        note: None,
     }
 }

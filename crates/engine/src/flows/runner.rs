@@ -123,9 +123,15 @@ impl Worker for FlowRunner {
                 for c in claimed {
                     let (deps, slot, finisher) = (deps.clone(), self.lane.slot(), self.finisher.clone());
                     let owner = self.lane.owner().to_string();
+                    let lane = self.lane.clone();
                     tokio::spawn(async move {
+                        let keyed = c.run.control_key.is_some();
                         advance(&deps, &owner, &finisher, c, lease_until).await;
                         drop(slot);
+                        // The next run of its key may start now.
+                        if keyed {
+                            lane.wake();
+                        }
                     });
                 }
                 if full {
@@ -180,6 +186,10 @@ async fn advance(deps: &Arc<RunnerDeps>, owner: &str, finisher: &Finisher, claim
     let result = match halt {
         None => finish(deps, finisher, end(RunStatus::Succeeded, None)).await,
         Some(Halt::Filtered) => finish(deps, finisher, end(RunStatus::Filtered, None)).await,
+        Some(Halt::Superseded(message)) => {
+            let failure = Some((String::new(), "debounced".to_string(), message));
+            finish(deps, finisher, end(RunStatus::Filtered, failure)).await
+        }
         Some(Halt::Wait { due, status }) => {
             deps.store
                 .reschedule_run(owner, job, &run_id, due, status, &steps)
@@ -238,6 +248,11 @@ async fn walk(
         let message = "the trigger event no longer exists (retention)".into();
         return (Err(fail("event_missing", message)), Vec::new());
     };
+    if records.is_empty()
+        && let Err(halt) = super::control::may_start(deps, &run, job, &spec).await
+    {
+        return (Err(halt), Vec::new());
+    }
     let walk = Walk {
         deps: deps.clone(),
         run,
@@ -289,7 +304,9 @@ async fn finish(
     } = ending;
     let run_id = run_id.as_str();
     let now = now_micros();
+    let failed = matches!(status, RunStatus::Failed | RunStatus::Dead);
     if let Some((path, class, message)) = &failure
+        && failed
         && let Some(run) = deps.store.get_run(run_id).await?
         && let Ok(spec) = deps.flows.version(&run.flow_id, run.flow_version).await
         && let Some(on_failure) = &spec.on_failure
@@ -324,8 +341,10 @@ async fn finish(
     };
     // A run that failed or died needs a human (a fix, then a retry): ERROR; the rest DEBUG.
     match (&error_class, &error_message) {
-        (Some(class), Some(message)) => tracing::error!(run_id, event_id = %event_id, flow = %flow, status = %status,
-            failed_step = failed_step.as_deref().unwrap_or(""), error_class = %class, error = %message, "flow run ended"),
+        (Some(class), Some(message)) if failed => {
+            tracing::error!(run_id, event_id = %event_id, flow = %flow, status = %status,
+            failed_step = failed_step.as_deref().unwrap_or(""), error_class = %class, error = %message, "flow run ended")
+        }
         _ => tracing::debug!(run_id, event_id = %event_id, flow = %flow, status = %status, "flow run ended"),
     }
     let ended = finisher

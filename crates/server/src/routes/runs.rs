@@ -33,6 +33,8 @@ pub(crate) fn summary(r: &RunRow) -> Value {
         "error": r.error_class.as_ref().map(|c| json!({"class": c, "message": r.error_message})),
         "started_at": to_rfc3339(r.started_at),
         "finished_at": r.finished_at.map(to_rfc3339),
+        "sequence": r.sequence,
+        "note": r.note.as_deref().and_then(|n| serde_json::from_str::<Value>(n).ok()),
     })
 }
 
@@ -158,6 +160,10 @@ async fn full(state: &AppState, run: &RunRow) -> Result<Value, ApiError> {
     let steps = state.store.run_steps(&run.id).await?;
     let redaction = Redaction::of(state, run).await?;
     let mut v = summary(run);
+    // The flow-control key is computed from the payload: redacted values stay hidden in it.
+    let mut key = json!(run.control_key);
+    redaction.scrub_values(&mut key);
+    v["control_key"] = key;
     v["steps"] = Value::Array(steps.iter().map(|s| step_view(s, &redaction)).collect());
     v["deliveries"] = json!(format!("/v1/deliveries?event={}", run.event_id));
     Ok(v)

@@ -43,6 +43,20 @@ pub struct NewRun {
     pub flow_version: i64,
     pub event_id: String,
     pub created_at: i64,
+    /// Flow control (`concurrency`, `ordering`, `debounce`): the key and how its runs queue.
+    pub control: Option<RunControl>,
+}
+
+/// How a controlled run queues behind the other runs of its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunControl {
+    pub key: String,
+    /// Runs of the key in progress at once (1 for ordering and debounce).
+    pub limit: i64,
+    /// Its place among the key's runs (ordering's `sequence`); arrival order without one.
+    pub sequence: Option<i64>,
+    /// When it may start (debounce: after the quiet period).
+    pub due_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -62,6 +76,11 @@ pub struct RunRow {
     pub started_at: i64,
     pub finished_at: Option<i64>,
     pub updated_at: i64,
+    /// Flow control's key and sequence, when the flow has one.
+    pub control_key: Option<String>,
+    pub sequence: Option<i64>,
+    /// What flow control did to the run (JSON): a sequence gap gone over, a supersession.
+    pub note: Option<String>,
 }
 
 /// One step's execution within a run.
@@ -221,12 +240,30 @@ pub trait FlowStore: Send + Sync {
     /// When the earliest run job is due (leased ones at their lease's end); how an idle runner
     /// knows how long it may sleep.
     async fn next_run_due(&self) -> StoreResult<Option<i64>>;
+
+    /// The highest sequence started for this flow and key.
+    async fn last_sequence(&self, flow_id: &str, key: &str) -> StoreResult<Option<i64>>;
+    /// Records that `sequence` started (the key's highest never goes down), and makes the run
+    /// of the next sequence due now (it may have been waiting for this one).
+    async fn start_sequence(&self, flow_id: &str, key: &str, sequence: i64, now: i64) -> StoreResult<()>;
+    /// Whether a run of this flow and key arrived after the one whose job is `job` (debounce).
+    async fn newer_run_of_key(&self, flow_id: &str, key: &str, job: i64) -> StoreResult<bool>;
+    /// Sets what flow control did to the run.
+    async fn set_run_note(&self, run_id: &str, note: &str) -> StoreResult<()>;
 }
 
 pub(crate) const FLOW_COLUMNS: &str = "id, name, version, definition, created_at, updated_at";
 pub(crate) const VERSION_COLUMNS: &str = "flow_id, version, definition, created_at";
 pub(crate) const RUN_COLUMNS: &str = "seq, id, flow_id, flow_name, flow_version, event_id, status, failed_step, \
-     error_class, error_message, started_at, finished_at, updated_at";
+     error_class, error_message, started_at, finished_at, updated_at, control_key, sequence, note";
+/// The claim condition of flow control: a keyed job may start only while fewer than its key's
+/// limit of the key's jobs come before it (by sequence, then arrival). Jobs of other keys, and
+/// unkeyed ones, are never held back. (A SQL fragment over `jobs`, starting with ` AND`.)
+pub(crate) const KEY_HAS_ROOM: &str = " AND (ordering_key IS NULL OR (SELECT COUNT(*) FROM jobs p \
+     WHERE p.kind = jobs.kind AND p.lane = jobs.lane AND p.ordering_key = jobs.ordering_key \
+     AND (COALESCE(p.position, 0) < COALESCE(jobs.position, 0) \
+     OR (COALESCE(p.position, 0) = COALESCE(jobs.position, 0) AND p.seq < jobs.seq))) \
+     < COALESCE(jobs.key_limit, 1))";
 pub(crate) const STEP_COLUMNS: &str =
     "run_id, path, step_id, status, attempts, output, error_class, error_message, started_at, finished_at";
 

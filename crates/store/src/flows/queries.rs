@@ -129,6 +129,7 @@ macro_rules! impl_flow_store {
                 qb.push($claim_open).push("SELECT seq FROM jobs WHERE kind = ").push_bind($crate::JobKind::Run.as_str());
                 qb.push(" AND due_at <= ").push_bind(now);
                 qb.push(" AND (lease_until IS NULL OR lease_until <= ").push_bind(now).push(")");
+                qb.push($crate::flows::KEY_HAS_ROOM);
                 qb.push(" ORDER BY due_at LIMIT ").push_bind(limit);
                 qb.push($claim_close).push(" RETURNING seq, subject_id");
                 // As for deliveries, a claim need not survive a power cut (the run is claimed
@@ -372,8 +373,9 @@ macro_rules! impl_flow_store {
                 .await?;
                 // A final run has no job; the check only guards that invariant.
                 sqlx::query(
-                    "INSERT INTO jobs (kind, subject_id, lane, due_at) SELECT $1, $2, $3, $4 \
-                     WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND subject_id = $2)",
+                    "INSERT INTO jobs (kind, subject_id, lane, due_at, ordering_key, key_limit, position) \
+                     SELECT $1, $2, $3, $4, control_key, control_limit, sequence FROM runs WHERE id = $2 \
+                     AND NOT EXISTS (SELECT 1 FROM jobs WHERE kind = $1 AND subject_id = $2)",
                 )
                 .bind($crate::JobKind::Run.as_str())
                 .bind(run_id)
@@ -427,11 +429,78 @@ macro_rules! impl_flow_store {
             }
 
             async fn next_run_due(&self) -> $crate::StoreResult<Option<i64>> {
-                // A leased job is due again when its lease ends (it is taken over then).
-                Ok(sqlx::query_scalar("SELECT MIN(COALESCE(lease_until, due_at)) FROM jobs WHERE kind = $1")
+                // A leased job is due again when its lease ends (it is taken over then); a job
+                // queued behind its key's runs is not due until one of them ends.
+                let sql = format!(
+                    "SELECT MIN(COALESCE(lease_until, due_at)) FROM jobs WHERE kind = $1{}",
+                    $crate::flows::KEY_HAS_ROOM
+                );
+                Ok(sqlx::query_scalar(&sql)
                     .bind($crate::JobKind::Run.as_str())
                     .fetch_one(&self.read)
                     .await?)
+            }
+
+            async fn last_sequence(&self, flow_id: &str, key: &str) -> $crate::StoreResult<Option<i64>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT last_sequence FROM run_sequences WHERE flow_id = $1 AND control_key = $2",
+                )
+                .bind(flow_id)
+                .bind(key)
+                .fetch_optional(&self.read)
+                .await?)
+            }
+
+            async fn start_sequence(&self, flow_id: &str, key: &str, sequence: i64, now: i64) -> $crate::StoreResult<()> {
+                self.check_writable()?;
+                let mut tx = self.write.begin().await?;
+                sqlx::query(
+                    "INSERT INTO run_sequences (flow_id, control_key, last_sequence) VALUES ($1, $2, $3) \
+                     ON CONFLICT (flow_id, control_key) DO UPDATE SET last_sequence = CASE \
+                     WHEN excluded.last_sequence > run_sequences.last_sequence THEN excluded.last_sequence \
+                     ELSE run_sequences.last_sequence END",
+                )
+                .bind(flow_id)
+                .bind(key)
+                .bind(sequence)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE jobs SET due_at = $4 WHERE kind = $5 AND lane = $1 AND ordering_key = $2 \
+                     AND position = $3 + 1 AND due_at > $4 AND lease_until IS NULL",
+                )
+                .bind(flow_id)
+                .bind(key)
+                .bind(sequence)
+                .bind(now)
+                .bind($crate::JobKind::Run.as_str())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn newer_run_of_key(&self, flow_id: &str, key: &str, job: i64) -> $crate::StoreResult<bool> {
+                let found: Option<i64> = sqlx::query_scalar(
+                    "SELECT seq FROM jobs WHERE kind = $1 AND lane = $2 AND ordering_key = $3 AND seq > $4 LIMIT 1",
+                )
+                .bind($crate::JobKind::Run.as_str())
+                .bind(flow_id)
+                .bind(key)
+                .bind(job)
+                .fetch_optional(&self.read)
+                .await?;
+                Ok(found.is_some())
+            }
+
+            async fn set_run_note(&self, run_id: &str, note: &str) -> $crate::StoreResult<()> {
+                self.check_writable()?;
+                sqlx::query("UPDATE runs SET note = $2 WHERE id = $1")
+                    .bind(run_id)
+                    .bind(note)
+                    .execute(&self.write)
+                    .await?;
+                Ok(())
             }
         }
     };

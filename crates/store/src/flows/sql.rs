@@ -68,7 +68,10 @@ pub(crate) use commit_steps_and_status;
 /// Inserts run rows, `pending` and started at their creation (used inside the intake batch).
 macro_rules! push_run_rows {
     ($qb:expr, $chunk:expr) => {
-        $qb.push("INSERT INTO runs (id, flow_id, flow_name, flow_version, event_id, status, started_at, updated_at) ");
+        $qb.push(
+            "INSERT INTO runs (id, flow_id, flow_name, flow_version, event_id, status, started_at, updated_at, \
+             control_key, control_limit, sequence) ",
+        );
         $qb.push_values($chunk, |mut b, r: &&$crate::NewRun| {
             b.push_bind(r.id.clone())
                 .push_bind(r.flow_id.clone())
@@ -77,22 +80,29 @@ macro_rules! push_run_rows {
                 .push_bind(r.event_id.clone())
                 .push("'pending'")
                 .push_bind(r.created_at)
-                .push_bind(r.created_at);
+                .push_bind(r.created_at)
+                .push_bind(r.control.as_ref().map(|c| c.key.clone()))
+                .push_bind(r.control.as_ref().map(|c| c.limit))
+                .push_bind(r.control.as_ref().and_then(|c| c.sequence));
         });
     };
 }
 pub(crate) use push_run_rows;
 
-/// Inserts the queue's job rows for new runs, due at once (a statement of its own, after
+/// Inserts the queue's job rows for new runs, due at once (a debounced run after its quiet
+/// period), with their flow-control key (a statement of its own, after
 /// [`push_run_rows`], in the same transaction).
 macro_rules! push_run_job_rows {
     ($qb:expr, $chunk:expr) => {
-        $qb.push("INSERT INTO jobs (kind, subject_id, lane, due_at) ");
+        $qb.push("INSERT INTO jobs (kind, subject_id, lane, due_at, ordering_key, key_limit, position) ");
         $qb.push_values($chunk, |mut b, r: &&$crate::NewRun| {
             b.push_bind($crate::JobKind::Run.as_str())
                 .push_bind(r.id.clone())
                 .push_bind(r.flow_id.clone())
-                .push_bind(r.created_at);
+                .push_bind(r.control.as_ref().map_or(r.created_at, |c| c.due_at))
+                .push_bind(r.control.as_ref().map(|c| c.key.clone()))
+                .push_bind(r.control.as_ref().map(|c| c.limit))
+                .push_bind(r.control.as_ref().and_then(|c| c.sequence));
         });
     };
 }

@@ -163,7 +163,11 @@ async fn build(
     path: &str,
     dst: &DestinationSpec,
 ) -> Result<Prepared, Outcome> {
-    let mut url = join(&dst.base_url, &call.path);
+    let url_path = match call.path_template() {
+        Some(code) => as_text(one(walk, step, "http.path", &code, scope).await?),
+        None => call.path.clone(),
+    };
+    let mut url = join(&dst.base_url, &url_path);
     let mut query: Vec<(String, String)> = Vec::new();
     for (name, code) in &call.query {
         let v = one(walk, step, &format!("http.query.{name}"), code, scope).await?;

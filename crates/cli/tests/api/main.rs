@@ -13,6 +13,7 @@ mod dedup_key;
 mod delivery;
 mod destinations;
 mod examples;
+mod examples_applied;
 mod flow_control;
 mod flow_crash;
 mod flow_test;

@@ -97,15 +97,7 @@ fn collect_changed(before: &Value, after: &Value, out: &mut Vec<String>) {
                 collect_changed(v, w, out);
             }
         }
-        (v, Value::String(s)) if s == REDACTED && v != after => {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if text.len() >= 4 {
-                out.push(text);
-            }
-        }
+        (v, Value::String(s)) if s == REDACTED && v != after => leaves(v, out),
         _ => {}
     }
 }
@@ -116,6 +108,19 @@ impl Redaction {
         if !self.values.is_empty() {
             scrub(v, &self.values);
         }
+    }
+}
+
+/// Every scalar under a redacted value (a redacted object or array hides each of its values
+/// wherever a step copied one), as text; short ones are left out (they would cut common words).
+fn leaves(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => map.values().for_each(|x| leaves(x, out)),
+        Value::Array(items) => items.iter().for_each(|x| leaves(x, out)),
+        Value::Null | Value::Bool(_) => {}
+        Value::String(s) if s.len() >= 4 => out.push(s.clone()),
+        Value::Number(n) if n.to_string().len() >= 4 => out.push(n.to_string()),
+        _ => {}
     }
 }
 

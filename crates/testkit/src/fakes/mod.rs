@@ -13,8 +13,18 @@
 //! - `POST /slack/services/{team}/{bot}/{token}`: a Slack incoming webhook — JSON with `text` or
 //!   `blocks` → `200 ok` (text/plain); otherwise `400 no_text` / `400 invalid_payload`.
 //!
+//! - the commerce services of `shop.rs` (a fulfilment API, SendGrid's mail send), Mailchimp's
+//!   member upsert (`mailchimp.rs`) and a report webhook (`reports.rs`).
+//!
 //! Controls: fail the next contact requests with a status, revoke every token issued so far.
-//! `GET /_fakes/state` shows what they hold (the example script prints it).
+//! `GET /_fakes/state` shows what they hold (the example scripts print it).
+
+mod mailchimp;
+mod reports;
+mod shop;
+
+pub use mailchimp::{MAILCHIMP_KEY, subscriber_hash};
+pub use shop::{FULFILMENT_TOKEN, SENDGRID_KEY};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,6 +59,17 @@ struct Inner {
     fail_next: Mutex<Vec<u16>>,
     seen: Mutex<Vec<Seen>>,
     slack: Mutex<Vec<Value>>,
+    /// Requests the other services accepted, by service (`fulfilment`, `sendgrid`,
+    /// `mailchimp`, `reports`).
+    accepted: Mutex<HashMap<&'static str, Vec<Seen>>>,
+    /// Mailchimp's list members by list id and subscriber hash.
+    members: Mutex<HashMap<(String, String), Value>>,
+}
+
+impl Inner {
+    fn accept(&self, service: &'static str, seen: Seen) {
+        self.accepted.lock().unwrap().entry(service).or_default().push(seen);
+    }
 }
 
 #[derive(Clone)]
@@ -70,6 +91,9 @@ impl FakeProviders {
             .route("/crm/v3/objects/contacts", post(create_contact))
             .route("/slack/services/{team}/{bot}/{token}", post(slack))
             .route("/_fakes/state", axum::routing::get(state))
+            .merge(shop::routes())
+            .merge(mailchimp::routes())
+            .merge(reports::routes())
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let base = format!("http://{}", listener.local_addr()?);
@@ -114,6 +138,27 @@ impl FakeProviders {
     pub fn slack_messages(&self) -> Vec<Value> {
         self.inner.slack.lock().unwrap().clone()
     }
+
+    /// The requests a service (`fulfilment`, `sendgrid`, `mailchimp`, `reports`) accepted.
+    pub fn accepted(&self, service: &str) -> Vec<Seen> {
+        self.inner
+            .accepted
+            .lock()
+            .unwrap()
+            .get(service)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Mailchimp's members of a list, as it would answer for each.
+    pub fn members(&self, list_id: &str) -> Vec<Value> {
+        let members = self.inner.members.lock().unwrap();
+        members
+            .iter()
+            .filter(|((l, _), _)| l == list_id)
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
 }
 
 /// What the fakes hold, for people running the example.
@@ -122,11 +167,12 @@ async fn state(State(s): State<Arc<Inner>>) -> Response {
         "tokens_issued": s.issued.load(Ordering::SeqCst),
         "hubspot_contacts": *s.contacts.lock().unwrap(),
         "slack_messages": *s.slack.lock().unwrap(),
+        "accepted": s.accepted.lock().unwrap().iter().map(|(k, v)| (k.to_string(), v.iter().map(|r| json!({"path": r.path, "body": r.body})).collect::<Vec<_>>())).collect::<HashMap<_, _>>(),
     }))
     .into_response()
 }
 
-fn header_map(h: &HeaderMap) -> HashMap<String, String> {
+pub(crate) fn header_map(h: &HeaderMap) -> HashMap<String, String> {
     h.iter()
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect()

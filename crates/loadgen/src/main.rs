@@ -113,8 +113,9 @@ enum Cmd {
         /// --endpoints endpoints), `forward` (posted to a source's /in/bench, forwarded to one
         /// endpoint listing the source), `flow` (published; a three-step flow — filter, map, http
         /// to the receiver — runs per event), `source` (posted to /in/bench, nothing attached:
-        /// the intake rate alone) or `source-flow` (the same with the flow triggered by the source).
-        #[arg(long, default_value = "endpoint", value_parser = ["endpoint", "forward", "flow", "source", "source-flow"])]
+        /// the intake rate alone), `source-flow` (the same with the flow triggered by the source) or
+        /// `flow-ordered` (the published-event flow with `ordering` on 1,000 keys).
+        #[arg(long, default_value = "endpoint", value_parser = ["endpoint", "forward", "flow", "flow-ordered", "source", "source-flow"])]
         target: String,
     },
 }

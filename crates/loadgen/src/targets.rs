@@ -13,6 +13,8 @@ pub enum Target {
     Endpoint,
     Forward,
     Flow,
+    /// The `flow` with `ordering` on 1,000 keys (`.payload.n % 1000`).
+    FlowOrdered,
     Source,
     SourceFlow,
 }
@@ -24,6 +26,7 @@ impl FromStr for Target {
             "endpoint" => Target::Endpoint,
             "forward" => Target::Forward,
             "flow" => Target::Flow,
+            "flow-ordered" => Target::FlowOrdered,
             "source" => Target::Source,
             "source-flow" => Target::SourceFlow,
             other => return Err(format!("unknown target {other}")),
@@ -79,19 +82,22 @@ impl Target {
                 let body = json!({"url": format!("{receiver}/ep/0"), "max_concurrency": max_concurrency, "sources": ["bench"]});
                 create("/v1/endpoints", body).await;
             }
-            Target::Flow | Target::SourceFlow => {
+            Target::Flow | Target::FlowOrdered | Target::SourceFlow => {
                 let dst = json!({"name": "receiver", "base_url": receiver, "max_concurrency": max_concurrency});
                 create("/v1/destinations", dst).await;
-                let trigger = if self == Target::Flow {
-                    json!({"event_types": ["bench.event"]})
-                } else {
+                let trigger = if self == Target::SourceFlow {
                     json!({"source": "bench"})
+                } else {
+                    json!({"event_types": ["bench.event"]})
                 };
-                let flow = json!({"name": "three-steps", "trigger": trigger, "steps": [
+                let mut flow = json!({"name": "three-steps", "trigger": trigger, "steps": [
                     {"id": "keep", "filter": ".payload.n >= 0"},
                     {"id": "shape", "map": "{sent_at: .payload.sent_at, n: .payload.n, pad: .payload.pad}"},
                     {"id": "send", "http": {"destination": "receiver", "method": "POST", "path": "/ep/0", "body": ".steps.shape.output"}},
                 ]});
+                if self == Target::FlowOrdered {
+                    flow["ordering"] = json!({"key": ".payload.n % 1000 | tostring"});
+                }
                 create("/v1/flows", flow).await;
             }
             Target::Source => {}

@@ -25,6 +25,11 @@ struct Example {
 
 /// A server with nothing declared, then the example applied through its API.
 async fn applied(name: &str, env: &[(&str, String)]) -> Example {
+    applied_with(name, |_| env.to_vec()).await
+}
+
+/// [`applied`] with an environment that may name the server's address (known once it listens).
+async fn applied_with<'a>(name: &str, env: impl FnOnce(&str) -> Vec<(&'a str, String)>) -> Example {
     switchyard::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("example.db").display());
@@ -43,7 +48,8 @@ async fn applied(name: &str, env: &[(&str, String)]) -> Example {
         server.base.clone(),
     ];
     args.extend(["--key".into(), ADMIN_KEY.into()]);
-    let out = cli(args, env, dir.path()).await;
+    let env = env(&server.base);
+    let out = cli(args, &env, dir.path()).await;
     assert!(
         out.status.success(),
         "{}{}",
@@ -213,31 +219,15 @@ async fn typeform_response_upserts_the_mailchimp_member_by_md5() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nightly_cron_posts_a_report() {
     let fakes = FakeProviders::start().await;
-    // The flow reads this server's own API, whose address is known once it listens: the file
-    // is applied after start-up with it.
-    switchyard::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("example.db").display());
-    let server = start_with(
-        &db,
-        dir.path(),
-        &MasterKey::generate_base64(),
-        &["--allow-destinations", "127.0.0.0/8"],
-    );
-    let file = example("nightly-report").join("switchyard.yaml").display().to_string();
-    let env = [
-        ("SWITCHYARD_API_URL", server.base.clone()),
-        ("REPORT_API_KEY", ADMIN_KEY.to_string()),
-        ("REPORT_WEBHOOK_URL", format!("{}/reports/ops", fakes.base)),
-    ];
-    let args = ["apply", "-f", &file, "--url", &server.base, "--key", ADMIN_KEY].map(str::to_string);
-    let out = cli(args.to_vec(), &env, dir.path()).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ex = Example {
-        server,
-        dir,
-        http: reqwest::Client::new(),
-    };
+    // The flow reads this server's own API.
+    let ex = applied_with("nightly-report", |base| {
+        vec![
+            ("SWITCHYARD_API_URL", base.to_string()),
+            ("REPORT_API_KEY", ADMIN_KEY.to_string()),
+            ("REPORT_WEBHOOK_URL", format!("{}/reports/ops", fakes.base)),
+        ]
+    })
+    .await;
     let flow = get_json(
         &ex.http,
         format!("{}/v1/flows/nightly-report", ex.server.base),

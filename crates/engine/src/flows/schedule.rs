@@ -1,5 +1,6 @@
-//! Cron triggers (SPEC §7): every node looks at its flows' schedules a few times a second and
-//! fires the latest tick that is due and not fired yet. A tick is fired by publishing the
+//! Cron triggers (SPEC §7): every node looks at its flows' schedules when the next tick is due
+//! (and at least every 200 ms, to see changed flows) and fires the latest tick that is due and
+//! not fired yet. A tick is fired by publishing the
 //! `switchyard.cron` event for that flow alone with a dedup key naming the flow and the tick,
 //! through the one fan-out, so the event and its run are one write and a tick raced for by
 //! several nodes creates one run. The store then records the tick as the flow's latest, which
@@ -24,7 +25,8 @@ use crate::fanout::Origin;
 
 /// The type of a tick's event.
 pub const CRON_EVENT_TYPE: &str = "switchyard.cron";
-/// How often schedules are looked at: the most a tick's run starts late, give or take a claim.
+/// The longest wait between looks (a new or changed flow is seen within it); a look otherwise
+/// happens when the next tick is due.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
 
 pub struct Scheduler {
@@ -51,17 +53,34 @@ impl Scheduler {
 
     pub fn spawn(self, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
+            let mut wait = LOOK_EVERY;
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(LOOK_EVERY) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => {}
                 }
                 if *shutdown.borrow() {
                     return;
                 }
                 self.look().await;
+                wait = self.until_next_tick().map_or(LOOK_EVERY, |d| d.min(LOOK_EVERY));
             }
         })
+    }
+
+    /// How long until the earliest next tick of any flow.
+    fn until_next_tick(&self) -> Option<Duration> {
+        let now = self.clock.now_micros();
+        self.flows
+            .cron_flows()
+            .iter()
+            .filter_map(|flow| match flow.spec.trigger.kind() {
+                Ok(TriggerKind::Cron { cron, timezone }) => self.schedule(&flow.id, flow.version, cron, timezone),
+                _ => None,
+            })
+            .filter_map(|s| s.next_after(now))
+            .min()
+            .map(|next| Duration::from_micros((next - now).max(0) as u64))
     }
 
     fn schedule(&self, flow_id: &str, version: i64, cron: &str, tz: Option<&str>) -> Option<Schedule> {

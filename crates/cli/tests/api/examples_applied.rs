@@ -210,9 +210,10 @@ async fn typeform_response_upserts_the_mailchimp_member_by_md5() {
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["id"], hash.as_str());
     assert_eq!(members[0]["merge_fields"]["FNAME"], "Grace");
+    let shown = run.to_string();
     assert!(
-        !run.to_string().contains("Grace.Hopper@Example.com"),
-        "the answers are redacted in the run's view"
+        !shown.contains("Hopper") && !shown.contains("Grace"),
+        "the answers are redacted in the run's view, wherever copied: {shown}"
     );
 }
 

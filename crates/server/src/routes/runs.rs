@@ -70,6 +70,10 @@ impl Redaction {
             let mut redacted = payload.clone();
             redact_paths(&mut redacted, &paths);
             collect_changed(&payload, &redacted, &mut values);
+            // Longest first: a short value inside a longer one (a first name inside an email)
+            // must not break the longer one's match and leave the rest of it visible.
+            values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            values.dedup();
         }
         Ok(Redaction { paths, values })
     }

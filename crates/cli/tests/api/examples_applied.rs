@@ -253,5 +253,7 @@ async fn nightly_cron_posts_a_report() {
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].body["title"], "Switchyard nightly report");
     assert_eq!(reports[0].body["scheduled_at"], "2026-12-06T01:00:00Z");
-    assert!(reports[0].body["figures"].is_object(), "{:?}", reports[0].body);
+    let figures = &reports[0].body["figures"];
+    assert!(figures["totals"]["received"].is_number(), "{figures}");
+    assert_eq!(figures["queues"].as_array().map(Vec::len), Some(3), "{figures}");
 }

@@ -79,6 +79,16 @@ pub fn render_report(r: &Value) -> String {
         text(&r["event_id"]),
         text(&r["status"]),
     );
+    if let Some(c) = r["control"].as_object() {
+        let field = |k: &str| text(&c.get(k).cloned().unwrap_or(Value::Null));
+        out.push_str(&format!(
+            "  flow control: key {}, at most {} at a time, sequence {}, waits {} s first\n",
+            field("key"),
+            field("limit"),
+            field("sequence"),
+            field("waits_seconds")
+        ));
+    }
     if r["filtered_by_trigger"] == true {
         out.push_str("  the trigger's filter turns this event away: no run would start\n");
     }

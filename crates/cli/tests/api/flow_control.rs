@@ -100,6 +100,18 @@ async fn ordering_holds_a_gap_for_the_window_then_records_it(app: TestApp) {
                "steps": [{"id": "apply", "map": ".payload.seq"}]}),
     )
     .await;
+    // A what-if run shows the key and sequence a run of this payload would get.
+    let whatif: Value = app
+        .api_post(
+            "/v1/flows/in-order/test",
+            &json!({"payload": {"account": "z", "seq": 9}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(whatif["control"]["key"], "z", "{whatif}");
+    assert_eq!(whatif["control"]["sequence"], 9);
     let one = send(&app, "ledger", json!({"account": "a", "seq": 1})).await;
     assert_eq!(ended(&app, &one).await["status"], "succeeded");
     // 3 arrives before 2: it is held; 2 then runs first, and 3 right after it.

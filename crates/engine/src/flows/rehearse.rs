@@ -114,6 +114,9 @@ pub struct Report {
     pub status: RunStatus,
     /// True when the trigger's filter turned the event away (no run would start).
     pub filtered_by_trigger: bool,
+    /// Flow control as the run would get it: `{key, limit, sequence, waits_seconds}` (what-if
+    /// walks themselves never wait for a key).
+    pub control: Option<Value>,
     /// The real run whose recorded responses answered `http` steps, if any.
     pub recorded_run: Option<String>,
     pub steps: Vec<StepReport>,
@@ -159,6 +162,7 @@ impl Rehearser {
             event_id: event.id.clone(),
             status: RunStatus::Succeeded,
             filtered_by_trigger: false,
+            control: None,
             recorded_run: real.as_ref().map(|(r, _)| r.id.clone()),
             steps: Vec::new(),
             requests: Vec::new(),
@@ -175,6 +179,14 @@ impl Rehearser {
                 return Ok(report);
             }
         }
+        let now = now_micros();
+        let input = json!({"event": scope["event"], "payload": scope["payload"]});
+        report.control = super::control::run_control(&self.deps.jq, &spec, &input, now)
+            .await
+            .map(|c| {
+                json!({"key": c.key, "limit": c.limit, "sequence": c.sequence,
+                       "waits_seconds": (c.due_at - now) / 1_000_000})
+            });
         let (run, recorded) = match real {
             Some((run, steps)) => (run, recorded_outputs(&steps)),
             None => (synthetic_run(flow_name, &event.id), HashMap::new()),

@@ -66,6 +66,9 @@ pub struct WhatIfReport {
     pub event_id: String,
     pub status: RunStatus,
     pub filtered_by_trigger: bool,
+    /// Flow control as the run would get it: `{key, limit, sequence, waits_seconds}`
+    /// (debounce's quiet period); null without `concurrency`, `ordering` or `debounce`.
+    pub control: Option<Value>,
     /// The real run whose recorded responses answered `http` steps.
     pub recorded_run: Option<String>,
     pub steps: Vec<WhatIfStep>,

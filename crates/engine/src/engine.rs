@@ -18,6 +18,7 @@ use switchyard_jq::Jq;
 use switchyard_store::{ApiKeyRow, JobKind, Store, StoreError};
 
 use crate::alerts::{AlertBook, AlertsConfig, HealthTally};
+use crate::api_keys::ApiKeys;
 use crate::declared;
 use crate::declared::{Applier, ApplyOptions, Catalogs, DeclaredError};
 use crate::delivery::{DispatchConfig, Dispatcher, Publisher};
@@ -93,6 +94,8 @@ pub struct Engine {
     pub dispatcher: Dispatcher,
     /// Alert rules and their state.
     pub alerts: Arc<AlertBook>,
+    /// API keys as authentication reads and revokes them.
+    pub api_keys: Arc<ApiKeys>,
     tasks: Tasks,
 }
 
@@ -215,6 +218,7 @@ impl Engine {
                 }
             }
         });
+        let api_keys = ApiKeys::new(cfg.store.clone(), cfg.clock.clone());
         Housekeeping {
             store: cfg.store.clone(),
             clock: cfg.clock,
@@ -224,6 +228,7 @@ impl Engine {
         // Counters recorded from here on show on `/metrics`.
         crate::metrics::install();
         Ok(Engine {
+            api_keys,
             store: cfg.store,
             master_key: cfg.master_key,
             catalog,

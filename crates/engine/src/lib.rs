@@ -5,6 +5,7 @@
 //! receipt records.
 
 pub mod alerts;
+pub mod api_keys;
 pub mod audit;
 pub mod declared;
 pub mod delivery;

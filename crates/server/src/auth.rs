@@ -1,5 +1,6 @@
-//! API-key authentication for `/v1`. The presented key is hashed and looked up; the plain key is
-//! never stored or logged. Handlers declare the scope they need with [`Principal::require`].
+//! API-key authentication for `/v1`. The presented key is hashed and looked up through the
+//! engine's [`switchyard_engine::api_keys::ApiKeys`] (which remembers a verified key for a
+//! second); the plain key is never stored or logged. Handlers declare the scope they need with [`Principal::require`].
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
@@ -56,20 +57,20 @@ impl FromRequestParts<AppState> for Principal {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 512)
             .ok_or_else(|| unauthenticated("invalid_api_key", "the Authorization header must be Bearer <key>"))?;
-        let row = state.store.api_key_by_hash(&hash_key(token)).await?;
-        match row {
-            Some(k) if k.revoked_at.is_none() => {
+        // Remembered for a second at most; a revocation on this node is honoured at once.
+        match state.api_keys.verify(&hash_key(token)).await? {
+            Some(k) => {
                 let scope = Scope::parse(&k.scope).ok_or_else(|| {
                     tracing::error!(key_id = %k.id, "stored API key has an unknown scope");
                     unauthenticated("invalid_api_key", "the API key is not valid")
                 })?;
                 Ok(Principal {
-                    key_id: k.id,
-                    key_name: k.name,
+                    key_id: k.id.clone(),
+                    key_name: k.name.clone(),
                     scope,
                 })
             }
-            _ => Err(unauthenticated(
+            None => Err(unauthenticated(
                 "invalid_api_key",
                 "the API key is not valid or has been revoked",
             )),

@@ -47,6 +47,7 @@ pub struct AppState {
     pub publisher: Publisher,
     pub dispatcher: Dispatcher,
     pub alerts: Arc<switchyard_engine::alerts::AlertBook>,
+    pub api_keys: Arc<switchyard_engine::api_keys::ApiKeys>,
 }
 
 impl AppState {
@@ -64,6 +65,7 @@ impl AppState {
             publisher: engine.publisher.clone(),
             dispatcher: engine.dispatcher.clone(),
             alerts: engine.alerts.clone(),
+            api_keys: engine.api_keys.clone(),
         }
     }
 }

@@ -43,7 +43,17 @@ fn request(app: &TestApp, method: &str, path: &str) -> reqwest::RequestBuilder {
 
 async fn wrong_missing_and_revoked_keys_are_401_everywhere(app: TestApp) {
     let revoked = app.create_key("admin").await;
-    let keys: serde_json::Value = app.api_get("/v1/keys").await.json().await.unwrap();
+    // Used once first, so the server has verified (and remembers) it when it is revoked.
+    let keys: serde_json::Value = app
+        .http
+        .get(app.url("/v1/keys"))
+        .bearer_auth(&revoked)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = keys["data"]
         .as_array()
         .unwrap()
@@ -61,6 +71,7 @@ async fn wrong_missing_and_revoked_keys_are_401_everywhere(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
+    // Refused on the next request, not a second later.
     for (method, path, _) in ROUTES {
         let none = request(&app, method, path).send().await.unwrap();
         assert_envelope(none, 401, "missing_api_key").await;

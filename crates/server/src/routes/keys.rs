@@ -100,7 +100,7 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     principal.require(Scope::Admin)?;
-    if !state.store.revoke_api_key(&id, now_micros()).await? {
+    if !state.api_keys.revoke(&id, now_micros()).await? {
         return Err(ApiError::not_found("active API key"));
     }
     tracing::info!(key_id = %id, by = %principal.key_id, "API key revoked");

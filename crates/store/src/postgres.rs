@@ -101,42 +101,110 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         let plan = dedup::plan(batch, &keyed.digests, &winners);
-        for chunk in plan.events.chunks(INSERT_CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new("");
-            push_event_rows!(qb, chunk);
-            qb.build().persistent(false).execute(&mut *tx).await?;
-        }
-        for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new("");
-            push_delivery_rows!(qb, chunk);
-            qb.build().persistent(false).execute(&mut *tx).await?;
-            let mut qb = QueryBuilder::<Postgres>::new("");
-            push_delivery_job_rows!(qb, chunk);
-            qb.build().persistent(false).execute(&mut *tx).await?;
-        }
-        for chunk in plan.runs.chunks(INSERT_CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new("");
-            push_run_rows!(qb, chunk);
-            qb.build().persistent(false).execute(&mut *tx).await?;
-            let mut qb = QueryBuilder::<Postgres>::new("");
-            push_run_job_rows!(qb, chunk);
-            qb.build().persistent(false).execute(&mut *tx).await?;
-        }
-        if !plan.deliveries.is_empty() || !plan.runs.is_empty() {
-            // Delivered at commit: idle dispatchers and flow runners on every node wake at once.
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(DELIVERY_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for chunk in plan.receipts.chunks(INSERT_CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new("");
-            push_receipt_rows!(qb, chunk);
-            qb.build().persistent(false).execute(&mut *tx).await?;
+        let lists = [
+            plan.events.len(),
+            plan.deliveries.len(),
+            plan.runs.len(),
+            plan.receipts.len(),
+        ];
+        if lists.iter().all(|n| *n <= INSERT_CHUNK) {
+            insert_in_one_statement(&mut tx, &plan).await?;
+        } else {
+            insert_in_chunks(&mut tx, &plan).await?;
         }
         tx.commit().await?;
         Ok(plan.outcomes)
     }
+}
+
+/// A batch's rows in one statement — each table's `INSERT` a data-modifying `WITH` part, the
+/// wake-up notification the statement's result — so a group commit costs four round trips
+/// (begin, lock, this, commit) instead of one per table. Foreign keys between the parts are
+/// checked at the statement's end, when every part's rows exist. Each list fits in one chunk.
+async fn insert_in_one_statement(tx: &mut sqlx::Transaction<'_, Postgres>, plan: &dedup::Plan<'_>) -> StoreResult<()> {
+    let mut qb = QueryBuilder::<Postgres>::new("WITH ");
+    let mut parts = 0;
+    let mut part = |qb: &mut QueryBuilder<Postgres>| {
+        if parts > 0 {
+            qb.push(", ");
+        }
+        qb.push(format_args!("w{parts} AS ("));
+        parts += 1;
+    };
+    if !plan.events.is_empty() {
+        part(&mut qb);
+        push_event_rows!(qb, &plan.events);
+        qb.push(")");
+    }
+    if !plan.deliveries.is_empty() {
+        part(&mut qb);
+        push_delivery_rows!(qb, &plan.deliveries);
+        qb.push(")");
+        part(&mut qb);
+        push_delivery_job_rows!(qb, &plan.deliveries);
+        qb.push(")");
+    }
+    if !plan.runs.is_empty() {
+        part(&mut qb);
+        push_run_rows!(qb, &plan.runs);
+        qb.push(")");
+        part(&mut qb);
+        push_run_job_rows!(qb, &plan.runs);
+        qb.push(")");
+    }
+    if !plan.receipts.is_empty() {
+        part(&mut qb);
+        push_receipt_rows!(qb, &plan.receipts);
+        qb.push(")");
+    }
+    if parts == 0 {
+        return Ok(());
+    }
+    if !plan.deliveries.is_empty() || !plan.runs.is_empty() {
+        // Delivered at commit: idle dispatchers and flow runners on every node wake at once.
+        qb.push(" SELECT pg_notify(").push_bind(DELIVERY_CHANNEL).push(", '')");
+    } else {
+        qb.push(" SELECT 1");
+    }
+    qb.build().persistent(false).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A batch too large for one statement, table by table in chunks.
+async fn insert_in_chunks(tx: &mut sqlx::Transaction<'_, Postgres>, plan: &dedup::Plan<'_>) -> StoreResult<()> {
+    for chunk in plan.events.chunks(INSERT_CHUNK) {
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        push_event_rows!(qb, chunk);
+        qb.build().persistent(false).execute(&mut **tx).await?;
+    }
+    for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        push_delivery_rows!(qb, chunk);
+        qb.build().persistent(false).execute(&mut **tx).await?;
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        push_delivery_job_rows!(qb, chunk);
+        qb.build().persistent(false).execute(&mut **tx).await?;
+    }
+    for chunk in plan.runs.chunks(INSERT_CHUNK) {
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        push_run_rows!(qb, chunk);
+        qb.build().persistent(false).execute(&mut **tx).await?;
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        push_run_job_rows!(qb, chunk);
+        qb.build().persistent(false).execute(&mut **tx).await?;
+    }
+    if !plan.deliveries.is_empty() || !plan.runs.is_empty() {
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(DELIVERY_CHANNEL)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for chunk in plan.receipts.chunks(INSERT_CHUNK) {
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        push_receipt_rows!(qb, chunk);
+        qb.build().persistent(false).execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 impl_store!(PostgresStore, Postgres);

@@ -18,6 +18,7 @@ contract!(
     fifo_keys_run_one_at_a_time_in_order,
     breakers_are_shared_newest_first_with_one_probe,
     the_queue_holds_only_unfinished_jobs,
+    batches_larger_than_one_statement_store_every_row,
 );
 
 fn endpoint(id: &str) -> EndpointRow {
@@ -466,4 +467,25 @@ async fn the_queue_holds_only_unfinished_jobs(store: Arc<dyn Store>) {
     assert_eq!(due, [("ep_a".to_string(), 11_000), ("ep_b".to_string(), 500)]);
     let d = store.get_delivery("dlv_e2_ep_a").await.unwrap().unwrap();
     assert_eq!((d.status.as_str(), d.attempts), ("pending", 0));
+}
+
+/// PostgreSQL writes a batch in one statement when each table's rows fit one chunk (400) and
+/// table by table otherwise; both ways every event, delivery and job is stored.
+async fn batches_larger_than_one_statement_store_every_row(store: Arc<dyn Store>) {
+    for (prefix, n) in [("small", 3usize), ("large", 450)] {
+        let batch: Vec<IntakeWrite> = (0..n)
+            .map(|i| IntakeWrite::Event(published(&format!("{prefix}{i}"), &["ep_a"], 10)))
+            .collect();
+        let out = store.commit_intake(&batch).await.unwrap();
+        assert_eq!(out.len(), n);
+        assert!(out.iter().all(|o| matches!(o, IntakeOutcome::Stored)), "{prefix}");
+        let claimed = store.claim_deliveries("n1", 10, 1000, 1000, None).await.unwrap();
+        let ids: HashSet<String> = claimed.iter().map(|c| c.delivery.id.clone()).collect();
+        let want: HashSet<String> = (0..n).map(|i| format!("dlv_{prefix}{i}_ep_a")).collect();
+        assert_eq!(ids, want, "{prefix}: every delivery has its job");
+        assert!(
+            claimed.iter().all(|c| !c.payload.is_empty()),
+            "{prefix}: with its event"
+        );
+    }
 }

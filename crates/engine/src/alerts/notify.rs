@@ -90,7 +90,10 @@ impl Worker for NotificationWorker {
                         drop(slot);
                     });
                 }
-                Round { again, wake_at: None }
+                Round {
+                    again,
+                    ..Round::default()
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "claiming notifications failed; retrying");

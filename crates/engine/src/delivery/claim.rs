@@ -99,7 +99,7 @@ impl Worker for DeliveryWorker {
         if started > 0 {
             return Round {
                 again: true,
-                wake_at: None,
+                ..Round::default()
             };
         }
         // Sleep until the next known due time, a wake-up, freed capacity, or the next discovery.
@@ -121,6 +121,7 @@ impl Worker for DeliveryWorker {
         Round {
             again: false,
             wake_at: Some(now + wait.as_micros() as i64),
+            claimed: 0,
         }
     }
 

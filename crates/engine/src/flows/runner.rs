@@ -117,8 +117,10 @@ impl Worker for FlowRunner {
         let want = (self.lane.free() as i64).min(deps.config.claim_batch);
         let now = now_micros();
         let lease_until = now + deps.config.lease.as_micros() as i64;
+        let mut started = 0;
         match deps.store.claim_runs(self.lane.owner(), now, lease_until, want).await {
             Ok(claimed) => {
+                started = claimed.len();
                 let full = claimed.len() as i64 == want;
                 for c in claimed {
                     let (deps, slot, finisher) = (deps.clone(), self.lane.slot(), self.finisher.clone());
@@ -138,6 +140,7 @@ impl Worker for FlowRunner {
                     return Round {
                         again: true,
                         wake_at: None,
+                        claimed: started,
                     };
                 }
             }
@@ -155,6 +158,7 @@ impl Worker for FlowRunner {
         Round {
             again: false,
             wake_at: Some(wake_at),
+            claimed: started,
         }
     }
 

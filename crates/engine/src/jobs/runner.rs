@@ -20,6 +20,13 @@ use super::Lane;
 const MAX_IDLE: Duration = Duration::from_secs(1);
 /// How long a stopping lane waits for its jobs in flight.
 const DRAIN_FOR: Duration = Duration::from_secs(30);
+/// A round that claimed at least this many jobs (a batch that was not full) means the node is
+/// busy: the next round waits until [`COALESCE`] has passed since it, so the jobs that arrive
+/// or end meanwhile share one claim — fewer claim transactions on SQLite's one writer, which
+/// intake commits and run endings also need (+5–7 % runs/s, docs/BENCHMARKS.md). A quiet node's
+/// rounds claim fewer, and its next claim is not delayed.
+const BUSY_ROUND: usize = 8;
+const COALESCE: Duration = Duration::from_millis(5);
 
 /// What one claim told the loop.
 #[derive(Debug, Clone, Copy, Default)]
@@ -28,6 +35,8 @@ pub struct Round {
     pub again: bool,
     /// When the worker next expects work to fall due (µs); the loop sleeps until then at most.
     pub wake_at: Option<i64>,
+    /// Jobs this round started (0 for a worker that does not count them: never coalesced).
+    pub claimed: usize,
 }
 
 /// One job kind, as the runner drives it.
@@ -99,6 +108,7 @@ async fn claim_loop(worker: Arc<dyn Worker>, mut shutdown: watch::Receiver<bool>
         if round.again && lane.free() > 0 {
             continue;
         }
+        let settle_until = (round.claimed >= BUSY_ROUND).then(|| tokio::time::Instant::now() + COALESCE);
         let wait = round
             .wake_at
             .map(|at| Duration::from_micros((at - now_micros()).max(0) as u64))
@@ -109,6 +119,12 @@ async fn claim_loop(worker: Arc<dyn Worker>, mut shutdown: watch::Receiver<bool>
             _ = lane.freed() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => {}
+        }
+        if let Some(at) = settle_until {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = shutdown.changed() => {}
+            }
         }
     }
     let deadline = tokio::time::Instant::now() + DRAIN_FOR;

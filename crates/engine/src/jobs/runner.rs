@@ -23,7 +23,7 @@ const DRAIN_FOR: Duration = Duration::from_secs(30);
 /// A round that claimed at least this many jobs (a batch that was not full) means the node is
 /// busy: the next round waits until [`COALESCE`] has passed since it, so the jobs that arrive
 /// or end meanwhile share one claim — fewer claim transactions on SQLite's one writer, which
-/// intake commits and run endings also need (+5–7 % runs/s, docs/BENCHMARKS.md). A quiet node's
+/// intake commits and run endings also need (three-step flow on SQLite +8–20 % runs/s, docs/BENCHMARKS.md). A quiet node's
 /// rounds claim fewer, and its next claim is not delayed.
 const BUSY_ROUND: usize = 8;
 const COALESCE: Duration = Duration::from_millis(5);
@@ -156,5 +156,69 @@ async fn relay_signals(store: Arc<dyn Store>, workers: Vec<Arc<dyn Worker>>) {
         for worker in &workers {
             worker.signal(&signal).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use tokio::time::Instant;
+
+    use super::*;
+
+    /// Claims nothing real: records when it was asked and reports `per_round` jobs started.
+    struct Counting {
+        lane: Arc<Lane>,
+        per_round: usize,
+        asked: Mutex<Vec<Instant>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Worker for Counting {
+        fn lane(&self) -> &Arc<Lane> {
+            &self.lane
+        }
+
+        async fn claim(&self) -> Round {
+            self.asked.lock().unwrap().push(Instant::now());
+            Round {
+                claimed: self.per_round,
+                ..Round::default()
+            }
+        }
+
+        async fn signal(&self, _: &Signal) {}
+    }
+
+    /// Woken every millisecond for 40 ms: the claims it made.
+    async fn claims_when_woken_often(per_round: usize) -> Vec<Instant> {
+        let worker = Arc::new(Counting {
+            lane: Lane::new(JobKind::Run, "node_test".into(), 16),
+            per_round,
+            asked: Mutex::new(Vec::new()),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(claim_loop(worker.clone(), stopped));
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            worker.lane.wake();
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        let asked = worker.asked.lock().unwrap().clone();
+        asked
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn busy_rounds_coalesce_and_quiet_rounds_claim_at_once() {
+        let busy = claims_when_woken_often(BUSY_ROUND).await;
+        assert!(busy.len() >= 5, "a busy lane still claims: {}", busy.len());
+        assert!(
+            busy.windows(2).all(|w| w[1] - w[0] >= COALESCE),
+            "busy rounds are at least COALESCE apart"
+        );
+        let quiet = claims_when_woken_often(BUSY_ROUND - 1).await;
+        assert!(quiet.len() >= 30, "each wake-up claims at once: {}", quiet.len());
     }
 }

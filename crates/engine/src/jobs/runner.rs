@@ -206,8 +206,7 @@ mod tests {
         }
         stop.send(true).unwrap();
         task.await.unwrap();
-        let asked = worker.asked.lock().unwrap().clone();
-        asked
+        worker.asked.lock().unwrap().clone()
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,8 +3,9 @@
 //! authenticates), so a verified key is remembered here for at most [`RECHECK`].
 //!
 //! Invariant: a key revoked through this engine is refused on its next request (the revocation
-//! forgets it before answering); a key revoked on another node, or straight on the database
-//! with the CLI, is refused within [`RECHECK`]. Only keys that were valid and unrevoked when read
+//! forgets it before answering); on PostgreSQL every other node forgets it when the revocation's
+//! notification arrives; in any case a key revoked elsewhere (another node, the CLI straight on
+//! the database) is refused within [`RECHECK`]. Only keys that were valid and unrevoked when read
 //! are remembered; unknown keys are read every time, so guessing fills no memory.
 
 use std::collections::HashMap;
@@ -12,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchyard_core::time::Clock;
-use switchyard_store::{ApiKeyRow, Store, StoreError};
+use switchyard_store::{ApiKeyRow, Signal, Store, StoreError};
+
+use crate::jobs::Follower;
 
 /// Longest time a remembered key is trusted before it is read again.
 pub const RECHECK: Duration = Duration::from_secs(1);
@@ -85,8 +88,27 @@ impl ApiKeys {
         Ok(revoked)
     }
 
+    /// Forgets every remembered key: the next request of each reads its key again.
+    fn forget_all(&self) {
+        let mut known = self.lock();
+        known.revocations += 1;
+        known.keys.clear();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
         // Plain data: a panic elsewhere while holding the lock leaves it consistent.
         self.known.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A revocation on another node (or with the CLI on a PostgreSQL database) arrives as a
+/// notification: everything remembered is forgotten, since the notification does not say which
+/// key (a revocation is rare; each key is read once more). A lost notification falls back to
+/// the [`RECHECK`] bound.
+impl Follower for ApiKeys {
+    fn signal(&self, signal: &Signal) {
+        if *signal == Signal::KeyRevoked {
+            self.forget_all();
+        }
     }
 }

@@ -145,7 +145,9 @@ impl Engine {
         let tokens = Arc::new(TokenCache::new(client.clone()));
         let health = Arc::new(HealthTally::default());
         // One leased-job runner; each job kind is a worker on its own lane of it.
-        let jobs = JobRunner::new(cfg.store.clone());
+        let api_keys = ApiKeys::new(cfg.store.clone(), cfg.clock.clone());
+        let mut jobs = JobRunner::new(cfg.store.clone());
+        jobs.follow(api_keys.clone());
         let run_lane = jobs.lane(JobKind::Run, cfg.runner.max_in_flight);
         let (notices, mut notices_rx) = tokio::sync::mpsc::unbounded_channel();
         let (dispatcher, delivery_worker) = Dispatcher::new(
@@ -218,7 +220,6 @@ impl Engine {
                 }
             }
         });
-        let api_keys = ApiKeys::new(cfg.store.clone(), cfg.clock.clone());
         Housekeeping {
             store: cfg.store.clone(),
             clock: cfg.clock,

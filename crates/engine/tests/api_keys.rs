@@ -1,7 +1,8 @@
 //! API keys as authentication reads them, over a real SQLite file and a fresh PostgreSQL
 //! database: a verified key is remembered for at most a second of the engine's clock, a
 //! revocation through the engine is honoured at once, one made straight on the database (the
-//! CLI's way) within that second, and an unknown key is never remembered as unknown.
+//! CLI's way) within that second, and an unknown key is never remembered as unknown. On
+//! PostgreSQL another node forgets a revoked key when the revocation's notification arrives.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,8 +10,9 @@ use std::time::Duration;
 use switchyard_core::apikey::{Scope, hash_key};
 use switchyard_core::time::ManualClock;
 use switchyard_engine::api_keys::{ApiKeys, RECHECK};
+use switchyard_engine::jobs::{JobRunner, Lane, Round, Worker};
 use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
-use switchyard_store::{ApiKeyRow, Store, StoreOptions, connect};
+use switchyard_store::{ApiKeyRow, JobKind, Signal, Store, StoreOptions, connect};
 
 fn key_row(id: &str, plain: &str) -> ApiKeyRow {
     ApiKeyRow {
@@ -83,5 +85,81 @@ async fn postgres() {
     let store = connect(&url, &StoreOptions::default()).await.unwrap();
     remembers_keys_and_honours_revocations(store.clone()).await;
     drop(store);
+    drop_postgres_database(&base, &url).await;
+}
+
+/// A job kind with nothing to claim: it keeps the runner (and its notification relay) running.
+struct Idle(Arc<Lane>);
+
+#[async_trait::async_trait]
+impl Worker for Idle {
+    fn lane(&self) -> &Arc<Lane> {
+        &self.0
+    }
+    async fn claim(&self) -> Round {
+        Round::default()
+    }
+    async fn signal(&self, _: &Signal) {}
+}
+
+/// `keys` stops accepting `plain` (polled; the bound only guards against a hang).
+async fn refused_soon(keys: &ApiKeys, plain: &str) {
+    for _ in 0..300 {
+        if keys.verify(&hash_key(plain)).await.unwrap().is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("node B never heard of the revocation");
+}
+
+#[tokio::test]
+async fn postgres_nodes_forget_a_key_revoked_elsewhere() {
+    let Some(base) = postgres_base_url() else { return };
+    let url = fresh_postgres_database(&base).await.unwrap();
+    let (a, b) = (
+        connect(&url, &StoreOptions::default()).await.unwrap(),
+        connect(&url, &StoreOptions::default()).await.unwrap(),
+    );
+    a.migrate().await.unwrap();
+    // Node B's clock never moves: only the notification can make it read a key again.
+    let clock = ManualClock::at(1_000_000_000);
+    let (keys_a, keys_b) = (
+        ApiKeys::new(a.clone(), Arc::new(clock.clone())),
+        ApiKeys::new(b.clone(), Arc::new(clock.clone())),
+    );
+    let mut runner = JobRunner::new(b.clone());
+    runner.follow(keys_b.clone());
+    let lane = runner.lane(JobKind::Run, 1);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = runner.start(vec![Arc::new(Idle(lane))], stopped);
+    // B's subscription is up once a notification reaches it: revoke a probe key until B has
+    // forgotten it (every revocation notifies, even of a key already revoked).
+    a.insert_api_key(&key_row("key_probe", "sk_probe_000000000"))
+        .await
+        .unwrap();
+    assert!(keys_b.verify(&hash_key("sk_probe_000000000")).await.unwrap().is_some());
+    for at in 0.. {
+        a.revoke_api_key("key_probe", at).await.unwrap();
+        if keys_b.verify(&hash_key("sk_probe_000000000")).await.unwrap().is_none() {
+            break;
+        }
+        assert!(at < 500, "node B's subscription never came up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    for (id, plain) in [("key_api", "sk_api_00000000000"), ("key_cli", "sk_cli_00000000000")] {
+        a.insert_api_key(&key_row(id, plain)).await.unwrap();
+        assert!(keys_b.verify(&hash_key(plain)).await.unwrap().is_some());
+    }
+    // Revoked through node A's API path, then straight on the database (the CLI's way).
+    assert!(keys_a.revoke("key_api", 2).await.unwrap());
+    refused_soon(&keys_b, "sk_api_00000000000").await;
+    assert!(a.revoke_api_key("key_cli", 3).await.unwrap());
+    refused_soon(&keys_b, "sk_cli_00000000000").await;
+
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    drop((a, b));
     drop_postgres_database(&base, &url).await;
 }

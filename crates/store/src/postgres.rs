@@ -247,6 +247,7 @@ crate::delivery::queries::impl_delivery_store!(
                 // notifications may have been missed meanwhile.
                 let signal = match listener.recv().await {
                     Ok(n) if n.payload() == ENDPOINTS_CHANGED => crate::Signal::EndpointsChanged,
+                    Ok(n) if n.payload() == KEY_REVOKED => crate::Signal::KeyRevoked,
                     Ok(_) => crate::Signal::Deliveries,
                     Err(e) => {
                         tracing::warn!(error = %e, "delivery notifications interrupted; reconnecting");
@@ -266,6 +267,8 @@ crate::delivery::queries::impl_delivery_store!(
 
 /// The notification payload for endpoint changes (delivery wake-ups carry an empty one).
 const ENDPOINTS_CHANGED: &str = "endpoints";
+/// The notification payload for a revoked API key.
+const KEY_REVOKED: &str = "key_revoked";
 
 impl PostgresStore {
     /// PostgreSQL claims stay synchronous: one statement, group-committed by the server.
@@ -282,6 +285,16 @@ impl PostgresStore {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(DELIVERY_CHANNEL)
             .bind(ENDPOINTS_CHANGED)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Every node forgets the API keys it remembered at once, not a second later.
+    async fn after_key_revoked(&self) -> StoreResult<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(DELIVERY_CHANNEL)
+            .bind(KEY_REVOKED)
             .execute(&self.write)
             .await?;
         Ok(())

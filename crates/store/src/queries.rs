@@ -389,6 +389,9 @@ macro_rules! impl_store {
                     .bind(at)
                     .execute(&self.write)
                     .await?;
+                // Every node forgets the key it remembered (after the key's own revocation, so
+                // a node that reads it again sees it revoked).
+                self.after_key_revoked().await?;
                 Ok(done.rows_affected() == 1)
             }
 

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use switchyard_testkit::app::{ADMIN_KEY, TestApp, assert_envelope};
+use switchyard_testkit::app::{ADMIN_KEY, TestApp, assert_envelope, get_json};
 use switchyard_testkit::backend_tests;
 
 backend_tests!(
@@ -44,16 +44,7 @@ fn request(app: &TestApp, method: &str, path: &str) -> reqwest::RequestBuilder {
 async fn wrong_missing_and_revoked_keys_are_401_everywhere(app: TestApp) {
     let revoked = app.create_key("admin").await;
     // Used once first, so the server has verified (and remembers) it when it is revoked.
-    let keys: serde_json::Value = app
-        .http
-        .get(app.url("/v1/keys"))
-        .bearer_auth(&revoked)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys = get_json(&app.http, app.url("/v1/keys"), &revoked).await;
     let id = keys["data"]
         .as_array()
         .unwrap()

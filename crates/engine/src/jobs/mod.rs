@@ -13,4 +13,4 @@ mod lane;
 mod runner;
 
 pub use lane::{Lane, Slot};
-pub use runner::{JobRunner, Round, Worker};
+pub use runner::{Follower, JobRunner, Round, Worker};

@@ -57,10 +57,17 @@ pub trait Worker: Send + Sync + 'static {
     async fn drained(&self) {}
 }
 
+/// Something besides the job kinds that follows the cluster's notifications (the API-key
+/// memory), so the node keeps one subscription.
+pub trait Follower: Send + Sync + 'static {
+    fn signal(&self, signal: &Signal);
+}
+
 /// The runner: this node's lease identity and its lanes.
 pub struct JobRunner {
     store: Arc<dyn Store>,
     owner: String,
+    followers: Vec<Arc<dyn Follower>>,
 }
 
 impl JobRunner {
@@ -68,7 +75,13 @@ impl JobRunner {
         JobRunner {
             store,
             owner: new_id(IdKind::Request).replacen("req_", "node_", 1),
+            followers: Vec::new(),
         }
+    }
+
+    /// `follower` hears every notification the workers hear, from [`Self::start`] on.
+    pub fn follow(&mut self, follower: Arc<dyn Follower>) {
+        self.followers.push(follower);
     }
 
     /// A lane for one kind with this node's identity; its worker is handed to [`Self::start`].
@@ -79,7 +92,7 @@ impl JobRunner {
     /// Runs one claim loop per worker until `shutdown` turns true; the handle ends once every
     /// lane drained.
     pub fn start(self, workers: Vec<Arc<dyn Worker>>, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-        let relay = tokio::spawn(relay_signals(self.store.clone(), workers.clone()));
+        let relay = tokio::spawn(relay_signals(self.store.clone(), workers.clone(), self.followers));
         let lanes: Vec<_> = workers
             .into_iter()
             .map(|w| tokio::spawn(claim_loop(w, shutdown.clone())))
@@ -143,7 +156,7 @@ async fn claim_loop(worker: Arc<dyn Worker>, mut shutdown: watch::Receiver<bool>
 }
 
 /// The cluster's notifications (one subscription per node), relayed to every worker.
-async fn relay_signals(store: Arc<dyn Store>, workers: Vec<Arc<dyn Worker>>) {
+async fn relay_signals(store: Arc<dyn Store>, workers: Vec<Arc<dyn Worker>>, followers: Vec<Arc<dyn Follower>>) {
     let mut rx = match store.subscribe_deliveries().await {
         Ok(Some(rx)) => rx,
         Ok(None) => return,
@@ -153,6 +166,9 @@ async fn relay_signals(store: Arc<dyn Store>, workers: Vec<Arc<dyn Worker>>) {
         }
     };
     while let Some(signal) = rx.recv().await {
+        for follower in &followers {
+            follower.signal(&signal);
+        }
         for worker in &workers {
             worker.signal(&signal).await;
         }

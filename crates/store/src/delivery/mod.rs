@@ -120,6 +120,8 @@ pub enum Signal {
     /// Deliveries may be due (or notifications may have been missed).
     Deliveries,
     EndpointsChanged,
+    /// An API key was revoked on some node (or straight on the database).
+    KeyRevoked,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -79,13 +79,14 @@ impl ApiKeys {
     /// Revokes key `id` and forgets it, so this node refuses it from the next request on.
     /// `false` when no active key has that id.
     pub async fn revoke(&self, id: &str, at: i64) -> Result<bool, StoreError> {
-        let revoked = self.store.revoke_api_key(id, at).await?;
-        // Forgotten even when the store says it was not active: another node may have revoked
-        // it a moment ago, and this node may still remember it.
+        let revoked = self.store.revoke_api_key(id, at).await;
+        // Forgotten whatever the store answered: it may have revoked the key and failed after,
+        // and when it says the key was not active another node may have revoked it a moment
+        // ago while this node still remembers it.
         let mut known = self.lock();
         known.revocations += 1;
         known.keys.retain(|_, (row, _)| row.id != id);
-        Ok(revoked)
+        revoked
     }
 
     /// Forgets every remembered key: the next request of each reads its key again.

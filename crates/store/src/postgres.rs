@@ -119,8 +119,10 @@ impl PostgresStore {
 
 /// A batch's rows in one statement — each table's `INSERT` a data-modifying `WITH` part, the
 /// wake-up notification the statement's result — so a group commit costs four round trips
-/// (begin, lock, this, commit) instead of one per table. Foreign keys between the parts are
-/// checked at the statement's end, when every part's rows exist. Each list fits in one chunk.
+/// (begin, lock, this, commit) instead of one per table. PostgreSQL runs every part exactly
+/// once, in an order it chooses; that is harmless: the tables have no foreign keys between
+/// them, `events.seq` keeps commit order through the advisory lock held until commit, and each
+/// table's sequence follows its rows' order. Each list fits in one chunk.
 async fn insert_in_one_statement(tx: &mut sqlx::Transaction<'_, Postgres>, plan: &dedup::Plan<'_>) -> StoreResult<()> {
     let mut qb = QueryBuilder::<Postgres>::new("WITH ");
     let mut parts = 0;
@@ -255,8 +257,18 @@ crate::delivery::queries::impl_delivery_store!(
                         crate::Signal::Deliveries
                     }
                 };
-                // A full channel is fine: pending signals already mean "look again".
-                if let Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) = tx.try_send(signal) {
+                // A full channel is fine for a wake-up: pending signals already mean "look
+                // again". Other signals carry news a wake-up does not (endpoints changed, a key
+                // revoked): they wait for room rather than be dropped.
+                let closed = if signal == crate::Signal::Deliveries {
+                    matches!(
+                        tx.try_send(signal),
+                        Err(tokio::sync::mpsc::error::TrySendError::Closed(_))
+                    )
+                } else {
+                    tx.send(signal).await.is_err()
+                };
+                if closed {
                     return;
                 }
             }

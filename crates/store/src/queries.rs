@@ -390,8 +390,11 @@ macro_rules! impl_store {
                     .execute(&self.write)
                     .await?;
                 // Every node forgets the key it remembered (after the key's own revocation, so
-                // a node that reads it again sees it revoked).
-                self.after_key_revoked().await?;
+                // a node that reads it again sees it revoked). The revocation has committed: a
+                // lost notification only leaves other nodes to their one-second recheck.
+                if let Err(e) = self.after_key_revoked().await {
+                    tracing::warn!(error = %e, key_id = %id, "could not notify other nodes of a revoked API key");
+                }
                 Ok(done.rows_affected() == 1)
             }
 

@@ -83,17 +83,16 @@ impl ApiKeys {
         // Forgotten whatever the store answered: it may have revoked the key and failed after,
         // and when it says the key was not active another node may have revoked it a moment
         // ago while this node still remembers it.
-        let mut known = self.lock();
-        known.revocations += 1;
-        known.keys.retain(|_, (row, _)| row.id != id);
+        self.forget(|row| row.id == id);
         revoked
     }
 
-    /// Forgets every remembered key: the next request of each reads its key again.
-    fn forget_all(&self) {
+    /// Forgets the remembered keys `which` picks (their next request reads them again) and
+    /// counts a revocation, so a read it overtook is not kept.
+    fn forget(&self, which: impl Fn(&ApiKeyRow) -> bool) {
         let mut known = self.lock();
         known.revocations += 1;
-        known.keys.clear();
+        known.keys.retain(|_, (row, _)| !which(row));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Known> {
@@ -109,7 +108,7 @@ impl ApiKeys {
 impl Follower for ApiKeys {
     fn signal(&self, signal: &Signal) {
         if *signal == Signal::KeyRevoked {
-            self.forget_all();
+            self.forget(|_| true);
         }
     }
 }

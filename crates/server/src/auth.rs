@@ -1,6 +1,7 @@
 //! API-key authentication for `/v1`. The presented key is hashed and looked up through the
 //! engine's [`switchyard_engine::api_keys::ApiKeys`] (which remembers a verified key for a
-//! second); the plain key is never stored or logged. Handlers declare the scope they need with [`Principal::require`].
+//! second); the plain key is never stored or logged. Handlers declare the scope they need with
+//! [`Principal::require`].
 
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;

@@ -101,111 +101,112 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await?;
         let plan = dedup::plan(batch, &keyed.digests, &winners);
-        let lists = [
-            plan.events.len(),
-            plan.deliveries.len(),
-            plan.runs.len(),
-            plan.receipts.len(),
-        ];
-        if lists.iter().all(|n| *n <= INSERT_CHUNK) {
-            insert_in_one_statement(&mut tx, &plan).await?;
+        let parts = row_inserts(&plan);
+        let wake = !plan.deliveries.is_empty() || !plan.runs.is_empty();
+        // One part per table means every list fits one chunk: the whole batch is one statement.
+        if parts.len() <= TABLES {
+            insert_in_one_statement(&mut tx, &parts, wake).await?;
         } else {
-            insert_in_chunks(&mut tx, &plan).await?;
+            for part in &parts {
+                let mut qb = QueryBuilder::<Postgres>::new("");
+                part.push(&mut qb);
+                qb.build().persistent(false).execute(&mut *tx).await?;
+            }
+            if wake {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(DELIVERY_CHANNEL)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(plan.outcomes)
     }
 }
 
-/// A batch's rows in one statement — each table's `INSERT` a data-modifying `WITH` part, the
-/// wake-up notification the statement's result — so a group commit costs four round trips
-/// (begin, lock, this, commit) instead of one per table. PostgreSQL runs every part exactly
-/// once, in an order it chooses; that is harmless: the tables have no foreign keys between
-/// them, `events.seq` keeps commit order through the advisory lock held until commit, and each
-/// table's sequence follows its rows' order. Each list fits in one chunk.
-async fn insert_in_one_statement(tx: &mut sqlx::Transaction<'_, Postgres>, plan: &dedup::Plan<'_>) -> StoreResult<()> {
-    let mut qb = QueryBuilder::<Postgres>::new("WITH ");
-    let mut parts = 0;
-    let mut part = |qb: &mut QueryBuilder<Postgres>| {
-        if parts > 0 {
-            qb.push(", ");
+/// The tables a batch writes: events, deliveries and their jobs, runs and their jobs, receipts.
+const TABLES: usize = 6;
+
+/// One multi-row `INSERT` of a batch: a chunk of one table's rows.
+enum RowInsert<'a, 'p> {
+    Events(&'a [&'p crate::NewEvent]),
+    Deliveries(&'a [&'p crate::NewDelivery]),
+    DeliveryJobs(&'a [&'p crate::NewDelivery]),
+    Runs(&'a [&'p crate::NewRun]),
+    RunJobs(&'a [&'p crate::NewRun]),
+    Receipts(&'a [crate::Receipt]),
+}
+
+impl RowInsert<'_, '_> {
+    fn push(&self, qb: &mut QueryBuilder<'_, Postgres>) {
+        match *self {
+            RowInsert::Events(rows) => {
+                push_event_rows!(qb, rows);
+            }
+            RowInsert::Deliveries(rows) => {
+                push_delivery_rows!(qb, rows);
+            }
+            RowInsert::DeliveryJobs(rows) => {
+                push_delivery_job_rows!(qb, rows);
+            }
+            RowInsert::Runs(rows) => {
+                push_run_rows!(qb, rows);
+            }
+            RowInsert::RunJobs(rows) => {
+                push_run_job_rows!(qb, rows);
+            }
+            RowInsert::Receipts(rows) => {
+                push_receipt_rows!(qb, rows);
+            }
         }
-        qb.push(format_args!("w{parts} AS ("));
-        parts += 1;
-    };
-    if !plan.events.is_empty() {
-        part(&mut qb);
-        push_event_rows!(qb, &plan.events);
-        qb.push(")");
     }
-    if !plan.deliveries.is_empty() {
-        part(&mut qb);
-        push_delivery_rows!(qb, &plan.deliveries);
-        qb.push(")");
-        part(&mut qb);
-        push_delivery_job_rows!(qb, &plan.deliveries);
-        qb.push(")");
+}
+
+/// The batch's inserts in chunks of [`INSERT_CHUNK`] rows, each row's table before the jobs that
+/// name it.
+fn row_inserts<'a, 'p>(plan: &'a dedup::Plan<'p>) -> Vec<RowInsert<'a, 'p>> {
+    let mut parts = Vec::new();
+    parts.extend(plan.events.chunks(INSERT_CHUNK).map(RowInsert::Events));
+    for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
+        parts.extend([RowInsert::Deliveries(chunk), RowInsert::DeliveryJobs(chunk)]);
     }
-    if !plan.runs.is_empty() {
-        part(&mut qb);
-        push_run_rows!(qb, &plan.runs);
-        qb.push(")");
-        part(&mut qb);
-        push_run_job_rows!(qb, &plan.runs);
-        qb.push(")");
+    for chunk in plan.runs.chunks(INSERT_CHUNK) {
+        parts.extend([RowInsert::Runs(chunk), RowInsert::RunJobs(chunk)]);
     }
-    if !plan.receipts.is_empty() {
-        part(&mut qb);
-        push_receipt_rows!(qb, &plan.receipts);
-        qb.push(")");
-    }
-    if parts == 0 {
+    parts.extend(plan.receipts.chunks(INSERT_CHUNK).map(RowInsert::Receipts));
+    parts
+}
+
+/// A batch's rows in one statement — each `INSERT` a data-modifying `WITH` part, the wake-up
+/// notification the statement's result — so a group commit costs one round trip for all its
+/// rows instead of one per table. PostgreSQL runs every part exactly once, in an order it
+/// chooses; that is harmless: the tables have no foreign keys between them, `events.seq` keeps
+/// commit order through the advisory lock held until commit, and each table's sequence follows
+/// its rows' order.
+async fn insert_in_one_statement(
+    tx: &mut sqlx::Transaction<'_, Postgres>,
+    parts: &[RowInsert<'_, '_>],
+    wake: bool,
+) -> StoreResult<()> {
+    if parts.is_empty() {
         return Ok(());
     }
-    if !plan.deliveries.is_empty() || !plan.runs.is_empty() {
+    let mut qb = QueryBuilder::<Postgres>::new("WITH ");
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            qb.push(", ");
+        }
+        qb.push(format_args!("w{i} AS ("));
+        part.push(&mut qb);
+        qb.push(")");
+    }
+    if wake {
         // Delivered at commit: idle dispatchers and flow runners on every node wake at once.
         qb.push(" SELECT pg_notify(").push_bind(DELIVERY_CHANNEL).push(", '')");
     } else {
         qb.push(" SELECT 1");
     }
     qb.build().persistent(false).execute(&mut **tx).await?;
-    Ok(())
-}
-
-/// A batch too large for one statement, table by table in chunks.
-async fn insert_in_chunks(tx: &mut sqlx::Transaction<'_, Postgres>, plan: &dedup::Plan<'_>) -> StoreResult<()> {
-    for chunk in plan.events.chunks(INSERT_CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new("");
-        push_event_rows!(qb, chunk);
-        qb.build().persistent(false).execute(&mut **tx).await?;
-    }
-    for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new("");
-        push_delivery_rows!(qb, chunk);
-        qb.build().persistent(false).execute(&mut **tx).await?;
-        let mut qb = QueryBuilder::<Postgres>::new("");
-        push_delivery_job_rows!(qb, chunk);
-        qb.build().persistent(false).execute(&mut **tx).await?;
-    }
-    for chunk in plan.runs.chunks(INSERT_CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new("");
-        push_run_rows!(qb, chunk);
-        qb.build().persistent(false).execute(&mut **tx).await?;
-        let mut qb = QueryBuilder::<Postgres>::new("");
-        push_run_job_rows!(qb, chunk);
-        qb.build().persistent(false).execute(&mut **tx).await?;
-    }
-    if !plan.deliveries.is_empty() || !plan.runs.is_empty() {
-        sqlx::query("SELECT pg_notify($1, '')")
-            .bind(DELIVERY_CHANNEL)
-            .execute(&mut **tx)
-            .await?;
-    }
-    for chunk in plan.receipts.chunks(INSERT_CHUNK) {
-        let mut qb = QueryBuilder::<Postgres>::new("");
-        push_receipt_rows!(qb, chunk);
-        qb.build().persistent(false).execute(&mut **tx).await?;
-    }
     Ok(())
 }
 
@@ -294,19 +295,20 @@ impl PostgresStore {
 
     /// Every node refreshes its endpoint view at once, not at its next periodic refresh.
     async fn after_endpoint_change(&self) -> StoreResult<()> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(DELIVERY_CHANNEL)
-            .bind(ENDPOINTS_CHANGED)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+        self.notify(ENDPOINTS_CHANGED).await
     }
 
     /// Every node forgets the API keys it remembered at once, not a second later.
     async fn after_key_revoked(&self) -> StoreResult<()> {
+        self.notify(KEY_REVOKED).await
+    }
+
+    /// Tells every node's subscription (`subscribe_deliveries`) `payload`, outside any
+    /// transaction.
+    async fn notify(&self, payload: &str) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(DELIVERY_CHANNEL)
-            .bind(KEY_REVOKED)
+            .bind(payload)
             .execute(&self.write)
             .await?;
         Ok(())
@@ -320,10 +322,7 @@ impl PostgresStore {
     /// Replayed deliveries wake dispatchers on every node.
     async fn after_replay(&self, replayed: u64) -> StoreResult<()> {
         if replayed > 0 {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(DELIVERY_CHANNEL)
-                .execute(&self.write)
-                .await?;
+            self.notify("").await?;
         }
         Ok(())
     }

@@ -121,7 +121,7 @@ impl Worker for DeliveryWorker {
         Round {
             again: false,
             wake_at: Some(now + wait.as_micros() as i64),
-            claimed: 0,
+            ..Round::default()
         }
     }
 

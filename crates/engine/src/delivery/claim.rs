@@ -104,10 +104,7 @@ impl Worker for DeliveryWorker {
         }
         // Sleep until the next known due time, a wake-up, freed capacity, or the next discovery.
         let now = now_micros();
-        let next_due = {
-            let due = inner.due.lock().unwrap_or_else(|p| p.into_inner());
-            due.values().copied().filter(|t| *t > now).min()
-        };
+        let next_due = inner.due_endpoints().next_after(now);
         let wait = next_due
             .map(|t| Duration::from_micros((t - now) as u64))
             .unwrap_or(inner.cfg.idle_poll)
@@ -154,22 +151,16 @@ impl Worker for DeliveryWorker {
 /// were started or settled.
 async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
     let now = now_micros();
-    let mut candidates: Vec<(String, i64)> = {
-        let due = inner.due.lock().unwrap_or_else(|p| p.into_inner());
-        due.iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(k, t)| (k.clone(), *t))
-            .collect()
-    };
-    candidates.sort_by_key(|(_, t)| *t);
+    let candidates = inner.due_endpoints().candidates(now);
     let lease_until = now + inner.cfg.lease.as_micros() as i64;
     let mut started = 0;
-    for (endpoint_id, _) in candidates {
+    for candidate in candidates {
+        let endpoint_id = &candidate.endpoint;
         let free = inner.lane.free();
         if free == 0 {
             break;
         }
-        let mut ep = inner.endpoints.lookup(&endpoint_id);
+        let mut ep = inner.endpoints.lookup(endpoint_id);
         if ep.is_none() {
             // Created on another node moments ago? Look in the store before calling it deleted.
             inner
@@ -177,7 +168,7 @@ async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
                 .refresh()
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            ep = inner.endpoints.lookup(&endpoint_id);
+            ep = inner.endpoints.lookup(endpoint_id);
         }
         let want = match &ep {
             Some(e) if e.spec.enabled => {
@@ -198,12 +189,12 @@ async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
         }
         let claimed = inner
             .store
-            .claim_deliveries(inner.node(), now, lease_until, want, Some(&endpoint_id))
+            .claim_deliveries(inner.node(), now, lease_until, want, Some(endpoint_id))
             .await?;
         if (claimed.len() as i64) < want {
             // Nothing more is due now; later retries are hinted when stored, and discovery
             // finds the rest.
-            inner.due.lock().unwrap_or_else(|p| p.into_inner()).remove(&endpoint_id);
+            inner.due_endpoints().claimed_all(&candidate);
         }
         started += start(inner, ep, claimed, now).await?;
     }

@@ -6,7 +6,6 @@
 //!   and are claimed again (at-least-once, same `webhook-id`);
 //! - results are written in batches by one completer task, retried until stored.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +21,7 @@ use switchyard_store::{AttemptResult, AttemptRow, Claimed, EndpointHealth, Store
 use tokio::sync::mpsc;
 
 use super::attempt::{Tried, attempt};
+use super::due::DueEndpoints;
 use crate::endpoints::{Endpoint, EndpointCatalog};
 use crate::jobs::guard::{BreakerState, Ended, Guards, Limits};
 use crate::jobs::{Lane, Slot, Worker};
@@ -72,8 +72,8 @@ pub(super) struct Inner {
     results: mpsc::UnboundedSender<AttemptResult>,
     /// Where events about the engine itself go (an endpoint disabled), to be published.
     operational: Option<mpsc::UnboundedSender<OperationalEvent>>,
-    /// Endpoints known to have pending deliveries, and when the earliest falls due (µs).
-    pub(super) due: Mutex<HashMap<String, i64>>,
+    /// Endpoints known to have pending deliveries, and when the earliest falls due.
+    pub(super) due: Mutex<DueEndpoints>,
     /// Ask the claim loop to rediscover due endpoints from the store (after a replay).
     pub(super) rediscover: AtomicBool,
     /// Attempt outcomes for alerts and the dashboard.
@@ -83,10 +83,11 @@ pub(super) struct Inner {
 impl Inner {
     /// Records that `endpoint` has deliveries due at `at` (the earlier time wins).
     pub(super) fn hint(&self, endpoint: &str, at: i64) {
-        let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
-        due.entry(endpoint.to_string())
-            .and_modify(|t| *t = (*t).min(at))
-            .or_insert(at);
+        self.due_endpoints().hint(endpoint, at);
+    }
+
+    pub(super) fn due_endpoints(&self) -> std::sync::MutexGuard<'_, DueEndpoints> {
+        self.due.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn node(&self) -> &str {
@@ -129,7 +130,7 @@ impl Dispatcher {
             cfg,
             results: tx,
             operational,
-            due: Mutex::new(HashMap::new()),
+            due: Mutex::default(),
             rediscover: AtomicBool::new(true),
             health,
         });

@@ -5,6 +5,7 @@
 mod attempt;
 mod claim;
 mod dispatcher;
+mod due;
 mod publish;
 mod shared;
 

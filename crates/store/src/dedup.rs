@@ -118,29 +118,6 @@ fn duplicate_receipt(e: &NewEvent, first: &str) -> Receipt {
 /// Dedup keys read per step of the expiry sweep.
 pub(crate) const SWEEP_CHUNK: i64 = 5000;
 
-/// Appends PostgreSQL's dedup upsert for `chunk`: a key already held by an event whose window
-/// has not ended keeps that event; an expired one is taken over. `RETURNING` tells which event
-/// holds each key afterwards.
-pub(crate) fn push_dedup_upsert(
-    qb: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>,
-    chunk: &[(&NewEvent, KeyDigest)],
-    now: i64,
-) {
-    qb.push("INSERT INTO dedup_digests (digest, event_id, expires_at) ");
-    qb.push_values(chunk, |mut b, (e, digest)| {
-        b.push_bind(digest.to_vec())
-            .push_bind(e.id.clone())
-            .push_bind(e.dedup.as_ref().map_or(0, |d| d.expires_at));
-    });
-    qb.push(" ON CONFLICT (digest) DO UPDATE SET event_id = CASE WHEN dedup_digests.expires_at <= ");
-    qb.push_bind(now);
-    qb.push(
-        " THEN excluded.event_id ELSE dedup_digests.event_id END, expires_at = CASE WHEN dedup_digests.expires_at <= ",
-    );
-    qb.push_bind(now);
-    qb.push(" THEN excluded.expires_at ELSE dedup_digests.expires_at END RETURNING digest, event_id");
-}
-
 /// The expiry sweep of `dedup_digests`, the same on both backends (`$read`/`$write` are the
 /// store's pools, `$check_writable` an expression checked before each delete), in digest order:
 /// each chunk is read on a reader, and when it holds expired keys its range is deleted on the

@@ -5,18 +5,19 @@
 
 use std::str::FromStr;
 
+use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, QueryBuilder};
 
-use crate::dedup;
-use crate::delivery::queries::{push_delivery_job_rows, push_delivery_rows};
-use crate::flows::{push_run_job_rows, push_run_rows};
-use crate::key_digest::KeyDigest;
-use crate::queries::{INSERT_CHUNK, impl_store, push_event_rows, push_receipt_rows};
+use crate::queries::impl_store;
 use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
+
+mod intake;
 
 /// Advisory lock id serialising event inserts ("SWYD" + 1).
 const EVENT_ORDER_LOCK: i64 = 0x5357_5944_0000_0001;
+
+/// How long a pooled connection may sit unused before it is pinged on its next use.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub struct PostgresStore {
     pub(crate) read: PgPool,
@@ -34,6 +35,20 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(opts.max_connections.max(2))
             .acquire_timeout(opts.acquire_timeout)
+            // sqlx pings every connection it hands out: a round trip before each use, which on a
+            // busy node was one in five of a group commit's. Only a connection that sat idle a
+            // while is pinged (the server may have closed it meanwhile); a busy one proves itself
+            // by its last use, and should it break between two uses, that query fails as any
+            // query on a broken connection would.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(conn)
             .await?;
         Ok(PostgresStore {
@@ -78,136 +93,8 @@ impl PostgresStore {
     }
 
     async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
-        let mut tx = self.write.begin().await?;
-        // Dedup first, outside the event-order lock: the primary key decides races on its own
-        // (a concurrent batch with the same key waits for this one's row lock, then sees its
-        // winner), so the lock that every node's batches queue on is held one round trip less.
-        // Candidates come in key order, so two batches always lock shared keys in the same order
-        // and cannot deadlock.
-        let mut winners = dedup::Winners::new();
-        let now = switchyard_core::time::now_micros();
-        let keyed = dedup::keyed(batch);
-        for chunk in keyed.candidates.chunks(INSERT_CHUNK) {
-            let mut qb = QueryBuilder::<Postgres>::new("");
-            dedup::push_dedup_upsert(&mut qb, chunk, now);
-            let rows: Vec<(Vec<u8>, String)> = qb.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
-            winners.extend(
-                rows.into_iter()
-                    .filter_map(|(digest, event)| Some((KeyDigest::from_slice(&digest)?, event))),
-            );
-        }
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(EVENT_ORDER_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let plan = dedup::plan(batch, &keyed.digests, &winners);
-        let parts = row_inserts(&plan);
-        let wake = !plan.deliveries.is_empty() || !plan.runs.is_empty();
-        // One part per table means every list fits one chunk: the whole batch is one statement.
-        if parts.len() <= TABLES {
-            insert_in_one_statement(&mut tx, &parts, wake).await?;
-        } else {
-            for part in &parts {
-                let mut qb = QueryBuilder::<Postgres>::new("");
-                part.push(&mut qb);
-                qb.build().persistent(false).execute(&mut *tx).await?;
-            }
-            if wake {
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(DELIVERY_CHANNEL)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(plan.outcomes)
+        intake::commit_intake(&self.write, batch).await
     }
-}
-
-/// The tables a batch writes: events, deliveries and their jobs, runs and their jobs, receipts.
-const TABLES: usize = 6;
-
-/// One multi-row `INSERT` of a batch: a chunk of one table's rows.
-enum RowInsert<'a, 'p> {
-    Events(&'a [&'p crate::NewEvent]),
-    Deliveries(&'a [&'p crate::NewDelivery]),
-    DeliveryJobs(&'a [&'p crate::NewDelivery]),
-    Runs(&'a [&'p crate::NewRun]),
-    RunJobs(&'a [&'p crate::NewRun]),
-    Receipts(&'a [crate::Receipt]),
-}
-
-impl RowInsert<'_, '_> {
-    fn push(&self, qb: &mut QueryBuilder<'_, Postgres>) {
-        match *self {
-            RowInsert::Events(rows) => {
-                push_event_rows!(qb, rows);
-            }
-            RowInsert::Deliveries(rows) => {
-                push_delivery_rows!(qb, rows);
-            }
-            RowInsert::DeliveryJobs(rows) => {
-                push_delivery_job_rows!(qb, rows);
-            }
-            RowInsert::Runs(rows) => {
-                push_run_rows!(qb, rows);
-            }
-            RowInsert::RunJobs(rows) => {
-                push_run_job_rows!(qb, rows);
-            }
-            RowInsert::Receipts(rows) => {
-                push_receipt_rows!(qb, rows);
-            }
-        }
-    }
-}
-
-/// The batch's inserts in chunks of [`INSERT_CHUNK`] rows, each row's table before the jobs that
-/// name it.
-fn row_inserts<'a, 'p>(plan: &'a dedup::Plan<'p>) -> Vec<RowInsert<'a, 'p>> {
-    let mut parts = Vec::new();
-    parts.extend(plan.events.chunks(INSERT_CHUNK).map(RowInsert::Events));
-    for chunk in plan.deliveries.chunks(INSERT_CHUNK) {
-        parts.extend([RowInsert::Deliveries(chunk), RowInsert::DeliveryJobs(chunk)]);
-    }
-    for chunk in plan.runs.chunks(INSERT_CHUNK) {
-        parts.extend([RowInsert::Runs(chunk), RowInsert::RunJobs(chunk)]);
-    }
-    parts.extend(plan.receipts.chunks(INSERT_CHUNK).map(RowInsert::Receipts));
-    parts
-}
-
-/// A batch's rows in one statement — each `INSERT` a data-modifying `WITH` part, the wake-up
-/// notification the statement's result — so a group commit costs one round trip for all its
-/// rows instead of one per table. PostgreSQL runs every part exactly once, in an order it
-/// chooses; that is harmless: the tables have no foreign keys between them, `events.seq` keeps
-/// commit order through the advisory lock held until commit, and each table's sequence follows
-/// its rows' order.
-async fn insert_in_one_statement(
-    tx: &mut sqlx::Transaction<'_, Postgres>,
-    parts: &[RowInsert<'_, '_>],
-    wake: bool,
-) -> StoreResult<()> {
-    if parts.is_empty() {
-        return Ok(());
-    }
-    let mut qb = QueryBuilder::<Postgres>::new("WITH ");
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            qb.push(", ");
-        }
-        qb.push(format_args!("w{i} AS ("));
-        part.push(&mut qb);
-        qb.push(")");
-    }
-    if wake {
-        // Delivered at commit: idle dispatchers and flow runners on every node wake at once.
-        qb.push(" SELECT pg_notify(").push_bind(DELIVERY_CHANNEL).push(", '')");
-    } else {
-        qb.push(" SELECT 1");
-    }
-    qb.build().persistent(false).execute(&mut **tx).await?;
-    Ok(())
 }
 
 impl_store!(PostgresStore, Postgres);

@@ -252,6 +252,30 @@ pub trait FlowStore: Send + Sync {
     async fn set_run_note(&self, run_id: &str, note: &str) -> StoreResult<()>;
 }
 
+/// A claimed run with its job, as a backend's claim returns it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClaimedRunRow {
+    pub job: i64,
+    #[sqlx(flatten)]
+    pub run: RunRow,
+}
+
+/// The pick of a claim: due run jobs, unleased or with an expired lease, whose key has room,
+/// oldest due first (binds: kind, now, now, limit).
+macro_rules! push_run_pick {
+    ($qb:expr, $now:expr, $limit:expr) => {
+        $qb.push("SELECT seq FROM jobs WHERE kind = ")
+            .push_bind($crate::JobKind::Run.as_str());
+        $qb.push(" AND due_at <= ").push_bind($now);
+        $qb.push(" AND (lease_until IS NULL OR lease_until <= ")
+            .push_bind($now)
+            .push(")");
+        $qb.push($crate::flows::KEY_HAS_ROOM);
+        $qb.push(" ORDER BY due_at LIMIT ").push_bind($limit);
+    };
+}
+pub(crate) use push_run_pick;
+
 pub(crate) const FLOW_COLUMNS: &str = "id, name, version, definition, created_at, updated_at";
 pub(crate) const VERSION_COLUMNS: &str = "flow_id, version, definition, created_at";
 pub(crate) const RUN_COLUMNS: &str = "seq, id, flow_id, flow_name, flow_version, event_id, status, failed_step, \
@@ -271,4 +295,6 @@ mod queries;
 mod sql;
 
 pub(crate) use queries::impl_flow_store;
-pub(crate) use sql::{commit_steps_and_status, push_run_job_rows, push_run_rows, select_where_in, upsert_steps};
+pub(crate) use sql::{
+    commit_steps_and_status, ended_runs, push_run_ends, push_run_job_rows, push_run_rows, select_where_in, upsert_steps,
+};

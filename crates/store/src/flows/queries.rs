@@ -1,12 +1,11 @@
 //! `FlowStore` for both backends (see [`impl_flow_store`]).
 
-/// The flow queries, shared by both backends; `$claim_open`/`$claim_close` wrap the pick of due
-/// jobs in a claim as for deliveries (`impl_delivery_store!`): PostgreSQL's
-/// `FOR UPDATE SKIP LOCKED` into an array, SQLite's single writer making it atomic on its own.
-/// Every write that depends on a lease names the job by `seq` and its holder, as delivery
-/// completions do.
+/// The flow queries, shared by both backends. The write of a claim and of run ends is each
+/// backend's (`backend_claim_runs`, `backend_finish_runs`): SQLite sends it as one command, one
+/// trip to its worker thread; PostgreSQL statement by statement in a transaction. Every write that
+/// depends on a lease names the job by `seq` and its holder, as delivery completions do.
 macro_rules! impl_flow_store {
-    ($ty:ty, $db:ty, $claim_open:expr, $claim_close:expr) => {
+    ($ty:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::FlowStore for $ty {
             async fn insert_flow(&self, row: &$crate::FlowRow) -> $crate::StoreResult<()> {
@@ -124,60 +123,18 @@ macro_rules! impl_flow_store {
                 limit: i64,
             ) -> $crate::StoreResult<Vec<$crate::ClaimedRun>> {
                 self.check_writable()?;
-                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE jobs SET lease_until = ");
-                qb.push_bind(lease_until).push(", lease_owner = ").push_bind(owner.to_string());
-                qb.push($claim_open).push("SELECT seq FROM jobs WHERE kind = ").push_bind($crate::JobKind::Run.as_str());
-                qb.push(" AND due_at <= ").push_bind(now);
-                qb.push(" AND (lease_until IS NULL OR lease_until <= ").push_bind(now).push(")");
-                qb.push($crate::flows::KEY_HAS_ROOM);
-                qb.push(" ORDER BY due_at LIMIT ").push_bind(limit);
-                qb.push($claim_close).push(" RETURNING seq, subject_id");
-                // As for deliveries, a claim need not survive a power cut (the run is claimed
-                // again), so it commits without waiting for the disk where the backend allows.
-                let mut conn = self.write.acquire().await?;
-                self.relax_durability(&mut conn).await?;
-                let claimed: $crate::StoreResult<Vec<$crate::ClaimedRun>> = async {
-                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                    let jobs: std::collections::HashMap<String, i64> = qb
-                        .build_query_as::<(i64, String)>()
-                        .persistent(false)
-                        .fetch_all(&mut *tx)
-                        .await?
-                        .into_iter()
-                        .map(|(seq, id)| (id, seq))
-                        .collect();
-                    if jobs.is_empty() {
-                        tx.rollback().await?;
-                        return Ok(Vec::new());
-                    }
-                    let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE runs SET status = ");
-                    qb.push_bind(switchyard_core::flow::RunStatus::Running.as_str());
-                    qb.push(", updated_at = ").push_bind(now).push(" WHERE id IN (");
-                    let mut ids = qb.separated(", ");
-                    for id in jobs.keys() {
-                        ids.push_bind(id.clone());
-                    }
-                    qb.push(") RETURNING ").push($crate::flows::RUN_COLUMNS);
-                    let runs: Vec<$crate::RunRow> = qb.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
-                    tx.commit().await?;
-                    let mut claimed: Vec<$crate::ClaimedRun> = runs
-                        .into_iter()
-                        .filter_map(|run| {
-                            Some($crate::ClaimedRun {
-                                job: *jobs.get(&run.id)?,
-                                run,
-                                event: None,
-                                steps: Vec::new(),
-                            })
-                        })
-                        .collect();
-                    claimed.sort_by_key(|c| c.run.seq);
-                    Ok(claimed)
-                }
-                .await;
-                self.restore_durability(&mut conn).await?;
-                drop(conn);
-                let mut claimed = claimed?;
+                let mut claimed: Vec<$crate::ClaimedRun> = self
+                    .backend_claim_runs(owner, now, lease_until, limit)
+                    .await?
+                    .into_iter()
+                    .map(|row| $crate::ClaimedRun {
+                        job: row.job,
+                        run: row.run,
+                        event: None,
+                        steps: Vec::new(),
+                    })
+                    .collect();
+                claimed.sort_by_key(|c| c.run.seq);
                 if claimed.is_empty() {
                     return Ok(claimed);
                 }
@@ -297,54 +254,8 @@ macro_rules! impl_flow_store {
                 if runs.is_empty() {
                     return Ok(Vec::new());
                 }
-                // A handful of statements for the whole batch: the jobs still held go, then the
-                // held runs' step records and ends are written.
-                let mut tx = self.write.begin().await?;
-                let mut qb = sqlx::QueryBuilder::<$db>::new("DELETE FROM jobs WHERE kind = ");
-                qb.push_bind($crate::JobKind::Run.as_str());
-                qb.push(" AND lease_owner = ").push_bind(owner.to_string()).push(" AND seq IN (");
-                let mut seqs = qb.separated(", ");
-                for run in runs {
-                    seqs.push_bind(run.job);
-                }
-                qb.push(") RETURNING seq, subject_id");
-                let held: std::collections::HashSet<(i64, String)> = qb
-                    .build_query_as::<(i64, String)>()
-                    .persistent(false)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .collect();
-                let done: Vec<bool> = runs
-                    .iter()
-                    .map(|r| held.contains(&(r.job, r.run_id.clone())))
-                    .collect();
-                let ended: Vec<&$crate::FinishRun> =
-                    runs.iter().zip(&done).filter(|(_, d)| **d).map(|(r, _)| r).collect();
-                let steps: Vec<$crate::StepRow> = ended.iter().flat_map(|r| r.steps.iter().cloned()).collect();
-                $crate::flows::upsert_steps!(tx, steps, $db);
-                for chunk in ended.chunks(100) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "WITH ended (id, status, failed_step, error_class, error_message, finished_at) AS (",
-                    );
-                    qb.push_values(chunk, |mut b, r: &&$crate::FinishRun| {
-                        b.push_bind(r.run_id.clone())
-                            .push_bind(r.end.status.as_str())
-                            .push_bind(r.end.failed_step.clone())
-                            .push_bind(r.end.error_class.clone())
-                            .push_bind(r.end.error_message.clone())
-                            .push_bind(r.end.finished_at);
-                    });
-                    qb.push(
-                        ") UPDATE runs SET status = ended.status, failed_step = ended.failed_step, \
-                         error_class = ended.error_class, error_message = ended.error_message, \
-                         finished_at = ended.finished_at, updated_at = ended.finished_at \
-                         FROM ended WHERE runs.id = ended.id",
-                    );
-                    qb.build().persistent(false).execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                self.after_jobs_ended(ended.len() as u64);
+                let done = self.backend_finish_runs(owner, runs).await?;
+                self.after_jobs_ended(done.iter().filter(|d| **d).count() as u64);
                 Ok(done)
             }
 

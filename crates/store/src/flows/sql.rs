@@ -107,3 +107,104 @@ macro_rules! push_run_job_rows {
     };
 }
 pub(crate) use push_run_job_rows;
+
+/// The ends of runs (`$runs`: `&[FinishRun]`) as statements appended to `$qb`, `$between` run
+/// after each but the last (PostgreSQL executes the statement and starts the next; SQLite sends
+/// the same writes as one fixed command, `sqlite/runs.rs`): the step records and the run's end
+/// are written only for runs whose job `$owner` still holds, then the held jobs are deleted,
+/// `RETURNING seq, subject_id` — the runs that ended. A run whose lease was lost is left to its
+/// new holder.
+macro_rules! push_run_ends {
+    ($qb:ident, $owner:expr, $runs:expr, $between:block) => {{
+        // Held: the job is this run's and `$owner`'s (`$alias.job`, `$alias.run` name them).
+        macro_rules! held {
+            ($b:expr, $alias:literal) => {
+                $b.push(concat!(
+                    " WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.seq = ",
+                    $alias,
+                    ".job AND jobs.subject_id = ",
+                    $alias,
+                    ".run AND jobs.kind = "
+                ))
+                .push_bind($crate::JobKind::Run.as_str())
+                .push(" AND jobs.lease_owner = ")
+                .push_bind($owner.to_string())
+                .push(")")
+            };
+        }
+        let steps: Vec<(i64, &$crate::StepRow)> = $runs
+            .iter()
+            .flat_map(|r| r.steps.iter().map(move |s| (r.job, s)))
+            .collect();
+        for chunk in steps.chunks(100) {
+            $qb.push(
+                "WITH s (job, run, path, step_id, status, attempts, output, error_class, error_message, started_at, \
+                 finished_at) AS (",
+            );
+            $qb.push_values(chunk, |mut b, (job, step)| {
+                b.push_bind(*job)
+                    .push_bind(step.run_id.clone())
+                    .push_bind(step.path.clone())
+                    .push_bind(step.step_id.clone())
+                    .push_bind(step.status.as_str())
+                    .push_bind(step.attempts)
+                    .push_bind(step.output.clone())
+                    .push_bind(step.error_class.clone())
+                    .push_bind(step.error_message.clone())
+                    .push_bind(step.started_at)
+                    .push_bind(step.finished_at);
+            });
+            $qb.push(
+                ") INSERT INTO run_steps (run_id, path, step_id, status, attempts, output, error_class, error_message, \
+                 started_at, finished_at) SELECT run, path, step_id, status, attempts, output, error_class, \
+                 error_message, started_at, finished_at FROM s",
+            );
+            held!($qb, "s");
+            $qb.push(
+                " ON CONFLICT (run_id, path) DO UPDATE SET step_id = excluded.step_id, status = excluded.status, \
+                 attempts = excluded.attempts, output = excluded.output, error_class = excluded.error_class, \
+                 error_message = excluded.error_message, started_at = excluded.started_at, \
+                 finished_at = excluded.finished_at",
+            );
+            $between
+        }
+        for chunk in $runs.chunks(100) {
+            $qb.push("WITH ended (job, run, status, failed_step, error_class, error_message, finished_at) AS (");
+            $qb.push_values(chunk, |mut b, r: &$crate::FinishRun| {
+                b.push_bind(r.job)
+                    .push_bind(r.run_id.clone())
+                    .push_bind(r.end.status.as_str())
+                    .push_bind(r.end.failed_step.clone())
+                    .push_bind(r.end.error_class.clone())
+                    .push_bind(r.end.error_message.clone())
+                    .push_bind(r.end.finished_at);
+            });
+            $qb.push(
+                ") UPDATE runs SET status = ended.status, failed_step = ended.failed_step, \
+                 error_class = ended.error_class, error_message = ended.error_message, \
+                 finished_at = ended.finished_at, updated_at = ended.finished_at \
+                 FROM ended",
+            );
+            held!($qb, "ended");
+            $qb.push(" AND runs.id = ended.run");
+            $between
+        }
+        $qb.push("DELETE FROM jobs WHERE kind = ");
+        $qb.push_bind($crate::JobKind::Run.as_str());
+        $qb.push(" AND lease_owner = ")
+            .push_bind($owner.to_string())
+            .push(" AND seq IN (");
+        let mut seqs = $qb.separated(", ");
+        for run in $runs {
+            seqs.push_bind(run.job);
+        }
+        $qb.push(") RETURNING seq, subject_id");
+    }};
+}
+pub(crate) use push_run_ends;
+
+/// Which of `runs` ended, from the `(seq, subject_id)` rows [`push_run_ends`] deleted.
+pub(crate) fn ended_runs(runs: &[crate::FinishRun], deleted: Vec<(i64, String)>) -> Vec<bool> {
+    let held: std::collections::HashSet<(i64, String)> = deleted.into_iter().collect();
+    runs.iter().map(|r| held.contains(&(r.job, r.run_id.clone()))).collect()
+}

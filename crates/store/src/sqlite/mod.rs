@@ -20,6 +20,7 @@ use recent_keys::RecentKeys;
 mod intake;
 mod key_filter;
 mod recent_keys;
+mod runs;
 
 /// Pages the WAL may hold before the writer checkpoints it (SQLite's default is 1,000). Random
 /// dedup keys dirty a page each, so at the default the writer checkpointed many times a second,
@@ -63,9 +64,13 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         let path = conn.get_filename().to_path_buf();
         // The writer connects first so the file (and WAL mode) exist before readers open it.
+        // sqlx pings a connection before handing it out: a trip to its worker thread, and a wait
+        // for this task to be scheduled again, before every write. A local file's connection does
+        // not go stale, so neither pool pings on acquire (sqlx still tests one on its release).
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(opts.acquire_timeout)
             .connect_with(
                 conn.clone()
@@ -75,6 +80,7 @@ impl SqliteStore {
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))
+            .test_before_acquire(false)
             .acquire_timeout(opts.acquire_timeout)
             // Readers a burst opened are closed again once idle, and their page caches freed, so
             // memory returns near its idle level after load (docs/BENCHMARKS.md, memory).
@@ -282,7 +288,7 @@ crate::jobs::impl_queue_store!(SqliteStore);
 crate::audit::impl_audit_store!(SqliteStore, Sqlite);
 crate::schedules::impl_schedule_store!(SqliteStore);
 crate::alerts::queries::impl_alert_store!(SqliteStore, Sqlite, " WHERE seq IN (", ")");
-crate::flows::impl_flow_store!(SqliteStore, Sqlite, " WHERE seq IN (", ")");
+crate::flows::impl_flow_store!(SqliteStore, Sqlite);
 
 impl SqliteStore {
     /// Claims commit with `synchronous = NORMAL` on the writer connection: no fsync for them.

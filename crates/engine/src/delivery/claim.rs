@@ -89,17 +89,20 @@ impl Worker for DeliveryWorker {
             }
             state.breakers_checked = Some(Instant::now());
         }
-        let started = match claim_round(inner).await {
-            Ok(n) => n,
+        let Claims { started, more } = match claim_round(inner).await {
+            Ok(claims) => claims,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming deliveries failed; retrying");
-                0
+                Claims::default()
             }
         };
         if started > 0 {
+            // A busy round (the runner's `BUSY_ROUND`) lets deliveries arriving meanwhile share
+            // the next claim, unless an endpoint had more due than this round could take.
             return Round {
-                again: true,
-                ..Round::default()
+                again: more,
+                wake_at: None,
+                claimed: started,
             };
         }
         // Sleep until the next known due time, a wake-up, freed capacity, or the next discovery.
@@ -147,13 +150,21 @@ impl Worker for DeliveryWorker {
     }
 }
 
-/// Claims for every due endpoint with capacity, oldest due first; returns how many deliveries
-/// were started or settled.
-async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
+/// What one claim round did.
+#[derive(Default)]
+struct Claims {
+    /// Deliveries started or settled.
+    started: usize,
+    /// Some endpoint had as many due as the round asked for: more may be claimable at once.
+    more: bool,
+}
+
+/// Claims for every due endpoint with capacity, oldest due first.
+async fn claim_round(inner: &Arc<Inner>) -> Result<Claims, StoreError> {
     let now = now_micros();
     let candidates = inner.due_endpoints().candidates(now);
     let lease_until = now + inner.cfg.lease.as_micros() as i64;
-    let mut started = 0;
+    let mut claims = Claims::default();
     for candidate in candidates {
         let endpoint_id = &candidate.endpoint;
         let free = inner.lane.free();
@@ -195,10 +206,12 @@ async fn claim_round(inner: &Arc<Inner>) -> Result<usize, StoreError> {
             // Nothing more is due now; later retries are hinted when stored, and discovery
             // finds the rest.
             inner.due_endpoints().claimed_all(&candidate);
+        } else {
+            claims.more = true;
         }
-        started += start(inner, ep, claimed, now).await?;
+        claims.started += start(inner, ep, claimed, now).await?;
     }
-    Ok(started)
+    Ok(claims)
 }
 
 async fn start(

@@ -23,7 +23,8 @@ const DRAIN_FOR: Duration = Duration::from_secs(30);
 /// A round that claimed at least this many jobs (a batch that was not full) means the node is
 /// busy: the next round waits until [`COALESCE`] has passed since it, so the jobs that arrive
 /// or end meanwhile share one claim — fewer claim transactions on SQLite's one writer, which
-/// intake commits and run endings also need (three-step flow on SQLite +8–20 % runs/s,
+/// intake commits and run endings also need (three-step flow on SQLite +8–20 % runs/s; the
+/// same for deliveries once a claim no longer lost the hints of publishes committed during it,
 /// docs/BENCHMARKS.md). A quiet node's rounds claim fewer, and its next claim is not delayed.
 const BUSY_ROUND: usize = 8;
 const COALESCE: Duration = Duration::from_millis(5);

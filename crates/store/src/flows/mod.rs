@@ -288,6 +288,11 @@ pub(crate) const KEY_HAS_ROOM: &str = " AND (ordering_key IS NULL OR (SELECT COU
      AND (COALESCE(p.position, 0) < COALESCE(jobs.position, 0) \
      OR (COALESCE(p.position, 0) = COALESCE(jobs.position, 0) AND p.seq < jobs.seq))) \
      < COALESCE(jobs.key_limit, 1))";
+/// A step record's upsert by `(run_id, path)`: the new record replaces the old.
+pub(crate) const STEP_UPSERT: &str = " ON CONFLICT (run_id, path) DO UPDATE SET step_id = excluded.step_id, \
+     status = excluded.status, attempts = excluded.attempts, output = excluded.output, \
+     error_class = excluded.error_class, error_message = excluded.error_message, \
+     started_at = excluded.started_at, finished_at = excluded.finished_at";
 pub(crate) const STEP_COLUMNS: &str =
     "run_id, path, step_id, status, attempts, output, error_class, error_message, started_at, finished_at";
 
@@ -296,5 +301,6 @@ mod sql;
 
 pub(crate) use queries::impl_flow_store;
 pub(crate) use sql::{
-    commit_steps_and_status, ended_runs, push_run_ends, push_run_job_rows, push_run_rows, select_where_in, upsert_steps,
+    bind_step_columns, commit_steps_and_status, ended_runs, push_run_ends, push_run_job_rows, push_run_rows,
+    select_where_in, upsert_steps,
 };

@@ -15,6 +15,24 @@ macro_rules! select_where_in {
 }
 pub(crate) use select_where_in;
 
+/// Binds a step record's values in `run_steps`' column order (`run_id` … `finished_at`) onto a
+/// `push_values` row builder.
+macro_rules! bind_step_columns {
+    ($b:expr, $step:expr) => {
+        $b.push_bind($step.run_id.clone())
+            .push_bind($step.path.clone())
+            .push_bind($step.step_id.clone())
+            .push_bind($step.status.as_str())
+            .push_bind($step.attempts)
+            .push_bind($step.output.clone())
+            .push_bind($step.error_class.clone())
+            .push_bind($step.error_message.clone())
+            .push_bind($step.started_at)
+            .push_bind($step.finished_at)
+    };
+}
+pub(crate) use bind_step_columns;
+
 /// Upserts step records by `(run_id, path)` inside the caller's transaction, many rows per
 /// statement: on SQLite every statement is a round trip to the connection's thread, which costs
 /// more than parsing a statement again.
@@ -26,23 +44,9 @@ macro_rules! upsert_steps {
                  started_at, finished_at) ",
             );
             qb.push_values(chunk, |mut b, step: &$crate::StepRow| {
-                b.push_bind(step.run_id.clone())
-                    .push_bind(step.path.clone())
-                    .push_bind(step.step_id.clone())
-                    .push_bind(step.status.as_str())
-                    .push_bind(step.attempts)
-                    .push_bind(step.output.clone())
-                    .push_bind(step.error_class.clone())
-                    .push_bind(step.error_message.clone())
-                    .push_bind(step.started_at)
-                    .push_bind(step.finished_at);
+                $crate::flows::bind_step_columns!(b, step);
             });
-            qb.push(
-                " ON CONFLICT (run_id, path) DO UPDATE SET step_id = excluded.step_id, status = excluded.status, \
-                 attempts = excluded.attempts, output = excluded.output, error_class = excluded.error_class, \
-                 error_message = excluded.error_message, started_at = excluded.started_at, \
-                 finished_at = excluded.finished_at",
-            );
+            qb.push($crate::flows::STEP_UPSERT);
             qb.build().persistent(false).execute(&mut *$conn).await?;
         }
     };
@@ -142,17 +146,8 @@ macro_rules! push_run_ends {
                  finished_at) AS (",
             );
             $qb.push_values(chunk, |mut b, (job, step)| {
-                b.push_bind(*job)
-                    .push_bind(step.run_id.clone())
-                    .push_bind(step.path.clone())
-                    .push_bind(step.step_id.clone())
-                    .push_bind(step.status.as_str())
-                    .push_bind(step.attempts)
-                    .push_bind(step.output.clone())
-                    .push_bind(step.error_class.clone())
-                    .push_bind(step.error_message.clone())
-                    .push_bind(step.started_at)
-                    .push_bind(step.finished_at);
+                b.push_bind(*job);
+                $crate::flows::bind_step_columns!(b, step);
             });
             $qb.push(
                 ") INSERT INTO run_steps (run_id, path, step_id, status, attempts, output, error_class, error_message, \
@@ -160,12 +155,7 @@ macro_rules! push_run_ends {
                  error_message, started_at, finished_at FROM s",
             );
             held!($qb, "s");
-            $qb.push(
-                " ON CONFLICT (run_id, path) DO UPDATE SET step_id = excluded.step_id, status = excluded.status, \
-                 attempts = excluded.attempts, output = excluded.output, error_class = excluded.error_class, \
-                 error_message = excluded.error_message, started_at = excluded.started_at, \
-                 finished_at = excluded.finished_at",
-            );
+            $qb.push($crate::flows::STEP_UPSERT);
             $between
         }
         for chunk in $runs.chunks(100) {

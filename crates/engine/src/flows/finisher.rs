@@ -9,14 +9,10 @@ use std::sync::Arc;
 use switchyard_store::{FinishRun, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::jobs::{BUSY_ROUND, COALESCE};
+
 /// Most run endings in one transaction.
 const BATCH: usize = 256;
-/// After a transaction that ended at least [`BUSY`] runs, the next waits until [`COALESCE`] has
-/// passed since it began, so that the endings arriving meanwhile share it: on SQLite every
-/// transaction is a turn of the one writer connection that intake commits wait for, and a turn
-/// costs more in hand-over than a few more rows cost. A quiet node's endings are not delayed.
-const BUSY: usize = 8;
-const COALESCE: std::time::Duration = std::time::Duration::from_millis(5);
 
 type Reply = oneshot::Sender<Result<bool, StoreError>>;
 
@@ -33,7 +29,11 @@ impl Finisher {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
                 let began = tokio::time::Instant::now();
-                let busy = batch.len() >= BUSY;
+                // As busy claim rounds do (`jobs::BUSY_ROUND`): after a transaction that ended
+                // many runs, the next waits until `COALESCE` has passed since it began, so the
+                // endings arriving meanwhile share it — on SQLite each transaction is a turn of
+                // the one writer that intake commits wait for. A quiet node's are not delayed.
+                let busy = batch.len() >= BUSY_ROUND;
                 let (runs, replies): (Vec<FinishRun>, Vec<Reply>) = std::mem::take(&mut batch).into_iter().unzip();
                 match store.finish_runs(&owner, &runs).await {
                     Ok(done) => {

@@ -13,4 +13,5 @@ mod lane;
 mod runner;
 
 pub use lane::{Lane, Slot};
+pub(crate) use runner::{BUSY_ROUND, COALESCE};
 pub use runner::{Follower, JobRunner, Round, Worker};

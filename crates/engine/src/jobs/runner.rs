@@ -26,8 +26,9 @@ const DRAIN_FOR: Duration = Duration::from_secs(30);
 /// intake commits and run endings also need (three-step flow on SQLite +8–20 % runs/s; the
 /// same for deliveries once a claim no longer lost the hints of publishes committed during it,
 /// docs/BENCHMARKS.md). A quiet node's rounds claim fewer, and its next claim is not delayed.
-const BUSY_ROUND: usize = 8;
-const COALESCE: Duration = Duration::from_millis(5);
+/// Run endings coalesce by the same measure (`flows/finisher.rs`).
+pub(crate) const BUSY_ROUND: usize = 8;
+pub(crate) const COALESCE: Duration = Duration::from_millis(5);
 
 /// What one claim told the loop.
 #[derive(Debug, Clone, Copy, Default)]

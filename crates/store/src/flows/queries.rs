@@ -1,8 +1,8 @@
 //! `FlowStore` for both backends (see [`impl_flow_store`]).
 
 /// The flow queries, shared by both backends. The write of a claim and of run ends is each
-/// backend's (`backend_claim_runs`, `backend_finish_runs`): SQLite sends it as one command, one
-/// trip to its worker thread; PostgreSQL statement by statement in a transaction. Every write that
+/// backend's (`backend_claim_runs`, `backend_finish_runs` in `sqlite/runs.rs` and
+/// `postgres/runs.rs`), each with fixed text sent in as few trips as the backend allows. Every write that
 /// depends on a lease names the job by `seq` and its holder, as delivery completions do.
 macro_rules! impl_flow_store {
     ($ty:ty, $db:ty) => {

@@ -12,6 +12,7 @@ use crate::queries::impl_store;
 use crate::{IntakeOutcome, IntakeWrite, StoreError, StoreKind, StoreOptions, StoreResult};
 
 mod intake;
+mod runs;
 
 /// Advisory lock id serialising event inserts ("SWYD" + 1).
 const EVENT_ORDER_LOCK: i64 = 0x5357_5944_0000_0001;
@@ -194,74 +195,6 @@ impl PostgresStore {
             .execute(&self.write)
             .await?;
         Ok(())
-    }
-
-    /// Leases due run jobs and marks their runs running, in one transaction. The jobs are picked
-    /// as delivery claims pick theirs: `FOR UPDATE SKIP LOCKED` into an array, so several nodes
-    /// never wait on (or take) each other's rows.
-    async fn backend_claim_runs(
-        &self,
-        owner: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<crate::flows::ClaimedRunRow>> {
-        let mut tx = self.write.begin().await?;
-        let mut qb = sqlx::QueryBuilder::<Postgres>::new("UPDATE jobs SET lease_until = ");
-        qb.push_bind(lease_until)
-            .push(", lease_owner = ")
-            .push_bind(owner.to_string());
-        qb.push(" WHERE seq = ANY(ARRAY(");
-        crate::flows::push_run_pick!(qb, now, limit);
-        qb.push(" FOR UPDATE SKIP LOCKED)) RETURNING seq, subject_id");
-        let jobs: std::collections::HashMap<String, i64> = qb
-            .build_query_as::<(i64, String)>()
-            .persistent(false)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|(seq, id)| (id, seq))
-            .collect();
-        if jobs.is_empty() {
-            tx.rollback().await?;
-            return Ok(Vec::new());
-        }
-        let mut qb = sqlx::QueryBuilder::<Postgres>::new("UPDATE runs SET status = ");
-        qb.push_bind(switchyard_core::flow::RunStatus::Running.as_str());
-        qb.push(", updated_at = ").push_bind(now).push(" WHERE id IN (");
-        let mut ids = qb.separated(", ");
-        for id in jobs.keys() {
-            ids.push_bind(id.clone());
-        }
-        qb.push(") RETURNING ").push(crate::flows::RUN_COLUMNS);
-        let runs: Vec<crate::RunRow> = qb.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(runs
-            .into_iter()
-            .filter_map(|run| {
-                Some(crate::flows::ClaimedRunRow {
-                    job: *jobs.get(&run.id)?,
-                    run,
-                })
-            })
-            .collect())
-    }
-
-    /// A batch of run ends in one transaction, statement by statement (`push_run_ends!`).
-    async fn backend_finish_runs(&self, owner: &str, runs: &[crate::FinishRun]) -> StoreResult<Vec<bool>> {
-        let mut tx = self.write.begin().await?;
-        let mut qb = sqlx::QueryBuilder::<Postgres>::new("");
-        crate::flows::push_run_ends!(qb, owner, runs, {
-            let mut statement = std::mem::replace(&mut qb, sqlx::QueryBuilder::new(""));
-            statement.build().persistent(false).execute(&mut *tx).await?;
-        });
-        let deleted = qb
-            .build_query_as::<(i64, String)>()
-            .persistent(false)
-            .fetch_all(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(crate::flows::ended_runs(runs, deleted))
     }
 
     /// Ended jobs leave dead rows the queue's vacuum clears.

@@ -266,9 +266,7 @@ impl SqliteStore {
         match intake::commit_on(conn, keys, batch).await {
             Ok(outcomes) => Ok(outcomes),
             Err(e) => {
-                // The transaction may still be open after a failed statement; close it so the next
-                // batch can begin. An error here only means SQLite already rolled back.
-                let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
+                close_failed_transaction(conn).await;
                 // Should the commit have happened after all (an error reported past COMMIT), its
                 // keys are in `dedup_recent_digests` but not in the map: the next batch merges first.
                 self.unsettled.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -276,6 +274,12 @@ impl SqliteStore {
             }
         }
     }
+}
+
+/// Closes the transaction a failed multi-statement command may have left open, so the next
+/// write on the connection can begin. An error here only means SQLite already rolled back.
+async fn close_failed_transaction(conn: &mut sqlx::SqliteConnection) {
+    let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
 }
 
 impl_store!(SqliteStore, Sqlite);

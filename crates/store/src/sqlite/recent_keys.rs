@@ -93,7 +93,7 @@ async fn run_or_roll_back(conn: &mut SqliteConnection, sql: &'static str) -> Sto
     match conn.execute(sqlx::raw_sql(sql)).await {
         Ok(_) => Ok(()),
         Err(e) => {
-            let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
+            super::close_failed_transaction(conn).await;
             Err(e.into())
         }
     }

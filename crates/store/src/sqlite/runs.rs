@@ -4,36 +4,38 @@
 //! writer task to be scheduled again while it held the one writer connection that intake
 //! commits also need; built per batch, half the worker's time went to parsing (docs/BENCHMARKS.md).
 
-use sqlx::{Executor, QueryBuilder, Sqlite};
+use std::sync::LazyLock;
 
-use super::SqliteStore;
-use crate::flows::ClaimedRunRow;
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{SqliteStore, close_failed_transaction};
+use crate::flows::{ClaimedRunRow, STEP_UPSERT};
 use crate::{FinishRun, JobKind, StoreError, StoreResult};
 
 /// Ends a batch of runs. Binds: `$1` the step records, `$2` the ends (JSON arrays of arrays, in
 /// the column order below), `$3` the job kind, `$4` the owner. A run's records and end are
 /// written only while `$4` still holds its job; then the held jobs go, and `RETURNING` names
 /// the runs that ended. A run whose lease was lost is left to its new holder.
-const FINISH_RUNS: &str = "BEGIN IMMEDIATE; \
-     INSERT INTO run_steps (run_id, path, step_id, status, attempts, output, error_class, error_message, \
-       started_at, finished_at) \
-     SELECT s.value->>1, s.value->>2, s.value->>3, s.value->>4, s.value->>5, s.value->>6, s.value->>7, \
-       s.value->>8, s.value->>9, s.value->>10 \
-     FROM json_each($1) s \
-     WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.seq = s.value->>0 AND jobs.subject_id = s.value->>1 \
-       AND jobs.kind = $3 AND jobs.lease_owner = $4) \
-     ON CONFLICT (run_id, path) DO UPDATE SET step_id = excluded.step_id, status = excluded.status, \
-       attempts = excluded.attempts, output = excluded.output, error_class = excluded.error_class, \
-       error_message = excluded.error_message, started_at = excluded.started_at, \
-       finished_at = excluded.finished_at; \
-     UPDATE runs SET status = e.value->>2, failed_step = e.value->>3, error_class = e.value->>4, \
-       error_message = e.value->>5, finished_at = e.value->>6, updated_at = e.value->>6 \
-     FROM json_each($2) e \
-     WHERE runs.id = e.value->>1 AND EXISTS (SELECT 1 FROM jobs WHERE jobs.seq = e.value->>0 \
-       AND jobs.subject_id = runs.id AND jobs.kind = $3 AND jobs.lease_owner = $4); \
-     DELETE FROM jobs WHERE kind = $3 AND lease_owner = $4 \
-       AND seq IN (SELECT e.value->>0 FROM json_each($2) e) RETURNING seq, subject_id; \
-     COMMIT";
+static FINISH_RUNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "BEGIN IMMEDIATE; \
+         INSERT INTO run_steps (run_id, path, step_id, status, attempts, output, error_class, error_message, \
+           started_at, finished_at) \
+         SELECT s.value->>1, s.value->>2, s.value->>3, s.value->>4, s.value->>5, s.value->>6, s.value->>7, \
+           s.value->>8, s.value->>9, s.value->>10 \
+         FROM json_each($1) s \
+         WHERE EXISTS (SELECT 1 FROM jobs WHERE jobs.seq = s.value->>0 AND jobs.subject_id = s.value->>1 \
+           AND jobs.kind = $3 AND jobs.lease_owner = $4){STEP_UPSERT}; \
+         UPDATE runs SET status = e.value->>2, failed_step = e.value->>3, error_class = e.value->>4, \
+           error_message = e.value->>5, finished_at = e.value->>6, updated_at = e.value->>6 \
+         FROM json_each($2) e \
+         WHERE runs.id = e.value->>1 AND EXISTS (SELECT 1 FROM jobs WHERE jobs.seq = e.value->>0 \
+           AND jobs.subject_id = runs.id AND jobs.kind = $3 AND jobs.lease_owner = $4); \
+         DELETE FROM jobs WHERE kind = $3 AND lease_owner = $4 \
+           AND seq IN (SELECT e.value->>0 FROM json_each($2) e) RETURNING seq, subject_id; \
+         COMMIT"
+    )
+});
 
 /// A step record as [`FINISH_RUNS`] reads it: the job, then `run_steps`' columns.
 type StepValues<'a> = (
@@ -63,9 +65,8 @@ type EndValues<'a> = (
 
 impl SqliteStore {
     /// Leases due run jobs and marks their runs running as one command, one trip to SQLite's
-    /// worker thread . The picked jobs are kept in a temporary table
-    /// for the length of the command, so the runs' update and its answer find them by key
-    /// instead of scanning the queue. A claim need not survive a power cut (the run is claimed
+    /// worker thread. The picked jobs are kept in a temporary table for the length of the
+    /// command, so the runs' update and its answer find them by key instead of scanning the queue. A claim need not survive a power cut (the run is claimed
     /// again), so it commits without waiting for the disk, `synchronous = FULL` put back at once.
     pub(super) async fn backend_claim_runs(
         &self,
@@ -95,10 +96,10 @@ impl SqliteStore {
         match claimed {
             Ok(claimed) => Ok(claimed),
             Err(e) => {
-                // Whatever the command did not reach: the transaction closed, the temporary rows
-                // gone, durability back (or the connection closed, see `restore_durability`).
-                let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
-                let _ = conn.execute(sqlx::raw_sql("DELETE FROM temp.claimed_runs")).await;
+                // Whatever the command did not reach: the transaction closed (the temporary rows
+                // go with it), durability back (or the connection closed, see
+                // `restore_durability`).
+                close_failed_transaction(&mut conn).await;
                 self.restore_durability(&mut conn).await?;
                 Err(e.into())
             }
@@ -143,7 +144,7 @@ impl SqliteStore {
             .collect();
         let (steps, ends) = (to_json(&steps)?, to_json(&ends)?);
         let mut conn = self.write.acquire().await?;
-        let deleted = sqlx::query_as::<_, (i64, String)>(FINISH_RUNS)
+        let deleted = sqlx::query_as::<_, (i64, String)>(FINISH_RUNS.as_str())
             .bind(steps)
             .bind(ends)
             .bind(JobKind::Run.as_str())
@@ -153,9 +154,7 @@ impl SqliteStore {
         match deleted {
             Ok(deleted) => Ok(crate::flows::ended_runs(runs, deleted)),
             Err(e) => {
-                // A failed statement may leave the transaction open; close it so the next write
-                // can begin. An error here only means SQLite already rolled back.
-                let _ = conn.execute(sqlx::raw_sql("ROLLBACK")).await;
+                close_failed_transaction(&mut conn).await;
                 Err(e.into())
             }
         }

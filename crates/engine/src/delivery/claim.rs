@@ -137,7 +137,7 @@ impl Worker for DeliveryWorker {
                     tracing::warn!(error = %e, "endpoint refresh on notification failed; the periodic one will retry");
                 }
             }
-            Signal::KeyRevoked => {}
+            Signal::Runs | Signal::KeyRevoked => {}
         }
     }
 

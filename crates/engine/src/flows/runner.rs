@@ -136,9 +136,12 @@ impl Worker for FlowRunner {
                         }
                     });
                 }
-                if full {
+                if full || started > 0 {
+                    // A full claim may leave more due: claim again at once. A partial one needs
+                    // no due-time query: each run it started frees its slot when it ends, and
+                    // that wakes the lane to claim (and, finding nothing, to look up when to).
                     return Round {
-                        again: true,
+                        again: full,
                         wake_at: None,
                         claimed: started,
                     };
@@ -163,8 +166,8 @@ impl Worker for FlowRunner {
     }
 
     async fn signal(&self, signal: &Signal) {
-        // Runs created or retried on other nodes (their commit's `NOTIFY`): claim at once.
-        if matches!(signal, Signal::Deliveries) {
+        // Runs created on other nodes (their commit's `NOTIFY`): claim at once.
+        if matches!(signal, Signal::Runs) {
             self.lane.wake();
         }
     }

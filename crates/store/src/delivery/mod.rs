@@ -119,6 +119,8 @@ pub struct AttemptResult {
 pub enum Signal {
     /// Deliveries may be due (or notifications may have been missed).
     Deliveries,
+    /// Flow runs may be due (or notifications may have been missed).
+    Runs,
     EndpointsChanged,
     /// An API key was revoked on some node (or straight on the database).
     KeyRevoked,

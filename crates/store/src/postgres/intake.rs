@@ -30,8 +30,9 @@ const DEDUP_UPSERT: &str = "INSERT INTO dedup_digests (digest, event_id, expires
 
 /// Every row of a batch: `$1` the lock; the columns of events (`$2`–`$12`), deliveries and
 /// their jobs (`$13`–`$18`), runs and their jobs (`$19`–`$28`), receipts (`$29`–`$37`); the job
-/// kinds (`$38`, `$39`); the wake-up's channel and whether to send it (`$40`, `$41`), delivered
-/// at commit so idle dispatchers and flow runners on every node wake at once.
+/// kinds (`$38`, `$39`); the wake-up's channel, whether to send it and what it says (`$40`–`$42`,
+/// see [`super::wake_up`]), delivered at commit so idle dispatchers and flow runners on every
+/// other node wake at once.
 const INSERT_BATCH: &str = "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_lock($1)), \
      e AS (INSERT INTO events (id, source_id, source_name, event_type, status, received_at, content_type, \
        headers, payload, request_id, validation_errors) \
@@ -70,15 +71,20 @@ const INSERT_BATCH: &str = "WITH lock AS MATERIALIZED (SELECT pg_advisory_xact_l
        $36::text[], $37::text[]) \
        WITH ORDINALITY AS r(id, at, source_name, source_id, request_id, status_code, outcome, reason, event_id, n) \
        WHERE EXISTS (SELECT FROM lock) ORDER BY n) \
-     SELECT pg_notify($40, '') FROM lock WHERE $41";
+     SELECT pg_notify($40, $42) FROM lock WHERE $41";
 
 /// Stores `batch` and tells what became of each write (see the module's invariants).
-pub(super) async fn commit_intake(pool: &sqlx::PgPool, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
+/// `node` names this store in the wake-up, so its own subscription can pass over it.
+pub(super) async fn commit_intake(
+    pool: &sqlx::PgPool,
+    node: &str,
+    batch: &[IntakeWrite],
+) -> StoreResult<Vec<IntakeOutcome>> {
     let keyed = dedup::keyed(batch);
     if keyed.candidates.is_empty() {
         let plan = dedup::plan(batch, &keyed.digests, &Winners::new());
         let mut conn = pool.acquire().await?;
-        insert_batch(&mut *conn, &plan).await?;
+        insert_batch(&mut *conn, node, &plan).await?;
         return Ok(plan.outcomes);
     }
     let mut tx = pool.begin().await?;
@@ -109,13 +115,13 @@ pub(super) async fn commit_intake(pool: &sqlx::PgPool, batch: &[IntakeWrite]) ->
         .filter_map(|(digest, event)| Some((KeyDigest::from_slice(&digest)?, event)))
         .collect();
     let plan = dedup::plan(batch, &keyed.digests, &winners);
-    insert_batch(&mut *tx, &plan).await?;
+    insert_batch(&mut *tx, node, &plan).await?;
     tx.commit().await?;
     Ok(plan.outcomes)
 }
 
 /// The plan's rows in one statement ([`INSERT_BATCH`]).
-async fn insert_batch<'c, E>(conn: E, plan: &Plan<'_>) -> StoreResult<()>
+async fn insert_batch<'c, E>(conn: E, node: &str, plan: &Plan<'_>) -> StoreResult<()>
 where
     E: Executor<'c, Database = Postgres>,
 {
@@ -123,7 +129,7 @@ where
     let dl = &plan.deliveries;
     let rn = &plan.runs;
     let rc = &plan.receipts;
-    let wake = !dl.is_empty() || !rn.is_empty();
+    let wake = super::wake_up(node, !dl.is_empty(), !rn.is_empty());
     sqlx::query(INSERT_BATCH)
         .bind(EVENT_ORDER_LOCK)
         // events: $2–$12
@@ -185,7 +191,8 @@ where
         .bind(JobKind::Delivery.as_str())
         .bind(JobKind::Run.as_str())
         .bind(DELIVERY_CHANNEL)
-        .bind(wake)
+        .bind(wake.is_some())
+        .bind(wake.unwrap_or_default())
         .execute(conn)
         .await?;
     Ok(())

@@ -24,6 +24,9 @@ pub struct PostgresStore {
     pub(crate) read: PgPool,
     pub(crate) write: PgPool,
     queue_tidy: crate::jobs::QueueTidy,
+    /// Names this store in the wake-ups its intake commits send ([`wake_up`]): its own
+    /// subscription passes over them, since the process already woke its lanes itself.
+    node: String,
 }
 
 impl PostgresStore {
@@ -56,6 +59,7 @@ impl PostgresStore {
             read: pool.clone(),
             write: pool,
             queue_tidy: Default::default(),
+            node: switchyard_core::ids::new_id(switchyard_core::ids::IdKind::Request),
         })
     }
 
@@ -94,7 +98,7 @@ impl PostgresStore {
     }
 
     async fn backend_commit_intake(&self, batch: &[IntakeWrite]) -> StoreResult<Vec<IntakeOutcome>> {
-        intake::commit_intake(&self.write, batch).await
+        intake::commit_intake(&self.write, &self.node, batch).await
     }
 }
 
@@ -127,33 +131,36 @@ crate::delivery::queries::impl_delivery_store!(
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.write).await?;
         listener.listen(DELIVERY_CHANNEL).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let node = self.node.clone();
         tokio::spawn(async move {
             loop {
                 // `recv` reconnects after a lost connection; a wake-up is sent then too, since
                 // notifications may have been missed meanwhile.
-                let signal = match listener.recv().await {
-                    Ok(n) if n.payload() == ENDPOINTS_CHANGED => crate::Signal::EndpointsChanged,
-                    Ok(n) if n.payload() == KEY_REVOKED => crate::Signal::KeyRevoked,
-                    Ok(_) => crate::Signal::Deliveries,
+                let signals = match listener.recv().await {
+                    Ok(n) if n.payload() == ENDPOINTS_CHANGED => vec![crate::Signal::EndpointsChanged],
+                    Ok(n) if n.payload() == KEY_REVOKED => vec![crate::Signal::KeyRevoked],
+                    Ok(n) => woken_by(n.payload(), &node),
                     Err(e) => {
                         tracing::warn!(error = %e, "delivery notifications interrupted; reconnecting");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                        crate::Signal::Deliveries
+                        vec![crate::Signal::Deliveries, crate::Signal::Runs]
                     }
                 };
-                // A full channel is fine for a wake-up: pending signals already mean "look
-                // again". Other signals carry news a wake-up does not (endpoints changed, a key
-                // revoked): they wait for room rather than be dropped.
-                let closed = if signal == crate::Signal::Deliveries {
-                    matches!(
-                        tx.try_send(signal),
-                        Err(tokio::sync::mpsc::error::TrySendError::Closed(_))
-                    )
-                } else {
-                    tx.send(signal).await.is_err()
-                };
-                if closed {
-                    return;
+                for signal in signals {
+                    // A full channel is fine for a wake-up: pending signals already mean "look
+                    // again". Other signals carry news a wake-up does not (endpoints changed, a
+                    // key revoked): they wait for room rather than be dropped.
+                    let closed = if matches!(signal, crate::Signal::Deliveries | crate::Signal::Runs) {
+                        matches!(
+                            tx.try_send(signal),
+                            Err(tokio::sync::mpsc::error::TrySendError::Closed(_))
+                        )
+                    } else {
+                        tx.send(signal).await.is_err()
+                    };
+                    if closed {
+                        return;
+                    }
                 }
             }
         });
@@ -212,3 +219,58 @@ impl PostgresStore {
 }
 // Wake-ups across nodes: a commit that creates deliveries or flow runs notifies this channel.
 pub const DELIVERY_CHANNEL: &str = "switchyard_deliveries";
+
+/// The payload of an intake commit's wake-up, when it created deliveries or runs: which of
+/// them (`d`, `r` or `dr`), a colon, and the committing store's `node`. Other nodes learn what
+/// to claim; the committing one passes over its own (its lanes were woken in process), which on
+/// a busy node spared a claim, a due-time query and a rollback per intake batch of its idle flow
+/// lane, and a rediscovery of its dispatcher.
+pub(super) fn wake_up(node: &str, deliveries: bool, runs: bool) -> Option<String> {
+    let kinds = match (deliveries, runs) {
+        (false, false) => return None,
+        (true, false) => "d",
+        (false, true) => "r",
+        (true, true) => "dr",
+    };
+    Some(format!("{kinds}:{node}"))
+}
+
+/// What a wake-up tells this node (`node`). Any other payload (a replay's empty one, or one
+/// from another version) wakes both kinds.
+fn woken_by(payload: &str, node: &str) -> Vec<crate::Signal> {
+    match payload.split_once(':') {
+        Some((_, from)) if from == node => Vec::new(),
+        Some((kinds, _)) if !kinds.is_empty() && kinds.chars().all(|c| c == 'd' || c == 'r') => {
+            let mut signals = Vec::with_capacity(2);
+            if kinds.contains('d') {
+                signals.push(crate::Signal::Deliveries);
+            }
+            if kinds.contains('r') {
+                signals.push(crate::Signal::Runs);
+            }
+            signals
+        }
+        _ => vec![crate::Signal::Deliveries, crate::Signal::Runs],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{wake_up, woken_by};
+    use crate::Signal;
+
+    #[test]
+    fn a_wake_up_names_its_kinds_and_its_node_passes_over_it() {
+        assert_eq!(wake_up("node_a", false, false), None);
+        let both = wake_up("node_a", true, true).unwrap();
+        assert_eq!(woken_by(&both, "node_b"), vec![Signal::Deliveries, Signal::Runs]);
+        assert!(woken_by(&both, "node_a").is_empty(), "its own commit");
+        let runs = wake_up("node_a", false, true).unwrap();
+        assert_eq!(woken_by(&runs, "node_b"), vec![Signal::Runs]);
+        let deliveries = wake_up("node_a", true, false).unwrap();
+        assert_eq!(woken_by(&deliveries, "node_b"), vec![Signal::Deliveries]);
+        // A replay's empty payload, or an unknown one, wakes both.
+        assert_eq!(woken_by("", "node_b"), vec![Signal::Deliveries, Signal::Runs]);
+        assert_eq!(woken_by("x:y", "node_b"), vec![Signal::Deliveries, Signal::Runs]);
+    }
+}

@@ -146,19 +146,11 @@ crate::delivery::queries::impl_delivery_store!(
                         vec![crate::Signal::Deliveries, crate::Signal::Runs]
                     }
                 };
+                // Every signal waits for room rather than be dropped: a queued wake-up of one
+                // kind says nothing to the other kind's lane, and news (endpoints changed, a key
+                // revoked) must arrive. The relay only wakes lanes, so it keeps up.
                 for signal in signals {
-                    // A full channel is fine for a wake-up: pending signals already mean "look
-                    // again". Other signals carry news a wake-up does not (endpoints changed, a
-                    // key revoked): they wait for room rather than be dropped.
-                    let closed = if matches!(signal, crate::Signal::Deliveries | crate::Signal::Runs) {
-                        matches!(
-                            tx.try_send(signal),
-                            Err(tokio::sync::mpsc::error::TrySendError::Closed(_))
-                        )
-                    } else {
-                        tx.send(signal).await.is_err()
-                    };
-                    if closed {
+                    if tx.send(signal).await.is_err() {
                         return;
                     }
                 }

@@ -72,8 +72,9 @@ pub(super) struct Inner {
     results: mpsc::UnboundedSender<AttemptResult>,
     /// Where events about the engine itself go (an endpoint disabled), to be published.
     operational: Option<mpsc::UnboundedSender<OperationalEvent>>,
-    /// Endpoints known to have pending deliveries, and when the earliest falls due.
-    pub(super) due: Mutex<DueEndpoints>,
+    /// Endpoints known to have pending deliveries, and when the earliest falls due
+    /// (through [`Inner::due_endpoints`]).
+    due: Mutex<DueEndpoints>,
     /// Ask the claim loop to rediscover due endpoints from the store (after a replay).
     pub(super) rediscover: AtomicBool,
     /// Attempt outcomes for alerts and the dashboard.

@@ -301,6 +301,5 @@ mod sql;
 
 pub(crate) use queries::impl_flow_store;
 pub(crate) use sql::{
-    bind_step_columns, commit_steps_and_status, ended_runs, push_run_job_rows, push_run_rows, select_where_in,
-    upsert_steps,
+    commit_steps_and_status, ended_runs, push_run_job_rows, push_run_rows, select_where_in, upsert_steps,
 };

@@ -15,24 +15,6 @@ macro_rules! select_where_in {
 }
 pub(crate) use select_where_in;
 
-/// Binds a step record's values in `run_steps`' column order (`run_id` … `finished_at`) onto a
-/// `push_values` row builder.
-macro_rules! bind_step_columns {
-    ($b:expr, $step:expr) => {
-        $b.push_bind($step.run_id.clone())
-            .push_bind($step.path.clone())
-            .push_bind($step.step_id.clone())
-            .push_bind($step.status.as_str())
-            .push_bind($step.attempts)
-            .push_bind($step.output.clone())
-            .push_bind($step.error_class.clone())
-            .push_bind($step.error_message.clone())
-            .push_bind($step.started_at)
-            .push_bind($step.finished_at)
-    };
-}
-pub(crate) use bind_step_columns;
-
 /// Upserts step records by `(run_id, path)` inside the caller's transaction, many rows per
 /// statement: on SQLite every statement is a round trip to the connection's thread, which costs
 /// more than parsing a statement again.
@@ -44,7 +26,16 @@ macro_rules! upsert_steps {
                  started_at, finished_at) ",
             );
             qb.push_values(chunk, |mut b, step: &$crate::StepRow| {
-                $crate::flows::bind_step_columns!(b, step);
+                b.push_bind(step.run_id.clone())
+                    .push_bind(step.path.clone())
+                    .push_bind(step.step_id.clone())
+                    .push_bind(step.status.as_str())
+                    .push_bind(step.attempts)
+                    .push_bind(step.output.clone())
+                    .push_bind(step.error_class.clone())
+                    .push_bind(step.error_message.clone())
+                    .push_bind(step.started_at)
+                    .push_bind(step.finished_at);
             });
             qb.push($crate::flows::STEP_UPSERT);
             qb.build().persistent(false).execute(&mut *$conn).await?;

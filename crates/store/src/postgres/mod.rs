@@ -160,7 +160,8 @@ crate::delivery::queries::impl_delivery_store!(
     }
 );
 
-/// The notification payload for endpoint changes (delivery wake-ups carry an empty one).
+/// The notification payload for endpoint changes (intake's wake-ups carry [`wake_up`]'s, a
+/// replay's an empty one).
 const ENDPOINTS_CHANGED: &str = "endpoints";
 /// The notification payload for a revoked API key.
 const KEY_REVOKED: &str = "key_revoked";

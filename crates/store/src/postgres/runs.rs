@@ -36,9 +36,10 @@ static FINISH_RUNS: LazyLock<String> = LazyLock::new(|| {
 });
 
 impl PostgresStore {
-    /// Leases due run jobs and marks their runs running, in one transaction. The jobs are picked
-    /// as delivery claims pick theirs: `FOR UPDATE SKIP LOCKED` into an array, so several nodes
-    /// never wait on (or take) each other's rows.
+    /// Leases due run jobs and marks their runs running, as one statement (one round trip, in
+    /// its own implicit transaction; the same text every time, so prepared once per connection).
+    /// The jobs are picked as delivery claims pick theirs: `FOR UPDATE SKIP LOCKED` into an
+    /// array, so several nodes never wait on (or take) each other's rows.
     pub(super) async fn backend_claim_runs(
         &self,
         owner: &str,
@@ -46,45 +47,18 @@ impl PostgresStore {
         lease_until: i64,
         limit: i64,
     ) -> StoreResult<Vec<ClaimedRunRow>> {
-        let mut tx = self.write.begin().await?;
-        let mut qb = sqlx::QueryBuilder::<Postgres>::new("UPDATE jobs SET lease_until = ");
+        let mut qb = sqlx::QueryBuilder::<Postgres>::new("WITH picked AS (UPDATE jobs SET lease_until = ");
         qb.push_bind(lease_until)
             .push(", lease_owner = ")
             .push_bind(owner.to_string());
         qb.push(" WHERE seq = ANY(ARRAY(");
         crate::flows::push_run_pick!(qb, now, limit);
-        qb.push(" FOR UPDATE SKIP LOCKED)) RETURNING seq, subject_id");
-        let jobs: std::collections::HashMap<String, i64> = qb
-            .build_query_as::<(i64, String)>()
-            .persistent(false)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|(seq, id)| (id, seq))
-            .collect();
-        if jobs.is_empty() {
-            tx.rollback().await?;
-            return Ok(Vec::new());
-        }
-        let mut qb = sqlx::QueryBuilder::<Postgres>::new("UPDATE runs SET status = ");
+        qb.push(" FOR UPDATE SKIP LOCKED)) RETURNING seq AS job, subject_id AS run) UPDATE runs SET status = ");
         qb.push_bind(switchyard_core::flow::RunStatus::Running.as_str());
-        qb.push(", updated_at = ").push_bind(now).push(" WHERE id IN (");
-        let mut ids = qb.separated(", ");
-        for id in jobs.keys() {
-            ids.push_bind(id.clone());
-        }
-        qb.push(") RETURNING ").push(crate::flows::RUN_COLUMNS);
-        let runs: Vec<crate::RunRow> = qb.build_query_as().persistent(false).fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(runs
-            .into_iter()
-            .filter_map(|run| {
-                Some(ClaimedRunRow {
-                    job: *jobs.get(&run.id)?,
-                    run,
-                })
-            })
-            .collect())
+        qb.push(", updated_at = ").push_bind(now);
+        qb.push(" FROM picked WHERE runs.id = picked.run RETURNING picked.job AS job, ");
+        qb.push(crate::flows::RUN_COLUMNS);
+        Ok(qb.build_query_as::<ClaimedRunRow>().fetch_all(&self.write).await?)
     }
 
     /// Ends a batch of runs ([`FINISH_RUNS`]); tells, per run, whether it ended.

@@ -66,8 +66,9 @@ type EndValues<'a> = (
 impl SqliteStore {
     /// Leases due run jobs and marks their runs running as one command, one trip to SQLite's
     /// worker thread. The picked jobs are kept in a temporary table for the length of the
-    /// command, so the runs' update and its answer find them by key instead of scanning the queue. A claim need not survive a power cut (the run is claimed
-    /// again), so it commits without waiting for the disk, `synchronous = FULL` put back at once.
+    /// command, so the runs' update and its answer find them by key instead of scanning the
+    /// queue. A claim need not survive a power cut (the run is claimed again), so it commits
+    /// without waiting for the disk, `synchronous = FULL` put back at once.
     pub(super) async fn backend_claim_runs(
         &self,
         owner: &str,

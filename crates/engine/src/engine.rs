@@ -32,6 +32,7 @@ use crate::intake::{GroupCommit, Intake, IntakeWriter, WriterCloser};
 use crate::jobs::JobRunner;
 use crate::outbound::{OutboundClient, OutboundConfig};
 use crate::sources::{CatalogError, SourceCatalog};
+use crate::writer_thread::WriterThread;
 
 /// What the engine is built from.
 pub struct EngineConfig {
@@ -73,6 +74,8 @@ pub enum EngineError {
     Flows(#[from] FlowError),
     #[error("{0}")]
     Outbound(String),
+    #[error("cannot start the store's writer thread: {0}")]
+    WriterThread(#[source] std::io::Error),
 }
 
 /// The running engine. Cloning the handles it exposes is cheap; the tasks stay owned here.
@@ -108,6 +111,8 @@ struct Tasks {
     stop_jobs: tokio::sync::watch::Sender<bool>,
     /// The alert monitor (stops with the jobs; stores its last health counts).
     monitor: tokio::task::JoinHandle<()>,
+    /// Dropped last: the writer and the runner's write turns run on it.
+    writer_thread: WriterThread,
 }
 
 impl Engine {
@@ -139,14 +144,16 @@ impl Engine {
         catalog.spawn_refresher(cfg.source_refresh);
         endpoints.spawn_refresher(cfg.source_refresh);
         flows.spawn_refresher(cfg.source_refresh);
-        let (writer, writer_closer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit);
+        let writer_thread = WriterThread::start().map_err(EngineError::WriterThread)?;
+        let writes = writer_thread.writes();
+        let (writer, writer_closer, writer_task) = IntakeWriter::spawn(cfg.store.clone(), cfg.group_commit, &writes);
         let jq = Jq::new(2, switchyard_jq::DEFAULT_BUDGET);
         let client = OutboundClient::new(&cfg.outbound).map_err(EngineError::Outbound)?;
         let tokens = Arc::new(TokenCache::new(client.clone()));
         let health = Arc::new(HealthTally::default());
         // One leased-job runner; each job kind is a worker on its own lane of it.
         let api_keys = ApiKeys::new(cfg.store.clone(), cfg.clock.clone());
-        let mut jobs = JobRunner::new(cfg.store.clone());
+        let mut jobs = JobRunner::new(cfg.store.clone(), writes);
         jobs.follow(api_keys.clone());
         let run_lane = jobs.lane(JobKind::Run, cfg.runner.max_in_flight);
         let (notices, mut notices_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -249,6 +256,7 @@ impl Engine {
                 jobs: jobs_task,
                 stop_jobs,
                 monitor,
+                writer_thread,
             },
         })
     }
@@ -276,6 +284,7 @@ impl Engine {
             tracing::error!("the job runner did not stop within 35 s; its leases will expire");
         }
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tasks.monitor).await;
+        drop(self.tasks.writer_thread);
     }
 }
 

@@ -22,3 +22,4 @@ pub mod outbound;
 mod refresh;
 pub mod reseal;
 pub mod sources;
+pub mod writer_thread;

@@ -11,6 +11,7 @@ use switchyard_core::apikey::{Scope, hash_key};
 use switchyard_core::time::ManualClock;
 use switchyard_engine::api_keys::{ApiKeys, RECHECK};
 use switchyard_engine::jobs::{JobRunner, Lane, Round, Worker};
+use switchyard_engine::writer_thread::Writes;
 use switchyard_store::testing::{drop_postgres_database, fresh_postgres_database, postgres_base_url};
 use switchyard_store::{ApiKeyRow, JobKind, Signal, Store, StoreOptions, connect};
 
@@ -133,7 +134,7 @@ async fn postgres_nodes_forget_a_key_revoked_elsewhere() {
         ApiKeys::new(a.clone(), Arc::new(clock.clone())),
         ApiKeys::new(b.clone(), Arc::new(clock.clone())),
     );
-    let mut runner = JobRunner::new(b.clone());
+    let mut runner = JobRunner::new(b.clone(), Writes::current());
     runner.follow(keys_b.clone());
     let lane = runner.lane(JobKind::Run, 1);
     let (stop, stopped) = tokio::sync::watch::channel(false);

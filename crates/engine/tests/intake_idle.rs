@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use switchyard_engine::intake::{GroupCommit, IntakeWriter};
+use switchyard_engine::writer_thread::Writes;
 use switchyard_store::testing::keyed_event;
 use switchyard_store::{IntakeOutcome, StoreOptions, connect};
 
@@ -35,7 +36,7 @@ async fn a_quiet_writer_merges_the_recent_keys() {
         idle_after: Duration::from_millis(50),
         ..GroupCommit::default()
     };
-    let (writer, closer, task) = IntakeWriter::spawn(store.clone(), quick);
+    let (writer, closer, task) = IntakeWriter::spawn(store.clone(), quick, &Writes::current());
     assert_eq!(
         writer.commit(keyed_event("e1", "k1", FOREVER)).await.unwrap(),
         IntakeOutcome::Stored

@@ -136,7 +136,7 @@ impl Dispatcher {
             health,
         });
         let (drain, drained) = tokio::sync::oneshot::channel();
-        let completer = tokio::spawn(complete_loop(inner.clone(), rx, drained));
+        let completer = inner.lane.writes().spawn(complete_loop(inner.clone(), rx, drained));
         let worker = super::claim::DeliveryWorker::new(inner.clone(), drain, completer);
         (Dispatcher { inner }, Arc::new(worker))
     }

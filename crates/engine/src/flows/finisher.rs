@@ -10,6 +10,7 @@ use switchyard_store::{FinishRun, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::jobs::{BUSY_ROUND, COALESCE};
+use crate::writer_thread::Writes;
 
 /// Most run endings in one transaction.
 const BATCH: usize = 256;
@@ -23,9 +24,10 @@ pub(crate) struct Finisher {
 
 impl Finisher {
     /// Starts the writer task for `owner`'s runs; it stops when the last handle is dropped.
-    pub(crate) fn start(store: Arc<dyn Store>, owner: String) -> Self {
+    /// The task runs on `writes`, the writer thread, like the intake writer it takes turns with.
+    pub(crate) fn start(store: Arc<dyn Store>, owner: String, writes: &Writes) -> Self {
         let (tx, mut rx) = mpsc::channel::<(FinishRun, Reply)>(BATCH * 4);
-        tokio::spawn(async move {
+        writes.spawn(async move {
             let mut batch = Vec::with_capacity(BATCH);
             while rx.recv_many(&mut batch, BATCH).await > 0 {
                 let began = tokio::time::Instant::now();

@@ -15,7 +15,7 @@ use switchyard_core::flow::RunStatus;
 use switchyard_core::ids::{IdKind, new_id};
 use switchyard_core::time::now_micros;
 use switchyard_jq::Jq;
-use switchyard_store::{ClaimedRun, FinishRun, RunEnd, Signal, StepRow, Store};
+use switchyard_store::{ClaimedRun, FinishRun, RunEnd, Signal, StepRow, Store, StoreError};
 
 use super::FlowCatalog;
 use super::context;
@@ -95,7 +95,7 @@ pub struct FlowRunner {
 impl FlowRunner {
     /// The worker for the job runner's flow lane, and the what-if walker sharing its parts.
     pub fn worker(deps: RunnerDeps, lane: Arc<Lane>) -> (Arc<dyn Worker>, super::Rehearser) {
-        let finisher = Finisher::start(deps.store.clone(), lane.owner().to_string());
+        let finisher = Finisher::start(deps.store.clone(), lane.owner().to_string(), lane.writes());
         let deps = Arc::new(deps);
         let rehearser = super::Rehearser::new(deps.clone());
         let worker = Arc::new(FlowRunner { deps, lane, finisher });
@@ -118,7 +118,14 @@ impl Worker for FlowRunner {
         let now = now_micros();
         let lease_until = now + deps.config.lease.as_micros() as i64;
         let mut started = 0;
-        match deps.store.claim_runs(self.lane.owner(), now, lease_until, want).await {
+        let (store, owner) = (deps.store.clone(), self.lane.owner().to_string());
+        let claim = self
+            .lane
+            .writes()
+            .run(async move { store.claim_runs(&owner, now, lease_until, want).await })
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Unavailable(e.to_string())));
+        match claim {
             Ok(claimed) => {
                 started = claimed.len();
                 let full = claimed.len() as i64 == want;

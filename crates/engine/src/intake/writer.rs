@@ -10,6 +10,8 @@ use switchyard_store::{IntakeOutcome, IntakeWrite, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::writer_thread::Writes;
+
 /// How the writer batches.
 #[derive(Debug, Clone, Copy)]
 pub struct GroupCommit {
@@ -78,10 +80,12 @@ impl WriterCloser {
 }
 
 impl IntakeWriter {
-    pub fn spawn(store: Arc<dyn Store>, cfg: GroupCommit) -> (Self, WriterCloser, JoinHandle<()>) {
+    /// Starts the writer task on `writes` (the writer thread, so a batch's commit follows the
+    /// last without waiting for the shared runtime).
+    pub fn spawn(store: Arc<dyn Store>, cfg: GroupCommit, writes: &Writes) -> (Self, WriterCloser, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
         let (close_tx, close_rx) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(run(store, cfg, rx, close_rx));
+        let task = writes.spawn(run(store, cfg, rx, close_rx));
         (IntakeWriter { tx }, WriterCloser(close_tx), task)
     }
 

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use switchyard_store::JobKind;
 use tokio::sync::Notify;
 
+use crate::writer_thread::Writes;
+
 pub struct Lane {
     kind: JobKind,
     /// The lease owner written on claimed jobs: this node's identity, the same for every kind.
@@ -19,11 +21,14 @@ pub struct Lane {
     wake: Notify,
     /// A job ended, so capacity came back.
     freed: Notify,
+    /// Where this kind's claims and result writes run (see `writer_thread`).
+    writes: Writes,
 }
 
 impl Lane {
-    pub(super) fn new(kind: JobKind, owner: String, max_in_flight: usize) -> Arc<Lane> {
+    pub(super) fn new(kind: JobKind, owner: String, max_in_flight: usize, writes: Writes) -> Arc<Lane> {
         Arc::new(Lane {
+            writes,
             kind,
             owner,
             max_in_flight: max_in_flight.max(1),
@@ -35,6 +40,11 @@ impl Lane {
 
     pub fn kind(&self) -> JobKind {
         self.kind
+    }
+
+    /// The writer thread: claims and result writes take their store turns there.
+    pub fn writes(&self) -> &Writes {
+        &self.writes
     }
 
     /// The lease owner this node writes on the jobs it claims.
@@ -89,7 +99,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slot_holds_capacity_until_its_job_ends_even_by_panicking() {
-        let lane = Lane::new(JobKind::Delivery, "node_test".into(), 2);
+        let lane = Lane::new(JobKind::Delivery, "node_test".into(), 2, Writes::current());
         let first = lane.slot();
         let second = lane.slot();
         assert_eq!(

@@ -15,6 +15,7 @@ use switchyard_store::{JobKind, Signal, Store};
 use tokio::sync::watch;
 
 use super::Lane;
+use crate::writer_thread::Writes;
 
 /// The longest a lane sleeps without a wake-up; workers usually ask for sooner.
 const MAX_IDLE: Duration = Duration::from_secs(1);
@@ -74,12 +75,15 @@ pub struct JobRunner {
     store: Arc<dyn Store>,
     owner: String,
     followers: Vec<Arc<dyn Follower>>,
+    writes: Writes,
 }
 
 impl JobRunner {
-    pub fn new(store: Arc<dyn Store>) -> JobRunner {
+    /// Lanes claim and write their results on `writes` (the writer thread).
+    pub fn new(store: Arc<dyn Store>, writes: Writes) -> JobRunner {
         JobRunner {
             store,
+            writes,
             owner: new_id(IdKind::Request).replacen("req_", "node_", 1),
             followers: Vec::new(),
         }
@@ -92,7 +96,7 @@ impl JobRunner {
 
     /// A lane for one kind with this node's identity; its worker is handed to [`Self::start`].
     pub fn lane(&self, kind: JobKind, max_in_flight: usize) -> Arc<Lane> {
-        Lane::new(kind, self.owner.clone(), max_in_flight)
+        Lane::new(kind, self.owner.clone(), max_in_flight, self.writes.clone())
     }
 
     /// Runs one claim loop per worker until `shutdown` turns true; the handle ends once every
@@ -216,7 +220,7 @@ mod tests {
     /// Woken every millisecond for eight `COALESCE` periods: the claims it made.
     async fn claims_when_woken_often(per_round: usize) -> Vec<Instant> {
         let worker = Arc::new(Counting {
-            lane: Lane::new(JobKind::Run, "node_test".into(), 16),
+            lane: Lane::new(JobKind::Run, "node_test".into(), 16, Writes::current()),
             per_round,
             asked: Mutex::new(Vec::new()),
         });

@@ -6,7 +6,7 @@
 //! results — run here instead, on a runtime of their own whose queue holds nothing else, so the
 //! next turn starts as soon as the last one ends. Delivery claims stay on their caller: many
 //! small claims each followed at once by sends, for which the extra hop between threads cost
-//! more than it saved (forwarding −2 % in interleaved pairs).
+//! more than it saved (forwarding −2…−6 % in three interleaved pairs).
 //!
 //! Invariant: only short store calls run here; anything that waits on the network or on jq
 //! stays on the shared runtime, so no write turn waits behind it.

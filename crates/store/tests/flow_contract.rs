@@ -31,6 +31,7 @@ contract!(
     a_rescheduled_run_is_claimable_at_its_due_time,
     a_finished_run_leaves_the_queue,
     runs_end_together_each_fenced_by_its_own_lease,
+    a_large_batch_of_endings_keeps_every_record,
     queue_stats_count_jobs_per_kind_with_the_oldest_due,
     new_events_and_ended_runs_are_followed_in_order,
     only_failed_or_dead_runs_are_retried_from_the_failed_step,

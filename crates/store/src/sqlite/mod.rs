@@ -20,6 +20,7 @@ use recent_keys::RecentKeys;
 mod intake;
 mod key_filter;
 mod recent_keys;
+mod run_ends;
 mod runs;
 
 /// Pages the WAL may hold before the writer checkpoints it (SQLite's default is 1,000). Random

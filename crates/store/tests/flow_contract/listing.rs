@@ -240,6 +240,70 @@ pub(super) async fn runs_end_together_each_fenced_by_its_own_lease(store: Arc<dy
     assert!(store.finish_runs("b", &[]).await.unwrap().is_empty());
 }
 
+/// More endings than one statement holds (the SQLite store cuts a batch into parts): every run
+/// ends with all its records, a run's many records (a long foreach) included, and a run whose
+/// lease is gone is left alone wherever it falls in the batch.
+pub(super) async fn a_large_batch_of_endings_keeps_every_record(store: Arc<dyn Store>) {
+    let ids: Vec<String> = (0..100).map(|i| format!("run_{i:03}")).collect();
+    let runs: Vec<(&str, &str)> = ids.iter().map(|id| (id.as_str(), "bulk")).collect();
+    commit(&store, vec![triggering("evt_bulk", 100, &runs)]).await;
+    let mut claimed = store.claim_runs("a", 100, 900, 100).await.unwrap();
+    assert_eq!(claimed.len(), 100);
+    claimed.sort_by(|x, y| x.run.id.cmp(&y.run.id));
+    let batch: Vec<FinishRun> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let records = if i == 40 { 250 } else { 3 };
+            FinishRun {
+                // Run 70's job is not the one `a` holds.
+                job: if i == 70 { c.job + 10_000 } else { c.job },
+                run_id: c.run.id.clone(),
+                end: RunEnd {
+                    status: RunStatus::Succeeded,
+                    failed_step: None,
+                    error_class: None,
+                    error_message: None,
+                    finished_at: 500 + i as i64,
+                },
+                steps: (0..records)
+                    .map(|n| {
+                        step(
+                            &c.run.id,
+                            &format!("each/{n}/send"),
+                            StepStatus::Succeeded,
+                            1,
+                            Some(400),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let ended = store.finish_runs("a", &batch).await.unwrap();
+    assert_eq!(ended.iter().filter(|e| **e).count(), 99);
+    assert!(!ended[70], "not run 70's job");
+    for (i, ending) in batch.iter().enumerate() {
+        let run = store.get_run(&ending.run_id).await.unwrap().unwrap();
+        let mut steps = store.run_steps(&ending.run_id).await.unwrap();
+        steps.sort_by(|x, y| x.path.cmp(&y.path));
+        if i == 70 {
+            assert_eq!(run.status, RunStatus::Running);
+            assert!(steps.is_empty());
+            continue;
+        }
+        assert_eq!(
+            (run.status, run.finished_at),
+            (RunStatus::Succeeded, Some(500 + i as i64))
+        );
+        let mut want = ending.steps.clone();
+        want.sort_by(|x, y| x.path.cmp(&y.path));
+        assert_eq!(steps, want, "every record of {}", ending.run_id);
+    }
+    let left = store.claim_runs("b", 1_000, 2_000, 100).await.unwrap();
+    assert_eq!(left.len(), 1, "only run 70's job is left, its lease expired");
+}
+
 pub(super) async fn queue_stats_count_jobs_per_kind_with_the_oldest_due(store: Arc<dyn Store>) {
     let empty = store.queue_stats().await.unwrap();
     assert_eq!(empty.len(), JobKind::ALL.len(), "every kind, even without jobs");

@@ -32,8 +32,8 @@ struct Shape {
 }
 
 /// A quiet node's endings (a few runs) and a busy node's. A batch is cut into commands of the
-/// large shape; the last one uses the small shape when it fits, so a lone run end does not bind
-/// a thousand NULLs.
+/// large shape; a part that fits the small shape uses it, so a lone run end does not bind a
+/// thousand NULLs.
 const SMALL: Shape = Shape { steps: 12, ends: 4 };
 const LARGE: Shape = Shape { steps: 96, ends: 32 };
 

@@ -352,6 +352,9 @@ async fn complete_loop(
             .collect();
         disabled.sort();
         disabled.dedup_by(|a, b| a.0 == b.0);
+        // Out of the fan-out before the write that readers will see, not after the refresh
+        // that follows it.
+        inner.endpoints.disabling(disabled.iter().map(|(id, _)| id.clone()));
         let mut backoff = Duration::from_millis(100);
         loop {
             match inner.store.complete_attempts(&batch, now_micros()).await {
@@ -376,6 +379,7 @@ async fn complete_loop(
             if let Err(e) = inner.endpoints.refresh().await {
                 tracing::warn!(error = %e, "endpoint refresh after a disable failed");
             }
+            inner.endpoints.disable_stored(disabled.iter().map(|(id, _)| id));
             for (endpoint_id, reason) in disabled {
                 let payload = serde_json::json!({
                     "endpoint_id": endpoint_id,

@@ -2,7 +2,7 @@
 //! the in-memory view, so an endpoint answered as created receives the next publish on this
 //! node; other nodes pick changes up on their periodic refresh.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -107,6 +107,10 @@ pub struct EndpointCatalog {
     store: Arc<dyn Store>,
     key: MasterKey,
     by_id: RwLock<Arc<EndpointMap>>,
+    /// Endpoints that a delivery result about to be stored disables (410 Gone, failing too
+    /// long): kept out of the fan-out from before that write until the refresh after it, so an
+    /// endpoint the API already shows disabled gets no new delivery on this node.
+    disabling: std::sync::Mutex<HashSet<String>>,
 }
 
 impl EndpointCatalog {
@@ -115,6 +119,7 @@ impl EndpointCatalog {
             store,
             key,
             by_id: RwLock::new(Arc::default()),
+            disabling: std::sync::Mutex::default(),
         });
         catalog.refresh().await?;
         Ok(catalog)
@@ -145,14 +150,36 @@ impl EndpointCatalog {
         self.enabled_where(|spec| spec.forwards_source(source_id, source_name) && spec.wants_type(event_type))
     }
 
+    /// Keeps `ids` out of the fan-out until [`Self::disable_stored`]: called before the write
+    /// that disables them.
+    pub fn disabling(&self, ids: impl IntoIterator<Item = String>) {
+        self.held().extend(ids);
+    }
+
+    /// The disable of `ids` is stored and the view refreshed (or the refresh failed, and the
+    /// periodic one catches up): they leave the hold.
+    pub fn disable_stored<'a>(&self, ids: impl IntoIterator<Item = &'a String>) {
+        let mut held = self.held();
+        for id in ids {
+            held.remove(id);
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // A poisoned lock only means a panic mid-insert of a whole string: the set is usable.
+        self.disabling.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The enabled endpoints whose spec passes `keep`, in id order.
     fn enabled_where(&self, keep: impl Fn(&EndpointSpec) -> bool) -> Vec<Arc<Endpoint>> {
+        let held = self.held();
         let mut out: Vec<Arc<Endpoint>> = self
             .snapshot()
             .values()
-            .filter(|e| e.spec.enabled && keep(&e.spec))
+            .filter(|e| e.spec.enabled && (held.is_empty() || !held.contains(&e.id)) && keep(&e.spec))
             .cloned()
             .collect();
+        drop(held);
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     }

@@ -42,10 +42,10 @@ async fn an_endpoint_being_disabled_gets_no_new_delivery() {
     assert_eq!(fanned(), both);
 
     catalog.disabling([gone.id.clone()]);
-    assert_eq!(fanned(), [kept.id.clone()], "held out before the write");
+    assert_eq!(fanned(), vec![kept.id.clone()], "held out before the write");
     // A refresh that still reads the endpoint enabled (the write not stored yet) keeps it out.
     catalog.refresh().await.unwrap();
-    assert_eq!(fanned(), [kept.id.clone()], "still held out after a refresh");
+    assert_eq!(fanned(), vec![kept.id.clone()], "still held out after a refresh");
     assert!(
         catalog.lookup(&gone.id).is_some(),
         "its deliveries in flight still find it"

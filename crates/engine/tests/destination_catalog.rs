@@ -3,9 +3,9 @@
 //! keeps the current one while a new value replaces it.
 
 use switchyard_core::destination::{Auth, DestinationSpec, MASK};
-use switchyard_core::secrets::MasterKey;
 use switchyard_engine::destinations::DestinationCatalog;
-use switchyard_store::{StoreOptions, connect};
+
+mod common;
 
 fn spec(secret: &str, header: &str) -> DestinationSpec {
     serde_json::from_value(serde_json::json!({
@@ -26,15 +26,8 @@ fn client_secret(s: &DestinationSpec) -> &str {
 
 #[tokio::test]
 async fn declared_destinations_apply_once_and_credentials_stay_sealed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = connect(
-        &format!("sqlite://{}", dir.path().join("t.db").display()),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    let key = MasterKey::from_base64(&MasterKey::generate_base64()).unwrap();
+    let (_dir, store) = common::sqlite_store().await;
+    let key = common::master_key();
     let catalog = DestinationCatalog::new(store.clone(), key);
 
     assert!(catalog.apply_declared(spec("s3cret-1", "tenant-1")).await.unwrap());

@@ -3,21 +3,14 @@
 //! the row from before the write, until the write is stored.
 
 use switchyard_core::endpoint::EndpointSpec;
-use switchyard_core::secrets::MasterKey;
 use switchyard_engine::endpoints::EndpointCatalog;
-use switchyard_store::{StoreOptions, connect};
+
+mod common;
 
 #[tokio::test]
 async fn an_endpoint_being_disabled_gets_no_new_delivery() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = connect(
-        &format!("sqlite://{}", dir.path().join("t.db").display()),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
-    let key = MasterKey::from_base64(&MasterKey::generate_base64()).unwrap();
+    let (_dir, store) = common::sqlite_store().await;
+    let key = common::master_key();
     let catalog = EndpointCatalog::load(store.clone(), key).await.unwrap();
     let spec = |url: &str| -> EndpointSpec {
         serde_json::from_value(serde_json::json!({"url": url, "event_types": ["order.paid"]})).unwrap()
